@@ -1,0 +1,234 @@
+//! The working set as the computations read it: records deduplicated by id and indexed by
+//! customer and by day.
+//!
+//! The store fills a `WorkingSet` from its index, and a visit recorded on two phones may reach
+//! it twice; counting it twice would let an agent meet 311 with two visits. Every computation
+//! goes through `Facts`, built once per call, so deduplication and the "local date of the
+//! start" rule live in one place.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDate;
+
+use super::calendar::{month_start, Phase};
+use super::{Playbook, WorkingSet};
+use crate::ids::{CustomerId, UserId};
+use crate::model::{Contact, ContactKind, Customer, Policy, PolicyStatus, Visit};
+
+/// Whether an agent's day has its log and its report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct DayFacts {
+    pub log: bool,
+    pub report: bool,
+}
+
+/// The working set, deduplicated and indexed.
+pub(crate) struct Facts<'a> {
+    pub pb: &'a Playbook,
+    customers: BTreeMap<CustomerId, &'a Customer>,
+    policies: BTreeMap<CustomerId, Vec<&'a Policy>>,
+    /// Visits, once each, by start time.
+    pub visits: Vec<&'a Visit>,
+    /// Contacts, once each, by time.
+    pub contacts: Vec<&'a Contact>,
+    days: BTreeMap<(&'a UserId, NaiveDate), DayFacts>,
+}
+
+impl<'a> Facts<'a> {
+    pub fn new(pb: &'a Playbook, ws: &'a WorkingSet) -> Self {
+        let mut customers = BTreeMap::new();
+        for c in &ws.customers {
+            customers.entry(c.id).or_insert(c);
+        }
+        let mut seen = BTreeSet::new();
+        let mut policies: BTreeMap<CustomerId, Vec<&Policy>> = BTreeMap::new();
+        for p in &ws.policies {
+            if seen.insert(p.id) {
+                policies.entry(p.customer).or_default().push(p);
+            }
+        }
+        for list in policies.values_mut() {
+            list.sort_by(|a, b| (&a.number, a.id).cmp(&(&b.number, b.id)));
+        }
+        let mut seen = BTreeSet::new();
+        let mut visits: Vec<&Visit> = ws.visits.iter().filter(|v| seen.insert(v.id)).collect();
+        visits.sort_by_key(|v| (v.start, v.id));
+        let mut seen = BTreeSet::new();
+        let mut contacts: Vec<&Contact> =
+            ws.contacts.iter().filter(|c| seen.insert(c.id)).collect();
+        contacts.sort_by_key(|c| (c.at, c.id));
+        let mut days: BTreeMap<(&UserId, NaiveDate), DayFacts> = BTreeMap::new();
+        for day in &ws.days {
+            let f = days.entry((&day.agent, day.date)).or_default();
+            f.log |= day.log.as_ref().is_some_and(|l| !l.text.trim().is_empty());
+            f.report |= day.report.is_some();
+        }
+        Facts {
+            pb,
+            customers,
+            policies,
+            visits,
+            contacts,
+            days,
+        }
+    }
+
+    /// Customers, in id order.
+    pub fn customers(&self) -> impl Iterator<Item = &'a Customer> + '_ {
+        self.customers.values().copied()
+    }
+
+    pub fn customer(&self, id: CustomerId) -> Option<&'a Customer> {
+        self.customers.get(&id).copied()
+    }
+
+    /// The customers assigned to an agent.
+    pub fn customers_of<'s>(
+        &'s self,
+        agent: &'s UserId,
+    ) -> impl Iterator<Item = &'a Customer> + 's {
+        self.customers()
+            .filter(move |c| c.agent.as_ref() == Some(agent))
+    }
+
+    /// A customer's policies, by number.
+    pub fn policies_of(&self, customer: CustomerId) -> &[&'a Policy] {
+        self.policies.get(&customer).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn day(&self, agent: &UserId, date: NaiveDate) -> DayFacts {
+        self.days.get(&(agent, date)).copied().unwrap_or_default()
+    }
+
+    /// An agent's visits whose local start date is in `[from, to]`.
+    pub fn visits_by<'s>(
+        &'s self,
+        agent: &'s UserId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> impl Iterator<Item = &'a Visit> + 's {
+        self.visits.iter().copied().filter(move |v| {
+            let day = visit_date(v);
+            &v.agent == agent && day >= from && day <= to
+        })
+    }
+
+    /// An agent's calls or SMS whose local date is in `[from, to]`.
+    pub fn contacts_by<'s>(
+        &'s self,
+        agent: &'s UserId,
+        kind: ContactKind,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> impl Iterator<Item = &'a Contact> + 's {
+        self.contacts.iter().copied().filter(move |c| {
+            let day = contact_date(c);
+            &c.agent == agent && c.kind == kind && day >= from && day <= to
+        })
+    }
+
+    /// Whether the customer was met in a visit (by anyone) with a local date in `[from, to]`.
+    pub fn visited(&self, customer: CustomerId, from: NaiveDate, to: NaiveDate) -> bool {
+        self.visits.iter().any(|v| {
+            let day = visit_date(v);
+            v.customer == customer && day >= from && day <= to && self.met(v)
+        })
+    }
+
+    /// Whether the customer had a contact of this kind (by anyone) with a local date in
+    /// `[from, to]`.
+    pub fn contacted(
+        &self,
+        customer: CustomerId,
+        kind: ContactKind,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> bool {
+        self.contacts.iter().any(|c| {
+            let day = contact_date(c);
+            c.customer == customer && c.kind == kind && day >= from && day <= to
+        })
+    }
+
+    /// Whether the customer was met in a visit (by anyone) from the first of the month to `to`.
+    pub fn visited_this_month(&self, customer: CustomerId, to: NaiveDate) -> bool {
+        self.visited(customer, month_start(to), to)
+    }
+
+    /// Whether the customer was called (by anyone) from the first of the month to `to`.
+    pub fn called_this_month(&self, customer: CustomerId, to: NaiveDate) -> bool {
+        self.contacted(customer, ContactKind::Call, month_start(to), to)
+    }
+
+    /// Whether the visit met the customer (its outcome is not flagged `met = false`).
+    pub fn met(&self, v: &Visit) -> bool {
+        v.outcome
+            .as_ref()
+            .and_then(|o| self.pb.outcome(&o.code))
+            .is_none_or(|k| k.met)
+    }
+
+    /// The phase of each of a customer's policies on `date`.
+    pub fn phases(
+        &self,
+        customer: CustomerId,
+        date: NaiveDate,
+    ) -> impl Iterator<Item = Phase> + '_ {
+        self.policies_of(customer)
+            .iter()
+            .map(move |p| self.pb.calendar.phase(p, date))
+    }
+
+    /// Whether one of the customer's policies is in `phase` on `date`.
+    pub fn has_phase(&self, customer: CustomerId, phase: Phase, date: NaiveDate) -> bool {
+        self.phases(customer, date).any(|p| p == phase)
+    }
+
+    /// Whether one of the customer's policies is in play on `date`.
+    pub fn in_play(&self, customer: CustomerId, date: NaiveDate) -> bool {
+        self.phases(customer, date).any(Phase::in_play)
+    }
+
+    /// Whether one of the customer's policies has one of these statuses.
+    pub fn has_status(&self, customer: CustomerId, statuses: &[PolicyStatus]) -> bool {
+        self.policies_of(customer)
+            .iter()
+            .any(|p| statuses.contains(&p.status))
+    }
+
+    /// Whether the customer is hard to collect on `date`: an unpaid policy that is difficult,
+    /// exited or dead, or whose deduction failed.
+    pub fn hard_to_collect(&self, customer: CustomerId, date: NaiveDate) -> bool {
+        self.policies_of(customer).iter().any(|p| {
+            let unpaid = !matches!(
+                self.pb.calendar.phase(p, date),
+                Phase::Received | Phase::Settled
+            );
+            let hard = matches!(
+                p.status,
+                PolicyStatus::Difficult | PolicyStatus::Exited | PolicyStatus::Dead
+            ) || failed_deduction(p, date).is_some();
+            unpaid && hard
+        })
+    }
+}
+
+/// The local date a visit is credited to: the date of its start in the phone's own offset.
+pub(crate) fn visit_date(v: &Visit) -> NaiveDate {
+    v.start.date_naive()
+}
+
+/// The local date of a call or SMS.
+pub(crate) fn contact_date(c: &Contact) -> NaiveDate {
+    c.at.date_naive()
+}
+
+/// The day a pending failed deduction failed, if it failed on or before `date` and nothing was
+/// paid since.
+pub(crate) fn failed_deduction(p: &Policy, date: NaiveDate) -> Option<NaiveDate> {
+    let failed = p.deduction_failed_on.filter(|f| *f <= date)?;
+    match p.paid_on {
+        Some(paid) if paid >= failed && paid <= date => None,
+        _ => Some(failed),
+    }
+}
