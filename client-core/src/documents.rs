@@ -1,0 +1,479 @@
+//! How the field's records are laid out inside Automerge documents.
+//!
+//! Two kinds of documents (see `docs/ARCHITECTURE.md` for why this granularity):
+//!
+//! * `customer:<uuid>`: root keys `card` (a map of the card's fields), `policies`, `visits`,
+//!   `contacts`, `comments` (maps from a record's UUID to a map of its fields);
+//! * `day:<user>:<date>`: root keys `log`, `report` (maps of fields) and `problems` (UUID →
+//!   map, each with an `answers` map).
+//!
+//! Every document also has `actors`, a map from an Automerge actor (hex) to `"role:user"`,
+//! written by each writer before its first change, so that any replica can tell a manager's
+//! concurrent value from an agent's and resolve the conflict the same way.
+//!
+//! **Genesis.** Each document starts with a change that is byte-for-byte the same on every
+//! replica (a fixed actor derived from the document's name, time 0, the same operations), so
+//! two phones that create the same day document offline do not end up with two conflicting
+//! `log` objects after merging — the known Automerge data-loss trap.
+//!
+//! Field values are JSON-shaped: strings, numbers, booleans and null are Automerge scalars;
+//! arrays and objects are nested Automerge lists and maps replaced as a whole when they change.
+
+use std::collections::BTreeMap;
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
+use serde_json::{Map, Number, Value as Json};
+
+use crate::error::{Error, Result};
+use crate::ids::DocId;
+use crate::model::{Conflict, Role};
+
+/// Fields whose concurrent values are settled by the writer's role: a manager's value beats an
+/// agent's whatever the merge order. Everything else follows Automerge's own rule (the value of
+/// the operation with the greatest Lamport id wins).
+pub const ROLE_GOVERNED: &[&str] = &["grade", "agent", "targets", "level"];
+
+/// The collections a customer document holds, besides `card`.
+pub const CUSTOMER_COLLECTIONS: &[&str] = &["policies", "visits", "contacts", "comments"];
+
+/// The marker put in every document's root, with the layout version.
+const MARKER: &str = "doorstep";
+const LAYOUT_VERSION: i64 = 1;
+
+/// The actor that writes a document's genesis change: derived from the document's name so it
+/// is the same on every replica.
+fn genesis_actor(doc: &DocId) -> ActorId {
+    let u = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, doc.to_string().as_bytes());
+    ActorId::from(u.as_bytes().as_slice())
+}
+
+/// A new document holding only its genesis change, then switched to `actor` for later edits.
+pub fn genesis(doc: &DocId, actor: &ActorId) -> Result<AutoCommit> {
+    let mut d = AutoCommit::new().with_actor(genesis_actor(doc));
+    d.put(ROOT, MARKER, doc.kind())?;
+    d.put(ROOT, "layout", LAYOUT_VERSION)?;
+    d.put_object(ROOT, "actors", ObjType::Map)?;
+    let roots: &[&str] = match doc {
+        DocId::Customer(_) => &["card", "policies", "visits", "contacts", "comments"],
+        DocId::Day(..) => &["log", "report", "problems"],
+    };
+    for key in roots {
+        d.put_object(ROOT, *key, ObjType::Map)?;
+    }
+    d.commit_with(CommitOptions::default().with_time(0));
+    d.set_actor(actor.clone());
+    Ok(d)
+}
+
+/// The hash of a document's genesis change: the one change every replica may carry under the
+/// genesis actor.
+pub fn genesis_hash(doc: &DocId) -> Result<automerge::ChangeHash> {
+    let mut d = genesis(doc, &ActorId::from(&[0u8; 16][..]))?;
+    d.get_heads()
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::CorruptDocument {
+            doc: doc.to_string(),
+            reason: "genesis has no change".into(),
+        })
+}
+
+/// Checks that a loaded or received document is one of ours, of the expected kind.
+pub fn check_kind(d: &mut AutoCommit, doc: &DocId) -> Result<()> {
+    let marker = match d.get(ROOT, MARKER)? {
+        Some((Value::Scalar(s), _)) => Some(s.as_str().map(str::to_string)),
+        Some(_) => Some(None),
+        None => None,
+    };
+    match marker {
+        Some(Some(kind)) if kind == doc.kind() => Ok(()),
+        // A document still being synced may not have its genesis yet.
+        None if d.get_heads().is_empty() => Ok(()),
+        _ => Err(Error::CorruptDocument {
+            doc: doc.to_string(),
+            reason: format!("not a Doorstep {} document", doc.kind()),
+        }),
+    }
+}
+
+/// Records, once per actor, who writes with it: `"role:user"` under `actors/<hex>`.
+pub fn register_actor(d: &mut AutoCommit, role: Role, user: &str) -> Result<()> {
+    let actors = obj(d, &ROOT, "actors")?;
+    let hex = d.get_actor().to_hex_string();
+    let want = format!("{}:{}", role.code(), user);
+    let have = match d.get(&actors, hex.as_str())? {
+        Some((Value::Scalar(s), _)) => s.as_str().map(str::to_string),
+        _ => None,
+    };
+    if have.as_deref() != Some(want.as_str()) {
+        d.put(&actors, hex, want)?;
+    }
+    Ok(())
+}
+
+/// Who wrote with each actor of the document (role and user), as registered.
+pub fn actor_roles(d: &AutoCommit) -> BTreeMap<String, (Role, String)> {
+    let mut out = BTreeMap::new();
+    let Ok(Some((_, actors))) = d.get(ROOT, "actors") else {
+        return out;
+    };
+    for hex in d.keys(&actors) {
+        if let Ok(Some((Value::Scalar(s), _))) = d.get(&actors, hex.as_str()) {
+            if let Some((role, user)) = s.as_str().and_then(|s| s.split_once(':')) {
+                if let Some(role) = Role::from_code(role) {
+                    out.insert(hex.clone(), (role, user.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The object under `key` in `parent` (the winning one if several were created concurrently).
+pub fn obj(d: &AutoCommit, parent: &ObjId, key: &str) -> Result<ObjId> {
+    match d.get(parent, key)? {
+        Some((Value::Object(_), id)) => Ok(id),
+        _ => Err(Error::CorruptDocument {
+            doc: String::new(),
+            reason: format!("missing object {key:?}"),
+        }),
+    }
+}
+
+/// The object under `key` in `parent`, if it exists.
+pub fn get_obj(d: &AutoCommit, parent: &ObjId, key: &str) -> Result<Option<ObjId>> {
+    Ok(match d.get(parent, key)? {
+        Some((Value::Object(_), id)) => Some(id),
+        _ => None,
+    })
+}
+
+/// The keys of a map object, in order.
+pub fn keys(d: &AutoCommit, o: &ObjId) -> Vec<String> {
+    d.keys(o).collect()
+}
+
+/// Reads an Automerge value (scalar or object) as JSON.
+fn to_json(d: &AutoCommit, v: &Value<'_>, id: &ObjId) -> Json {
+    match v {
+        Value::Scalar(s) => scalar_json(s),
+        Value::Object(ObjType::Map) | Value::Object(ObjType::Table) => {
+            let mut m = Map::new();
+            for k in d.keys(id) {
+                if let Ok(Some((v, vid))) = d.get(id, k.as_str()) {
+                    m.insert(k, to_json(d, &v, &vid));
+                }
+            }
+            Json::Object(m)
+        }
+        Value::Object(ObjType::List) => {
+            let n = d.length(id);
+            Json::Array(
+                (0..n)
+                    .filter_map(|i| d.get(id, i).ok().flatten())
+                    .map(|(v, vid)| to_json(d, &v, &vid))
+                    .collect(),
+            )
+        }
+        Value::Object(ObjType::Text) => Json::String(d.text(id).unwrap_or_default()),
+    }
+}
+
+fn scalar_json(s: &ScalarValue) -> Json {
+    match s {
+        ScalarValue::Str(s) => Json::String(s.to_string()),
+        ScalarValue::Int(i) => Json::from(*i),
+        ScalarValue::Uint(u) => Json::from(*u),
+        ScalarValue::F64(f) => Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
+        ScalarValue::Counter(c) => Json::from(i64::from(c)),
+        ScalarValue::Timestamp(t) => Json::from(*t),
+        ScalarValue::Boolean(b) => Json::Bool(*b),
+        ScalarValue::Null => Json::Null,
+        ScalarValue::Bytes(_) | ScalarValue::Unknown { .. } => Json::Null,
+    }
+}
+
+/// Writes a JSON value under `key` of map `o`.
+fn put_json(d: &mut AutoCommit, o: &ObjId, key: &str, v: &Json) -> Result<()> {
+    match v {
+        Json::Null => d.put(o, key, ScalarValue::Null)?,
+        Json::Bool(b) => d.put(o, key, *b)?,
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => d.put(o, key, i)?,
+            None => d.put(o, key, n.as_f64().unwrap_or(0.0))?,
+        },
+        Json::String(s) => d.put(o, key, s.as_str())?,
+        Json::Array(items) => {
+            let l = d.put_object(o, key, ObjType::List)?;
+            for (i, item) in items.iter().enumerate() {
+                insert_json(d, &l, i, item)?;
+            }
+        }
+        Json::Object(m) => {
+            let child = d.put_object(o, key, ObjType::Map)?;
+            for (k, v) in m {
+                put_json(d, &child, k, v)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn insert_json(d: &mut AutoCommit, l: &ObjId, i: usize, v: &Json) -> Result<()> {
+    match v {
+        Json::Array(_) | Json::Object(_) => {
+            let ty = if v.is_array() {
+                ObjType::List
+            } else {
+                ObjType::Map
+            };
+            let child = d.insert_object(l, i, ty)?;
+            match v {
+                Json::Array(items) => {
+                    for (j, item) in items.iter().enumerate() {
+                        insert_json(d, &child, j, item)?;
+                    }
+                }
+                Json::Object(m) => {
+                    for (k, v) in m {
+                        put_json(d, &child, k, v)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Json::Null => d.insert(l, i, ScalarValue::Null)?,
+        Json::Bool(b) => d.insert(l, i, *b)?,
+        Json::Number(n) => match n.as_i64() {
+            Some(x) => d.insert(l, i, x)?,
+            None => d.insert(l, i, n.as_f64().unwrap_or(0.0))?,
+        },
+        Json::String(s) => d.insert(l, i, s.as_str())?,
+    }
+    Ok(())
+}
+
+/// One field as a replica sees it after merges: the winner and the concurrent losers.
+struct Resolved {
+    winner: Json,
+    losers: Vec<Json>,
+}
+
+/// Settles a field's concurrent values deterministically.
+///
+/// Candidates are ordered by (role rank if the field is role-governed, Lamport counter, actor
+/// bytes); the greatest wins. The order depends only on the set of values, never on the order
+/// changes arrived in, so every replica shows the same winner.
+fn resolve(
+    d: &AutoCommit,
+    o: &ObjId,
+    key: &str,
+    roles: &BTreeMap<String, (Role, String)>,
+) -> Option<Resolved> {
+    let all = d.get_all(o, key).ok()?;
+    if all.is_empty() {
+        return None;
+    }
+    let governed = ROLE_GOVERNED.contains(&key);
+    // (role rank, Lamport counter, actor bytes) orders the candidates.
+    type Rank = (u8, u64, Vec<u8>);
+    let mut ranked: Vec<(Rank, Json)> = all
+        .iter()
+        .map(|(v, id)| {
+            let (counter, actor) = match id {
+                automerge::ObjId::Id(c, a, _) => (*c, a.clone()),
+                automerge::ObjId::Root => (0, ActorId::from(&[][..])),
+            };
+            let rank = if governed {
+                roles
+                    .get(&actor.to_hex_string())
+                    .map(|(r, _)| *r as u8)
+                    .unwrap_or(0)
+            } else {
+                0
+            };
+            (
+                (rank, counter, actor.to_bytes().to_vec()),
+                to_json(d, v, id),
+            )
+        })
+        .collect();
+    ranked.sort_by(|a, b| a.0.cmp(&b.0));
+    let (_, winner) = ranked.pop()?;
+    Some(Resolved {
+        winner,
+        losers: ranked.into_iter().rev().map(|(_, j)| j).collect(),
+    })
+}
+
+/// Reads a map object's fields as a JSON object, settling conflicts; the losers are appended
+/// to `conflicts` under `path`.
+pub fn read_fields(
+    d: &AutoCommit,
+    o: &ObjId,
+    path: &str,
+    roles: &BTreeMap<String, (Role, String)>,
+    conflicts: &mut Vec<Conflict>,
+) -> Map<String, Json> {
+    let mut m = Map::new();
+    for k in d.keys(o) {
+        if let Some(r) = resolve(d, o, &k, roles) {
+            if !r.losers.is_empty() {
+                conflicts.push(Conflict {
+                    object: path.to_string(),
+                    field: k.clone(),
+                    winner: r.winner.clone(),
+                    losers: r.losers,
+                });
+            }
+            m.insert(k, r.winner);
+        }
+    }
+    m
+}
+
+/// Writes the fields of `fields` that differ from what the document shows (or that are in
+/// conflict, so that writing settles it). Unchanged fields write nothing.
+pub fn write_fields(d: &mut AutoCommit, o: &ObjId, fields: &Map<String, Json>) -> Result<()> {
+    for (k, v) in fields {
+        let all = d.get_all(o, k.as_str())?;
+        let unchanged = all.len() == 1 && {
+            let (val, id) = &all[0];
+            to_json(d, val, id) == *v
+        };
+        if !unchanged {
+            put_json(d, o, k, v)?;
+        }
+    }
+    Ok(())
+}
+
+/// The map for record `id` in collection `coll`, created if `create`.
+pub fn record_obj(d: &mut AutoCommit, coll: &str, id: &str, create: bool) -> Result<Option<ObjId>> {
+    let c = obj(d, &ROOT, coll)?;
+    match get_obj(d, &c, id)? {
+        Some(o) => Ok(Some(o)),
+        None if create => Ok(Some(d.put_object(&c, id, ObjType::Map)?)),
+        None => Ok(None),
+    }
+}
+
+/// Serialises a record to a JSON object, dropping the fields the document's structure implies
+/// (its id, its customer, derived numbers).
+pub fn to_fields<T: serde::Serialize>(value: &T, drop: &[&str]) -> Map<String, Json> {
+    let mut m = match serde_json::to_value(value) {
+        Ok(Json::Object(m)) => m,
+        _ => Map::new(),
+    };
+    for k in drop {
+        m.remove(*k);
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::CustomerId;
+
+    fn actor(b: u8) -> ActorId {
+        ActorId::from(&[b; 16][..])
+    }
+
+    #[test]
+    fn genesis_is_identical_on_every_replica() {
+        let id = DocId::Customer(CustomerId::new());
+        let mut a = genesis(&id, &actor(1)).unwrap();
+        let mut b = genesis(&id, &actor(2)).unwrap();
+        assert_eq!(a.get_heads(), b.get_heads());
+        // Both edit the card offline, then merge: nothing is lost, no duplicate `card` object.
+        let ca = obj(&a, &ROOT, "card").unwrap();
+        a.put(&ca, "name", "Li").unwrap();
+        let cb = obj(&b, &ROOT, "card").unwrap();
+        b.put(&cb, "phones", "138").unwrap();
+        a.merge(&mut b).unwrap();
+        let card = obj(&a, &ROOT, "card").unwrap();
+        assert_eq!(a.get_all(ROOT, "card").unwrap().len(), 1);
+        let mut c = vec![];
+        let f = read_fields(&a, &card, "card", &actor_roles(&a), &mut c);
+        assert_eq!(f["name"], "Li");
+        assert_eq!(f["phones"], "138");
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn independent_initialisation_would_lose_edits() {
+        // The trap genesis avoids: two replicas creating `card` each with their own actor.
+        let mut a = AutoCommit::new().with_actor(actor(1));
+        let mut b = AutoCommit::new().with_actor(actor(2));
+        let ca = a.put_object(ROOT, "card", ObjType::Map).unwrap();
+        a.put(&ca, "name", "Li").unwrap();
+        let cb = b.put_object(ROOT, "card", ObjType::Map).unwrap();
+        b.put(&cb, "phones", "138").unwrap();
+        a.merge(&mut b).unwrap();
+        let card = obj(&a, &ROOT, "card").unwrap();
+        let n = d_keys(&a, &card);
+        assert_eq!(n.len(), 1, "one side's edits are hidden: {n:?}");
+    }
+
+    fn d_keys(d: &AutoCommit, o: &ObjId) -> Vec<String> {
+        keys(d, o)
+    }
+
+    #[test]
+    fn manager_wins_governed_fields_in_any_merge_order() {
+        let id = DocId::Customer(CustomerId::new());
+        for order in 0..2 {
+            // Give the agent the greater actor so Automerge's own rule would pick the agent.
+            let mut m = genesis(&id, &actor(1)).unwrap();
+            let mut a = genesis(&id, &actor(9)).unwrap();
+            register_actor(&mut m, Role::Supervisor, "boss").unwrap();
+            register_actor(&mut a, Role::Agent, "ag").unwrap();
+            let cm = obj(&m, &ROOT, "card").unwrap();
+            m.put(&cm, "grade", "A").unwrap();
+            m.put(&cm, "notes", "from manager").unwrap();
+            let ca = obj(&a, &ROOT, "card").unwrap();
+            a.put(&ca, "grade", "C").unwrap();
+            a.put(&ca, "notes", "from agent").unwrap();
+            let merged = if order == 0 {
+                m.merge(&mut a).unwrap();
+                m
+            } else {
+                a.merge(&mut m).unwrap();
+                a
+            };
+            let card = obj(&merged, &ROOT, "card").unwrap();
+            let mut conflicts = vec![];
+            let f = read_fields(
+                &merged,
+                &card,
+                "card",
+                &actor_roles(&merged),
+                &mut conflicts,
+            );
+            assert_eq!(f["grade"], "A", "manager's grade wins (order {order})");
+            // Ungoverned: the greatest op id wins (same counter, so the greater actor: agent).
+            assert_eq!(f["notes"], "from agent");
+            assert_eq!(conflicts.len(), 2);
+            let g = conflicts.iter().find(|c| c.field == "grade").unwrap();
+            assert_eq!(g.losers, vec![Json::from("C")]);
+        }
+    }
+
+    #[test]
+    fn write_fields_skips_unchanged_values() {
+        let id = DocId::Customer(CustomerId::new());
+        let mut d = genesis(&id, &actor(1)).unwrap();
+        let card = obj(&d, &ROOT, "card").unwrap();
+        let mut f = Map::new();
+        f.insert("name".into(), Json::from("Li"));
+        f.insert("phones".into(), serde_json::json!(["1", "2"]));
+        write_fields(&mut d, &card, &f).unwrap();
+        d.commit();
+        let heads = d.get_heads();
+        write_fields(&mut d, &card, &f).unwrap();
+        assert!(d.commit().is_none(), "no change when nothing changed");
+        assert_eq!(d.get_heads(), heads);
+    }
+}

@@ -1,0 +1,1450 @@
+//! The store: one home database holding a user's documents and their index.
+//!
+//! Every write goes the same way: load (or create) the document, apply the change in an
+//! Automerge transaction, then in **one SQLite transaction** append the change's bytes
+//! (`save_after` the heads last persisted: never the whole history) and re-project the
+//! document into the index. When the call returns, the change is on disk; if anything fails,
+//! nothing of the change is kept, in memory or on disk.
+//!
+//! Documents are compacted (one snapshot replaces their chunks) once they have
+//! `compact_after` chunks, in the same transaction as the write that crosses the threshold.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use automerge::sync::{self, SyncDoc};
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, ChangeHash, ROOT};
+use chrono::{Datelike, NaiveDate};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{Map, Value as Json};
+
+use crate::db::{self, Durability};
+use crate::documents::{self, check_kind, genesis, obj, record_obj, register_actor, write_fields};
+use crate::error::{Error, Result};
+use crate::ids::{CommentId, ContactId, CustomerId, DocId, PolicyId, ProblemId, UserId, VisitId};
+use crate::index::{self, query_json, query_one, CustomerView};
+use crate::model::{
+    Comment, Conflict, Contact, Customer, CustomerPatch, Day, EveningReport, NewContact,
+    NewCustomer, NewPolicy, NewVisit, Policy, PolicyPatch, Problem, ProblemStatus, Role, Timestamp,
+    Visit, WorkLog,
+};
+use crate::playbook::{
+    self, PeriodProgress, Playbook, PostcodeGroup, Reminder, TodayStatus, WorkingSet,
+};
+use crate::protocol::DocMessage;
+use crate::schema;
+
+/// Who uses this home: the person and their role, bound once at creation.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Identity {
+    /// The person.
+    pub user: UserId,
+    /// Their role in the team.
+    pub role: Role,
+}
+
+/// How a store is opened.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How hard writes are pushed to disk.
+    pub durability: Durability,
+    /// A document is compacted into one snapshot once it has this many chunks.
+    pub compact_after: usize,
+    /// How many documents are kept loaded in memory.
+    pub cache_docs: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durability: Durability::PowerLoss,
+            compact_after: 64,
+            cache_docs: 256,
+        }
+    }
+}
+
+/// A document loaded in memory, with the heads already on disk.
+struct Loaded {
+    doc: AutoCommit,
+    saved_heads: Vec<ChangeHash>,
+    chunks: usize,
+    bytes: usize,
+}
+
+/// What a manager does with an escalated problem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemAction {
+    /// Answer and close it.
+    Resolve,
+    /// Add a note and pass it one level up.
+    Escalate,
+    /// Add a note, keep it open where it is.
+    Note,
+}
+
+/// A problem with where it came from, for a manager's list.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RaisedProblem {
+    /// Who raised it.
+    pub agent: UserId,
+    /// In which day's report.
+    pub date: NaiveDate,
+    /// The problem.
+    pub problem: Problem,
+}
+
+/// A clock the store reads for "now" (records' timestamps, the day of a new customer).
+pub type Clock = Box<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// One user's home database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    identity: Identity,
+    actor: ActorId,
+    playbook: Playbook,
+    options: Options,
+    cache: HashMap<DocId, Loaded>,
+    clock: Clock,
+}
+
+fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+/// Heads as stored: sorted hex hashes joined by commas (comparable as text).
+pub fn heads_text(heads: &[ChangeHash]) -> String {
+    let mut v: Vec<String> = heads.iter().map(|h| h.to_string()).collect();
+    v.sort();
+    v.join(",")
+}
+
+/// A sync exchange with one peer: the session states of the documents touched so far.
+///
+/// Only the shared heads outlive the session (persisted per document and peer); the rest is
+/// reset on every new session, as Automerge's protocol expects after a reconnect.
+#[derive(Debug)]
+pub struct SyncSession {
+    peer: String,
+    states: HashMap<DocId, sync::State>,
+}
+
+impl SyncSession {
+    /// The peer this session talks to.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+}
+
+/// What a received sync message would add to a document, shown to a policy before anything
+/// is stored (the server refuses forged actors and foreign records with it).
+pub struct Incoming<'a> {
+    /// The document.
+    pub doc: &'a DocId,
+    /// The document as stored before the message.
+    pub before: &'a AutoCommit,
+    /// The document as it would be with the message merged.
+    pub after: &'a AutoCommit,
+    /// The changes the message adds, with their actors (hex).
+    pub new_changes: Vec<(ChangeHash, String)>,
+}
+
+fn non_empty(field: &str, s: &str) -> Result<()> {
+    if s.trim().is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Creates a new home database at `path` for `identity`. Fails if one exists already.
+    pub fn create(path: impl AsRef<Path>, identity: Identity, options: Options) -> Result<Store> {
+        let path = path.as_ref();
+        if path.exists() {
+            return Err(Error::invalid(
+                "home",
+                format!("{} exists already", path.display()),
+            ));
+        }
+        let conn = db::open(path, true, options.durability)?;
+        let actor = ActorId::random();
+        meta_set(&conn, "user", identity.user.as_str())?;
+        meta_set(&conn, "role", identity.role.code())?;
+        meta_set(&conn, "actor", &actor.to_hex_string())?;
+        Store::assemble(conn, path, options)
+    }
+
+    /// Opens an existing home database.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Store> {
+        let path = path.as_ref();
+        let conn = db::open(path, false, options.durability)?;
+        Store::assemble(conn, path, options)
+    }
+
+    fn assemble(conn: Connection, path: &Path, options: Options) -> Result<Store> {
+        let missing = || Error::NotInitialised(path.to_path_buf());
+        let user: UserId = meta_get(&conn, "user")?.ok_or_else(missing)?.parse()?;
+        let role = meta_get(&conn, "role")?
+            .and_then(|r| Role::from_code(&r))
+            .ok_or_else(missing)?;
+        let actor_hex = meta_get(&conn, "actor")?.ok_or_else(missing)?;
+        let actor =
+            ActorId::from(hex_bytes(&actor_hex).ok_or_else(|| Error::invalid("actor", "not hex"))?);
+        let playbook = match meta_get(&conn, "playbook")? {
+            Some(toml) => Playbook::from_toml_str("stored playbook", &toml)?,
+            None => Playbook::insurance(),
+        };
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+            identity: Identity { user, role },
+            actor,
+            playbook,
+            options,
+            cache: HashMap::new(),
+            clock: Box::new(|| chrono::Local::now().fixed_offset()),
+        })
+    }
+
+    /// Where the database file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Who uses this home.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// This device's Automerge actor, as hex.
+    pub fn actor_hex(&self) -> String {
+        self.actor.to_hex_string()
+    }
+
+    /// The team's playbook in force on this device.
+    pub fn playbook(&self) -> &Playbook {
+        &self.playbook
+    }
+
+    /// Replaces the playbook (from a TOML file's text); it is kept across restarts.
+    pub fn set_playbook_toml(&mut self, toml: &str) -> Result<()> {
+        let pb = Playbook::from_toml_str("new playbook", toml)?;
+        meta_set(&self.conn, "playbook", toml)?;
+        self.playbook = pb;
+        Ok(())
+    }
+
+    /// A setting of this home (the sync driver keeps the server's URL and the device token
+    /// here, the status its last success and error).
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        meta_get(&self.conn, &format!("setting.{key}"))
+    }
+
+    /// Sets (or with `None` removes) a setting of this home.
+    pub fn set_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
+        let key = format!("setting.{key}");
+        match value {
+            Some(v) => meta_set(&self.conn, &key, v),
+            None => {
+                self.conn
+                    .execute("DELETE FROM meta WHERE key = ?1", [key])?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Deletes every document, index row, sync state and setting of this home (a revoked
+    /// device's data must go). The identity stays, so the home can be logged in again.
+    pub fn wipe(&mut self) -> Result<()> {
+        self.cache.clear();
+        let tx = self.conn.transaction()?;
+        for t in ["chunks", "documents", "sync_states"]
+            .iter()
+            .chain(schema::INDEX_TABLE_NAMES)
+        {
+            tx.execute(&format!("DELETE FROM {t}"), [])?;
+        }
+        tx.execute("DELETE FROM meta WHERE key LIKE 'setting.%'", [])?;
+        tx.commit()?;
+        self.conn.execute_batch("VACUUM")?;
+        Ok(())
+    }
+
+    /// Replaces the clock (tests, demos and benchmarks record in the past).
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
+    /// Now, by the store's clock.
+    pub fn now(&self) -> Timestamp {
+        (self.clock)()
+    }
+
+    // ----- documents -------------------------------------------------------------------
+
+    fn load(&self, id: &DocId) -> Result<Option<Loaded>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT data FROM chunks WHERE doc = ?1 ORDER BY id")?;
+        let mut rows = stmt.query([id.to_string()])?;
+        let mut bytes = Vec::new();
+        let mut chunks = 0;
+        while let Some(row) = rows.next()? {
+            let data: Vec<u8> = row.get(0)?;
+            bytes.extend_from_slice(&data);
+            chunks += 1;
+        }
+        if chunks == 0 {
+            return Ok(None);
+        }
+        let corrupt = |e: &dyn std::fmt::Display| Error::CorruptDocument {
+            doc: id.to_string(),
+            reason: e.to_string(),
+        };
+        let mut doc = AutoCommit::load(&bytes).map_err(|e| corrupt(&e))?;
+        doc.set_actor(self.actor.clone());
+        check_kind(&mut doc, id)?;
+        let saved_heads = doc.get_heads();
+        Ok(Some(Loaded {
+            doc,
+            saved_heads,
+            chunks,
+            bytes: bytes.len(),
+        }))
+    }
+
+    /// Takes a document out of the cache (loading it, or starting it when `create`).
+    fn take(&mut self, id: &DocId, create: bool) -> Result<Option<Loaded>> {
+        if let Some(l) = self.cache.remove(id) {
+            return Ok(Some(l));
+        }
+        if let Some(l) = self.load(id)? {
+            return Ok(Some(l));
+        }
+        if !create {
+            return Ok(None);
+        }
+        Ok(Some(Loaded {
+            doc: genesis(id, &self.actor)?,
+            saved_heads: vec![],
+            chunks: 0,
+            bytes: 0,
+        }))
+    }
+
+    fn put_back(&mut self, id: DocId, l: Loaded) {
+        if self.cache.len() >= self.options.cache_docs {
+            // Everything in the cache is on disk; dropping any document costs a reload only.
+            if let Some(k) = self.cache.keys().next().cloned() {
+                self.cache.remove(&k);
+            }
+        }
+        self.cache.insert(id, l);
+    }
+
+    /// Persists what changed in `l` since its saved heads and re-projects it, in one
+    /// transaction.
+    fn persist(&mut self, id: &DocId, l: &mut Loaded) -> Result<()> {
+        let heads = l.doc.get_heads();
+        if heads == l.saved_heads {
+            return Ok(());
+        }
+        let compact = l.chunks + 1 >= self.options.compact_after;
+        let now = self.now().to_rfc3339();
+        let tx = self.conn.transaction()?;
+        let name = id.to_string();
+        let (chunks, bytes) = if compact {
+            let snapshot = l.doc.save();
+            tx.prepare_cached("DELETE FROM chunks WHERE doc = ?1")?
+                .execute([&name])?;
+            tx.prepare_cached("INSERT INTO chunks (doc, kind, data) VALUES (?1, 'snapshot', ?2)")?
+                .execute(params![name, snapshot])?;
+            (1, snapshot.len())
+        } else {
+            let delta = l.doc.save_after(&l.saved_heads);
+            tx.prepare_cached(
+                "INSERT INTO chunks (doc, kind, data) VALUES (?1, 'incremental', ?2)",
+            )?
+            .execute(params![name, delta])?;
+            (l.chunks + 1, l.bytes + delta.len())
+        };
+        tx.prepare_cached(
+            "INSERT INTO documents (doc, kind, heads, chunks, bytes, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (doc) DO UPDATE SET heads = excluded.heads, chunks = excluded.chunks,
+                 bytes = excluded.bytes, updated_at = excluded.updated_at",
+        )?
+        .execute(params![
+            name,
+            id.kind(),
+            heads_text(&heads),
+            chunks as i64,
+            bytes as i64,
+            now,
+        ])?;
+        index::project(&tx, id, &l.doc)?;
+        tx.commit()?;
+        l.saved_heads = heads;
+        l.chunks = chunks;
+        l.bytes = bytes;
+        Ok(())
+    }
+
+    /// Applies `f` to a document as one change, and persists it before returning.
+    fn change<R>(
+        &mut self,
+        id: &DocId,
+        create: bool,
+        f: impl FnOnce(&mut AutoCommit) -> Result<R>,
+    ) -> Result<R> {
+        let mut l = self.take(id, create)?.ok_or_else(|| match id {
+            DocId::Customer(c) => Error::UnknownCustomer(c.to_string()),
+            DocId::Day(..) => Error::NotFound {
+                what: "day",
+                id: id.to_string(),
+            },
+        })?;
+        let (role, user) = (self.identity.role, self.identity.user.to_string());
+        let applied = register_actor(&mut l.doc, role, &user).and_then(|()| f(&mut l.doc));
+        let r = match applied {
+            Ok(r) => r,
+            Err(e) => {
+                l.doc.rollback();
+                self.put_back(id.clone(), l);
+                return Err(e);
+            }
+        };
+        l.doc.commit();
+        // On failure the loaded copy is dropped, so memory never shows what the disk lacks.
+        self.persist(id, &mut l)?;
+        self.put_back(id.clone(), l);
+        Ok(r)
+    }
+
+    /// Every document this home holds.
+    pub fn doc_ids(&self) -> Result<Vec<DocId>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc FROM documents ORDER BY doc")?;
+        let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = vec![];
+        for n in names {
+            out.push(n?.parse()?);
+        }
+        Ok(out)
+    }
+
+    /// A document's heads as persisted (empty if the home does not hold it).
+    pub fn heads(&mut self, id: &DocId) -> Result<Vec<ChangeHash>> {
+        let text: Option<String> = self
+            .conn
+            .prepare_cached("SELECT heads FROM documents WHERE doc = ?1")?
+            .query_row([id.to_string()], |r| r.get(0))
+            .optional()?;
+        Ok(text
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| s.parse().ok())
+            .collect())
+    }
+
+    /// The whole document, as `Automerge::save` bytes (for export and tests).
+    pub fn save_document(&mut self, id: &DocId) -> Result<Option<Vec<u8>>> {
+        let Some(mut l) = self.take(id, false)? else {
+            return Ok(None);
+        };
+        let bytes = l.doc.save();
+        self.put_back(id.clone(), l);
+        Ok(Some(bytes))
+    }
+
+    /// The next standard Automerge sync message for `id` towards a peer whose session state
+    /// is `state`, or `None` when there is nothing to send.
+    pub fn generate_sync_message(
+        &mut self,
+        id: &DocId,
+        state: &mut sync::State,
+    ) -> Result<Option<Vec<u8>>> {
+        let mut l = match self.take(id, false)? {
+            Some(l) => l,
+            // A document we do not hold: an empty one asks the peer for everything.
+            None => Loaded {
+                doc: AutoCommit::new().with_actor(self.actor.clone()),
+                saved_heads: vec![],
+                chunks: 0,
+                bytes: 0,
+            },
+        };
+        let msg = l
+            .doc
+            .sync()
+            .generate_sync_message(state)
+            .map(|m| m.encode());
+        if !l.saved_heads.is_empty() {
+            self.put_back(id.clone(), l);
+        }
+        Ok(msg)
+    }
+
+    /// Receives a standard Automerge sync message for `id`, merges it, and persists the
+    /// merged document and its index rows before returning. A message that does not decode,
+    /// or that would turn the document into something that is not ours, changes nothing.
+    pub fn receive_sync_message(
+        &mut self,
+        id: &DocId,
+        state: &mut sync::State,
+        message: &[u8],
+    ) -> Result<()> {
+        self.receive_sync_message_verified(id, state, message, &mut |_| Ok(()))
+    }
+
+    /// Like [`Store::receive_sync_message`], but `verify` sees what the message would add and
+    /// may refuse it; a refused message changes nothing (document, index, session state).
+    pub fn receive_sync_message_verified(
+        &mut self,
+        id: &DocId,
+        state: &mut sync::State,
+        message: &[u8],
+        verify: &mut dyn FnMut(&Incoming<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let corrupt = |reason: String| Error::CorruptDocument {
+            doc: id.to_string(),
+            reason,
+        };
+        let msg = sync::Message::decode(message).map_err(|e| corrupt(e.to_string()))?;
+        let mut l = match self.take(id, false)? {
+            Some(l) => l,
+            None => Loaded {
+                doc: AutoCommit::new().with_actor(self.actor.clone()),
+                saved_heads: vec![],
+                chunks: 0,
+                bytes: 0,
+            },
+        };
+        let before_heads = l.doc.get_heads();
+        let mut after = l.doc.clone();
+        let mut trial = state.clone();
+        let received = after
+            .sync()
+            .receive_sync_message(&mut trial, msg)
+            .map_err(|e| corrupt(e.to_string()));
+        let checked = received
+            .and_then(|()| check_kind(&mut after, id))
+            .and_then(|()| {
+                let new_changes = after
+                    .get_changes(&before_heads)
+                    .iter()
+                    .map(|c| (c.hash(), c.actor_id().to_hex_string()))
+                    .collect();
+                verify(&Incoming {
+                    doc: id,
+                    before: &l.doc,
+                    after: &after,
+                    new_changes,
+                })
+            });
+        if let Err(e) = checked {
+            if !l.saved_heads.is_empty() {
+                self.put_back(id.clone(), l);
+            }
+            return Err(e);
+        }
+        l.doc = after;
+        self.persist(id, &mut l)?;
+        *state = trial;
+        if !l.saved_heads.is_empty() {
+            self.put_back(id.clone(), l);
+        }
+        Ok(())
+    }
+
+    /// Starts a sync exchange with `peer` (a server URL's name, or a device on the server).
+    pub fn start_sync(&self, peer: &str) -> SyncSession {
+        SyncSession {
+            peer: peer.to_string(),
+            states: HashMap::new(),
+        }
+    }
+
+    /// The documents whose heads differ from what `peer` was last known to have.
+    pub fn out_of_sync(&self, peer: &str) -> Result<Vec<DocId>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.doc FROM documents d
+             LEFT JOIN sync_states s ON s.doc = d.doc AND s.peer = ?1
+             WHERE s.shared_heads IS NULL OR s.shared_heads != d.heads
+             ORDER BY d.doc",
+        )?;
+        let names = stmt.query_map([peer], |r| r.get::<_, String>(0))?;
+        let mut out = vec![];
+        for n in names {
+            out.push(n?.parse()?);
+        }
+        Ok(out)
+    }
+
+    fn session_state<'s>(
+        &self,
+        session: &'s mut SyncSession,
+        id: &DocId,
+    ) -> Result<&'s mut sync::State> {
+        if !session.states.contains_key(id) {
+            let st = self.sync_state(id, &session.peer)?;
+            session.states.insert(id.clone(), st);
+        }
+        Ok(session.states.get_mut(id).expect("inserted above"))
+    }
+
+    /// The next message for one document in a session, if it has something to say.
+    pub fn sync_generate(
+        &mut self,
+        session: &mut SyncSession,
+        id: &DocId,
+    ) -> Result<Option<DocMessage>> {
+        let mut st = self.session_state(session, id)?.clone();
+        let data = self.generate_sync_message(id, &mut st)?;
+        self.save_sync_state(id, &session.peer, &st)?;
+        session.states.insert(id.clone(), st);
+        Ok(data.map(|data| DocMessage {
+            doc: id.clone(),
+            data,
+        }))
+    }
+
+    /// The messages of a session's next round: for every document out of sync with the peer
+    /// and every document already in the session, the ones with something to say.
+    pub fn sync_outgoing(&mut self, session: &mut SyncSession) -> Result<Vec<DocMessage>> {
+        let mut docs = self.out_of_sync(&session.peer)?;
+        docs.extend(session.states.keys().cloned());
+        docs.sort();
+        docs.dedup();
+        let mut out = vec![];
+        for d in docs {
+            out.extend(self.sync_generate(session, &d)?);
+        }
+        Ok(out)
+    }
+
+    /// Receives one document's message in a session, after `verify` accepted it.
+    pub fn sync_receive(
+        &mut self,
+        session: &mut SyncSession,
+        message: &DocMessage,
+        verify: &mut dyn FnMut(&Incoming<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut st = self.session_state(session, &message.doc)?.clone();
+        self.receive_sync_message_verified(&message.doc, &mut st, &message.data, verify)?;
+        self.save_sync_state(&message.doc, &session.peer, &st)?;
+        session.states.insert(message.doc.clone(), st);
+        Ok(())
+    }
+
+    /// Drops a document from this home: its chunks, index rows and sync states (a customer
+    /// reassigned to another agent, or a revoked device's data).
+    pub fn drop_document(&mut self, id: &DocId) -> Result<()> {
+        self.cache.remove(id);
+        let name = id.to_string();
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM chunks WHERE doc = ?1", [&name])?;
+        tx.execute("DELETE FROM documents WHERE doc = ?1", [&name])?;
+        tx.execute("DELETE FROM sync_states WHERE doc = ?1", [&name])?;
+        index::delete_doc_rows(&tx, id)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Loads a sync session state persisted for (`id`, `peer`), or a fresh one.
+    pub fn sync_state(&self, id: &DocId, peer: &str) -> Result<sync::State> {
+        let bytes: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT state FROM sync_states WHERE doc = ?1 AND peer = ?2")?
+            .query_row(params![id.to_string(), peer], |r| r.get(0))
+            .optional()?;
+        Ok(bytes
+            .and_then(|b| sync::State::decode(&b).ok())
+            .unwrap_or_default())
+    }
+
+    /// Persists a sync session state for (`id`, `peer`) (only its shared heads are kept).
+    pub fn save_sync_state(&self, id: &DocId, peer: &str, state: &sync::State) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO sync_states (doc, peer, state, shared_heads) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (doc, peer) DO UPDATE SET state = excluded.state,
+                     shared_heads = excluded.shared_heads",
+            )?
+            .execute(params![
+                id.to_string(),
+                peer,
+                state.encode(),
+                heads_text(&state.shared_heads)
+            ])?;
+        Ok(())
+    }
+
+    /// Compacts one document now: a single snapshot replaces its chunks.
+    pub fn compact(&mut self, id: &DocId) -> Result<()> {
+        let Some(mut l) = self.take(id, false)? else {
+            return Err(Error::NotFound {
+                what: "document",
+                id: id.to_string(),
+            });
+        };
+        let snapshot = l.doc.save();
+        let tx = self.conn.transaction()?;
+        let name = id.to_string();
+        tx.execute("DELETE FROM chunks WHERE doc = ?1", [&name])?;
+        tx.execute(
+            "INSERT INTO chunks (doc, kind, data) VALUES (?1, 'snapshot', ?2)",
+            params![name, snapshot],
+        )?;
+        tx.execute(
+            "UPDATE documents SET chunks = 1, bytes = ?2 WHERE doc = ?1",
+            params![name, snapshot.len() as i64],
+        )?;
+        tx.commit()?;
+        l.chunks = 1;
+        l.bytes = snapshot.len();
+        self.put_back(id.clone(), l);
+        Ok(())
+    }
+
+    /// Drops the index and derives it again from the documents.
+    pub fn rebuild_index(&mut self) -> Result<()> {
+        let ids = self.doc_ids()?;
+        self.cache.clear();
+        let mut docs = vec![];
+        for id in &ids {
+            if let Some(l) = self.load(id)? {
+                docs.push((id.clone(), l.doc));
+            }
+        }
+        let tx = self.conn.transaction()?;
+        for t in schema::INDEX_TABLE_NAMES {
+            tx.execute(&format!("DELETE FROM {t}"), [])?;
+        }
+        for (id, d) in &docs {
+            index::project(&tx, id, d)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Storage figures: documents, chunks and bytes of document data.
+    pub fn storage_stats(&self) -> Result<(i64, i64, i64)> {
+        Ok(self.conn.query_row(
+            "SELECT count(*), coalesce(sum(chunks), 0), coalesce(sum(bytes), 0) FROM documents",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?)
+    }
+
+    // ----- customers ---------------------------------------------------------------------
+
+    /// Adds a customer card; the customer's document is created by this call.
+    pub fn add_customer(&mut self, new: NewCustomer) -> Result<Customer> {
+        non_empty("name", &new.name)?;
+        let customer = Customer {
+            id: CustomerId::new(),
+            name: new.name.trim().to_string(),
+            phones: new.phones,
+            address: new.address,
+            postcode: new.postcode,
+            birthday: new.birthday,
+            family: new.family,
+            income_band: new.income_band,
+            workplace: new.workplace,
+            notes: new.notes,
+            grade: new.grade,
+            status: new.status,
+            agent: Some(new.agent.unwrap_or_else(|| self.identity.user.clone())),
+            location: new.location,
+            created_on: self.now().date_naive(),
+        };
+        self.check_customer(&customer)?;
+        let fields = documents::to_fields(&customer, &["id"]);
+        self.change(&DocId::Customer(customer.id), true, |d| {
+            let card = obj(d, &ROOT, "card")?;
+            write_fields(d, &card, &fields)
+        })?;
+        Ok(customer)
+    }
+
+    fn check_customer(&self, c: &Customer) -> Result<()> {
+        non_empty("name", &c.name)?;
+        if let Some(g) = &c.grade {
+            self.playbook.check_grade(g)?;
+        }
+        if let Some(l) = &c.location {
+            if !l.is_valid() {
+                return Err(Error::invalid("location", "coordinates out of range"));
+            }
+        }
+        for p in &c.phones {
+            if p.trim().is_empty() || p.len() > 32 {
+                return Err(Error::invalid(
+                    "phone",
+                    format!("{p:?} is not a phone number"),
+                ));
+            }
+        }
+        if let Some(b) = c.birthday {
+            if b > self.now().date_naive() {
+                return Err(Error::invalid("birthday", "is in the future"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Edits a customer card; only the fields that change are written.
+    pub fn edit_customer(&mut self, id: CustomerId, patch: CustomerPatch) -> Result<Customer> {
+        let mut c = self.customer(id)?;
+        // Only the fields the patch names are written: a conflict on another field stays
+        // visible until someone edits that field.
+        let mut touched: Vec<&str> = vec![];
+        if let Some(v) = patch.name {
+            c.name = v.trim().to_string();
+            touched.push("name");
+        }
+        macro_rules! apply {
+            ($($f:ident),*) => { $( if let Some(v) = patch.$f { c.$f = v; touched.push(stringify!($f)); } )* };
+        }
+        apply!(
+            phones,
+            address,
+            postcode,
+            birthday,
+            family,
+            income_band,
+            workplace,
+            notes,
+            grade,
+            status,
+            agent,
+            location
+        );
+        self.check_customer(&c)?;
+        let mut fields = documents::to_fields(&c, &["id", "created_on"]);
+        fields.retain(|k, _| touched.contains(&k.as_str()));
+        self.change(&DocId::Customer(id), false, |d| {
+            let card = obj(d, &ROOT, "card")?;
+            write_fields(d, &card, &fields)
+        })?;
+        self.customer(id)
+    }
+
+    /// A customer card, from the index.
+    pub fn customer(&self, id: CustomerId) -> Result<Customer> {
+        query_one(
+            &self.conn,
+            "SELECT json FROM customers WHERE id = ?1",
+            [id.to_string()],
+        )?
+        .ok_or_else(|| Error::UnknownCustomer(id.to_string()))
+    }
+
+    /// Every customer this home holds, by name.
+    pub fn customers(&self) -> Result<Vec<Customer>> {
+        query_json(
+            &self.conn,
+            "SELECT json FROM customers ORDER BY name, id",
+            [],
+        )
+    }
+
+    /// A customer with everything their document holds (policies, visits, contacts,
+    /// comments, conflicts), read from the index.
+    pub fn customer_view(&self, id: CustomerId) -> Result<CustomerView> {
+        let c = id.to_string();
+        let customer = self.customer(id)?;
+        Ok(CustomerView {
+            customer: Some(customer),
+            policies: self.policies_of(id)?,
+            visits: self.visits_of(id)?,
+            contacts: query_json(
+                &self.conn,
+                "SELECT json FROM contacts WHERE customer = ?1 ORDER BY day, id",
+                [&c],
+            )?,
+            comments: query_json(
+                &self.conn,
+                "SELECT json FROM comments WHERE customer = ?1 ORDER BY id",
+                [&c],
+            )?,
+            conflicts: self.conflicts(&DocId::Customer(id))?,
+        })
+    }
+
+    /// Fields of a document edited concurrently, with the values that lost.
+    pub fn conflicts(&self, id: &DocId) -> Result<Vec<Conflict>> {
+        query_json(
+            &self.conn,
+            "SELECT json FROM conflicts WHERE doc = ?1 ORDER BY object, field",
+            [id.to_string()],
+        )
+    }
+
+    // ----- policies ----------------------------------------------------------------------
+
+    /// Adds a policy to a customer's document.
+    pub fn add_policy(&mut self, customer: CustomerId, new: NewPolicy) -> Result<Policy> {
+        let c = self.customer(customer)?;
+        non_empty("number", &new.number)?;
+        if new.premium_cents < 0 {
+            return Err(Error::invalid("premium", "must not be negative"));
+        }
+        let holder = if new.policyholder.trim().is_empty() {
+            c.name.clone()
+        } else {
+            new.policyholder
+        };
+        let policy = Policy {
+            id: PolicyId::new(),
+            customer,
+            number: new.number.trim().to_string(),
+            product: new.product,
+            insured: if new.insured.trim().is_empty() {
+                holder.clone()
+            } else {
+                new.insured
+            },
+            policyholder: holder,
+            premium_cents: new.premium_cents,
+            payment_method: new.payment_method,
+            riders: new.riders,
+            due_date: new.due_date,
+            status: new.status,
+            paid_on: None,
+            deduction_failed_on: None,
+        };
+        let fields = documents::to_fields(&policy, &["id", "customer"]);
+        let pid = policy.id.to_string();
+        self.change(&DocId::Customer(customer), false, |d| {
+            let o = record_obj(d, "policies", &pid, true)?.expect("created");
+            write_fields(d, &o, &fields)
+        })?;
+        Ok(policy)
+    }
+
+    /// Edits a policy.
+    pub fn edit_policy(&mut self, id: PolicyId, patch: PolicyPatch) -> Result<Policy> {
+        let mut p = self.policy(id)?;
+        let mut touched: Vec<&str> = vec![];
+        macro_rules! apply {
+            ($($f:ident),*) => { $( if let Some(v) = patch.$f { p.$f = v; touched.push(stringify!($f)); } )* };
+        }
+        apply!(
+            product,
+            premium_cents,
+            payment_method,
+            due_date,
+            status,
+            paid_on,
+            deduction_failed_on
+        );
+        if p.premium_cents < 0 {
+            return Err(Error::invalid("premium", "must not be negative"));
+        }
+        let mut fields = documents::to_fields(&p, &["id", "customer"]);
+        fields.retain(|k, _| touched.contains(&k.as_str()));
+        let pid = id.to_string();
+        self.change(&DocId::Customer(p.customer), false, |d| {
+            let o = record_obj(d, "policies", &pid, false)?.ok_or(Error::NotFound {
+                what: "policy",
+                id: pid.clone(),
+            })?;
+            write_fields(d, &o, &fields)
+        })?;
+        self.policy(id)
+    }
+
+    /// One policy, from the index.
+    pub fn policy(&self, id: PolicyId) -> Result<Policy> {
+        query_one(
+            &self.conn,
+            "SELECT json FROM policies WHERE id = ?1",
+            [id.to_string()],
+        )?
+        .ok_or_else(|| Error::NotFound {
+            what: "policy",
+            id: id.to_string(),
+        })
+    }
+
+    /// A customer's policies.
+    pub fn policies_of(&self, customer: CustomerId) -> Result<Vec<Policy>> {
+        query_json(
+            &self.conn,
+            "SELECT json FROM policies WHERE customer = ?1 ORDER BY due_date, number",
+            [customer.to_string()],
+        )
+    }
+
+    // ----- visits and contacts -----------------------------------------------------------
+
+    /// Records a visit. Policies touched by a visit whose outcome marks them paid get the
+    /// visit's day as their `paid_on`, in the same change.
+    pub fn record_visit(&mut self, customer: CustomerId, new: NewVisit) -> Result<Visit> {
+        let policies = self.policies_of(customer)?;
+        self.customer(customer)?;
+        if new.end < new.start {
+            return Err(Error::invalid("end", "the visit ends before it starts"));
+        }
+        if new.end - new.start > chrono::Duration::hours(24) {
+            return Err(Error::invalid("end", "a visit lasts at most 24 hours"));
+        }
+        if let Some(l) = &new.location {
+            if !l.is_valid() {
+                return Err(Error::invalid("location", "coordinates out of range"));
+            }
+        }
+        for p in &new.policies {
+            if !policies.iter().any(|q| q.id == *p) {
+                return Err(Error::invalid(
+                    "policies",
+                    format!("{p} is not this customer's"),
+                ));
+            }
+        }
+        self.playbook.check_visit(&new)?;
+        let visit = Visit {
+            id: VisitId::new(),
+            customer,
+            agent: self.identity.user.clone(),
+            kind: new.kind,
+            purposes: new.purposes,
+            outcome: new.outcome,
+            policies: new.policies,
+            start: new.start,
+            end: new.end,
+            location: new.location,
+            notes: new.notes,
+            number: 0,
+        };
+        let marks_paid = visit
+            .outcome
+            .as_ref()
+            .and_then(|o| self.playbook.outcome(&o.code))
+            .is_some_and(|o| o.marks_paid);
+        let day = visit.start.date_naive();
+        let fields = documents::to_fields(&visit, &["id", "customer", "number"]);
+        let vid = visit.id.to_string();
+        let paid: Vec<String> = if marks_paid {
+            visit.policies.iter().map(|p| p.to_string()).collect()
+        } else {
+            vec![]
+        };
+        self.change(&DocId::Customer(customer), false, |d| {
+            let o = record_obj(d, "visits", &vid, true)?.expect("created");
+            write_fields(d, &o, &fields)?;
+            for p in &paid {
+                if let Some(po) = record_obj(d, "policies", p, false)? {
+                    let mut m = Map::new();
+                    m.insert("paid_on".into(), Json::from(day.to_string()));
+                    m.insert("deduction_failed_on".into(), Json::Null);
+                    write_fields(d, &po, &m)?;
+                }
+            }
+            Ok(())
+        })?;
+        self.visit(visit.id)
+    }
+
+    /// One visit, from the index (with its number for the customer).
+    pub fn visit(&self, id: VisitId) -> Result<Visit> {
+        query_one(
+            &self.conn,
+            "SELECT json FROM visits WHERE id = ?1",
+            [id.to_string()],
+        )?
+        .ok_or_else(|| Error::NotFound {
+            what: "visit",
+            id: id.to_string(),
+        })
+    }
+
+    /// A customer's visits, oldest first.
+    pub fn visits_of(&self, customer: CustomerId) -> Result<Vec<Visit>> {
+        let mut v: Vec<Visit> = query_json(
+            &self.conn,
+            "SELECT json FROM visits WHERE customer = ?1",
+            [customer.to_string()],
+        )?;
+        v.sort_by_key(|x| x.number);
+        Ok(v)
+    }
+
+    /// The visits of a local day (every agent's this home holds), by start time.
+    pub fn visits_on(&self, day: NaiveDate) -> Result<Vec<Visit>> {
+        let mut v: Vec<Visit> = query_json(
+            &self.conn,
+            "SELECT json FROM visits WHERE day = ?1",
+            [day.to_string()],
+        )?;
+        v.sort_by_key(|x| (x.start, x.id));
+        Ok(v)
+    }
+
+    /// Records a call or an SMS.
+    pub fn record_contact(&mut self, customer: CustomerId, new: NewContact) -> Result<Contact> {
+        let policies = self.policies_of(customer)?;
+        self.customer(customer)?;
+        for p in &new.policies {
+            if !policies.iter().any(|q| q.id == *p) {
+                return Err(Error::invalid(
+                    "policies",
+                    format!("{p} is not this customer's"),
+                ));
+            }
+        }
+        self.playbook.check_contact(&new)?;
+        let contact = Contact {
+            id: ContactId::new(),
+            customer,
+            agent: self.identity.user.clone(),
+            kind: new.kind,
+            at: new.at,
+            purpose: new.purpose,
+            outcome: new.outcome,
+            policies: new.policies,
+            notes: new.notes,
+        };
+        let fields = documents::to_fields(&contact, &["id", "customer"]);
+        let cid = contact.id.to_string();
+        self.change(&DocId::Customer(customer), false, |d| {
+            let o = record_obj(d, "contacts", &cid, true)?.expect("created");
+            write_fields(d, &o, &fields)
+        })?;
+        Ok(contact)
+    }
+
+    /// A manager's comment on a visit (it reaches the agent's phone with the document).
+    pub fn comment_visit(&mut self, visit: VisitId, text: &str) -> Result<Comment> {
+        if !self.identity.role.is_manager() {
+            return Err(Error::Forbidden("only managers comment on visits".into()));
+        }
+        non_empty("comment", text)?;
+        let v = self.visit(visit)?;
+        let comment = Comment {
+            id: CommentId::new(),
+            visit,
+            author: self.identity.user.clone(),
+            role: self.identity.role,
+            text: text.trim().to_string(),
+            at: self.now(),
+        };
+        let fields = documents::to_fields(&comment, &["id"]);
+        let id = comment.id.to_string();
+        self.change(&DocId::Customer(v.customer), false, |d| {
+            let o = record_obj(d, "comments", &id, true)?.expect("created");
+            write_fields(d, &o, &fields)
+        })?;
+        Ok(comment)
+    }
+
+    // ----- the day: log, report, problems --------------------------------------------------
+
+    fn my_day(&self, date: NaiveDate) -> DocId {
+        DocId::Day(self.identity.user.clone(), date)
+    }
+
+    /// Writes (or rewrites) the day's work log.
+    pub fn write_log(&mut self, date: NaiveDate, text: &str) -> Result<WorkLog> {
+        non_empty("log", text)?;
+        let now = self.now();
+        if date > now.date_naive() + chrono::Duration::days(1) {
+            return Err(Error::invalid("date", "the log of a future day"));
+        }
+        let mut m = Map::new();
+        m.insert("text".into(), Json::from(text));
+        m.insert("written_at".into(), Json::from(now.to_rfc3339()));
+        self.change(&self.my_day(date), true, |d| {
+            let o = obj(d, &ROOT, "log")?;
+            write_fields(d, &o, &m)
+        })?;
+        self.day(&self.identity.user.clone(), date)?
+            .and_then(|d| d.log)
+            .ok_or(Error::NotFound {
+                what: "log",
+                id: date.to_string(),
+            })
+    }
+
+    /// Submits the evening report with the day's open problems (each starts at supervisor
+    /// level). Submitting again updates the summary and adds the new problems.
+    pub fn submit_report(
+        &mut self,
+        date: NaiveDate,
+        summary: &str,
+        problems: Vec<(String, Option<CustomerId>)>,
+    ) -> Result<EveningReport> {
+        non_empty("summary", summary)?;
+        let now = self.now();
+        if date > now.date_naive() + chrono::Duration::days(1) {
+            return Err(Error::invalid("date", "the report of a future day"));
+        }
+        for (text, customer) in &problems {
+            non_empty("problem", text)?;
+            if let Some(c) = customer {
+                self.customer(*c)?;
+            }
+        }
+        let mut m = Map::new();
+        m.insert("summary".into(), Json::from(summary));
+        m.insert("submitted_at".into(), Json::from(now.to_rfc3339()));
+        self.change(&self.my_day(date), true, |d| {
+            let o = obj(d, &ROOT, "report")?;
+            write_fields(d, &o, &m)?;
+            let ps = obj(d, &ROOT, "problems")?;
+            for (text, customer) in &problems {
+                let po =
+                    d.put_object(&ps, ProblemId::new().to_string(), automerge::ObjType::Map)?;
+                let mut f = Map::new();
+                f.insert("text".into(), Json::from(text.trim()));
+                f.insert(
+                    "customer".into(),
+                    customer
+                        .map(|c| Json::from(c.to_string()))
+                        .unwrap_or(Json::Null),
+                );
+                f.insert("level".into(), Json::from(Role::Supervisor.code()));
+                f.insert("status".into(), Json::from("open"));
+                write_fields(d, &po, &f)?;
+                d.put_object(&po, "answers", automerge::ObjType::Map)?;
+            }
+            Ok(())
+        })?;
+        self.day(&self.identity.user.clone(), date)?
+            .and_then(|d| d.report)
+            .ok_or(Error::NotFound {
+                what: "report",
+                id: date.to_string(),
+            })
+    }
+
+    /// A manager answers, escalates or annotates a problem of an agent's report.
+    pub fn answer_problem(
+        &mut self,
+        problem: ProblemId,
+        text: &str,
+        action: ProblemAction,
+    ) -> Result<Problem> {
+        if !self.identity.role.is_manager() {
+            return Err(Error::Forbidden("only managers answer problems".into()));
+        }
+        non_empty("answer", text)?;
+        let raised = self
+            .problems(None)?
+            .into_iter()
+            .find(|p| p.problem.id == problem)
+            .ok_or(Error::NotFound {
+                what: "problem",
+                id: problem.to_string(),
+            })?;
+        let next_level = match action {
+            ProblemAction::Escalate => {
+                Some(raised.problem.level.escalates_to().ok_or_else(|| {
+                    Error::invalid(
+                        "problem",
+                        "already at the top of the chain (district manager)",
+                    )
+                })?)
+            }
+            _ => None,
+        };
+        let answer = crate::model::Answer {
+            author: self.identity.user.clone(),
+            role: self.identity.role,
+            text: text.trim().to_string(),
+            at: self.now(),
+        };
+        let afields = documents::to_fields(&answer, &[]);
+        let pid = problem.to_string();
+        let doc = DocId::Day(raised.agent.clone(), raised.date);
+        self.change(&doc, false, |d| {
+            let po = record_obj(d, "problems", &pid, false)?.ok_or(Error::NotFound {
+                what: "problem",
+                id: pid.clone(),
+            })?;
+            let answers = obj(d, &po, "answers")?;
+            let ao = d.put_object(
+                &answers,
+                uuid::Uuid::new_v4().to_string(),
+                automerge::ObjType::Map,
+            )?;
+            write_fields(d, &ao, &afields)?;
+            let mut f = Map::new();
+            if action == ProblemAction::Resolve {
+                f.insert("status".into(), Json::from("resolved"));
+            }
+            if let Some(l) = next_level {
+                f.insert("level".into(), Json::from(l.code()));
+            }
+            write_fields(d, &po, &f)
+        })?;
+        self.problems(None)?
+            .into_iter()
+            .find(|p| p.problem.id == problem)
+            .map(|p| p.problem)
+            .ok_or(Error::NotFound {
+                what: "problem",
+                id: problem.to_string(),
+            })
+    }
+
+    /// Problems of the reports this home holds; only open ones with `Some(ProblemStatus::Open)`.
+    pub fn problems(&self, status: Option<ProblemStatus>) -> Result<Vec<RaisedProblem>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT agent, date, json FROM problems ORDER BY date, agent, id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = vec![];
+        for row in rows {
+            let (agent, date, json) = row?;
+            let (Ok(agent), Ok(date), Ok(problem)) = (
+                agent.parse::<UserId>(),
+                date.parse::<NaiveDate>(),
+                serde_json::from_str::<Problem>(&json),
+            ) else {
+                continue;
+            };
+            if status.is_none_or(|s| s == problem.status) {
+                out.push(RaisedProblem {
+                    agent,
+                    date,
+                    problem,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// An agent's day (log and report), if this home holds it.
+    pub fn day(&self, agent: &UserId, date: NaiveDate) -> Result<Option<Day>> {
+        query_one(
+            &self.conn,
+            "SELECT json FROM days WHERE doc = ?1",
+            [DocId::Day(agent.clone(), date).to_string()],
+        )
+    }
+
+    // ----- what the playbook computes over ----------------------------------------------
+
+    /// The records the playbook computations need for the period `from..=to`: every
+    /// customer and policy, and the visits, contacts and days of the period.
+    pub fn working_set(&self, from: NaiveDate, to: NaiveDate) -> Result<WorkingSet> {
+        let (f, t) = (from.to_string(), to.to_string());
+        Ok(WorkingSet {
+            customers: self.customers()?,
+            policies: query_json(&self.conn, "SELECT json FROM policies ORDER BY id", [])?,
+            visits: query_json(
+                &self.conn,
+                "SELECT json FROM visits WHERE day BETWEEN ?1 AND ?2 ORDER BY id",
+                [&f, &t],
+            )?,
+            contacts: query_json(
+                &self.conn,
+                "SELECT json FROM contacts WHERE day BETWEEN ?1 AND ?2 ORDER BY id",
+                [&f, &t],
+            )?,
+            days: query_json(
+                &self.conn,
+                "SELECT json FROM days WHERE date BETWEEN ?1 AND ?2 ORDER BY doc",
+                [&f, &t],
+            )?,
+        })
+    }
+}
+
+impl Store {
+    /// The working set the computations of `date` read: from the first day of the previous
+    /// month (follow-ups and week cycles reach back) to `date`.
+    fn working_set_for(&self, date: NaiveDate) -> Result<WorkingSet> {
+        let first = date.with_day(1).unwrap_or(date);
+        let from = first
+            .checked_sub_months(chrono::Months::new(1))
+            .unwrap_or(first);
+        self.working_set(from, date)
+    }
+
+    /// This user's day against the daily standard (311, 10-3-1, the seven things).
+    pub fn today(&self, date: NaiveDate) -> Result<TodayStatus> {
+        let ws = self.working_set_for(date)?;
+        Ok(playbook::today(
+            &self.playbook,
+            &self.identity.user,
+            date,
+            &ws,
+        ))
+    }
+
+    /// This user's progress against the targets of the week (work cycle) containing `date`.
+    pub fn week_progress(&self, date: NaiveDate) -> Result<PeriodProgress> {
+        let ws = self.working_set_for(date)?;
+        Ok(playbook::week_progress(
+            &self.playbook,
+            &self.identity.user,
+            date,
+            &ws,
+        ))
+    }
+
+    /// This user's progress against the month's targets, to `date`.
+    pub fn month_progress(&self, date: NaiveDate) -> Result<PeriodProgress> {
+        let ws = self.working_set_for(date)?;
+        Ok(playbook::month_progress(
+            &self.playbook,
+            &self.identity.user,
+            date,
+            &ws,
+        ))
+    }
+
+    /// The reminders of `date` for every customer this home holds.
+    pub fn reminders(&self, date: NaiveDate) -> Result<Vec<Reminder>> {
+        let ws = self.working_set_for(date)?;
+        Ok(playbook::reminders(&self.playbook, date, &ws))
+    }
+
+    /// The service-routine lists of `date`, grouped by postcode.
+    pub fn lists(&self, date: NaiveDate) -> Result<Vec<PostcodeGroup>> {
+        let ws = self.working_set_for(date)?;
+        Ok(playbook::lists(&self.playbook, date, &ws))
+    }
+
+    /// Whether a visit counts as effective under the playbook in force.
+    pub fn is_effective(&self, visit: &Visit) -> Result<bool> {
+        let location = self.customer(visit.customer)?.location;
+        Ok(playbook::is_effective(&self.playbook, visit, location))
+    }
+}
+
+fn hex_bytes(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}

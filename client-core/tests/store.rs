@@ -1,0 +1,272 @@
+//! The store's promises on one device: incremental saves (also after a reopen), compaction,
+//! refusal of bad input without a half-written record, and durability across reopening.
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use client_core::model::{GeoPoint, NewCustomer, NewPolicy, NewVisit, Outcome, Role};
+use client_core::{CustomerId, DocId, Error, Identity, Options, PolicyId, Store};
+use rusqlite::Connection;
+use tempfile::TempDir;
+
+fn t(s: &str) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(s).unwrap()
+}
+
+fn create(dir: &TempDir, opts: Options) -> Store {
+    let mut s = Store::create(
+        dir.path().join("home.db"),
+        Identity {
+            user: "agent-1".parse().unwrap(),
+            role: Role::Agent,
+        },
+        opts,
+    )
+    .unwrap();
+    s.set_clock(Box::new(|| t("2026-06-16T18:00:00+08:00")));
+    s
+}
+
+fn visit(start: &str, end: &str) -> NewVisit {
+    NewVisit {
+        kind: "sales".into(),
+        purposes: vec!["needs_discovery".into()],
+        outcome: Some(Outcome {
+            code: "appointment".into(),
+            amount_cents: None,
+            date: None,
+            detail: None,
+        }),
+        policies: vec![],
+        start: t(start),
+        end: t(end),
+        location: None,
+        notes: "x".repeat(40),
+    }
+}
+
+fn chunk_sizes(path: &std::path::Path, doc: &DocId) -> Vec<(String, usize)> {
+    let c = Connection::open(path).unwrap();
+    let mut st = c
+        .prepare("SELECT kind, length(data) FROM chunks WHERE doc = ?1 ORDER BY id")
+        .unwrap();
+    st.query_map([doc.to_string()], |r| {
+        Ok((r.get(0)?, r.get::<_, i64>(1)? as usize))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+#[test]
+fn writes_append_small_chunks_even_after_a_reopen_and_compact() {
+    let dir = TempDir::new().unwrap();
+    let opts = Options {
+        compact_after: 30,
+        ..Options::default()
+    };
+    let mut s = create(&dir, opts.clone());
+    let c = s
+        .add_customer(NewCustomer {
+            name: "Wang".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    for i in 0..10 {
+        s.record_visit(
+            c.id,
+            visit(
+                &format!("2026-06-{:02}T10:00:00+08:00", i + 1),
+                &format!("2026-06-{:02}T10:30:00+08:00", i + 1),
+            ),
+        )
+        .unwrap();
+    }
+    let doc = DocId::Customer(c.id);
+    let path = s.path().to_path_buf();
+    drop(s);
+    // After a reopen, the next write must append only its own change (the known
+    // `save_incremental` trap would append the whole history here).
+    let mut s = Store::open(&path, opts).unwrap();
+    let before: usize = chunk_sizes(&path, &doc).iter().map(|c| c.1).sum();
+    s.record_visit(
+        c.id,
+        visit("2026-06-20T10:00:00+08:00", "2026-06-20T10:30:00+08:00"),
+    )
+    .unwrap();
+    let sizes = chunk_sizes(&path, &doc);
+    let last = sizes.last().unwrap().1;
+    assert!(
+        last < 600,
+        "one visit appended {last} bytes (history was {before})"
+    );
+    assert!(last * 3 < before);
+    // Crossing the threshold compacts into one snapshot, and nothing is lost.
+    for i in 0..25 {
+        s.record_visit(
+            c.id,
+            visit(
+                &format!("2026-05-{:02}T10:00:00+08:00", i + 1),
+                &format!("2026-05-{:02}T10:30:00+08:00", i + 1),
+            ),
+        )
+        .unwrap();
+    }
+    let sizes = chunk_sizes(&path, &doc);
+    assert!(sizes.len() < 30, "{} chunks", sizes.len());
+    assert_eq!(sizes[0].0, "snapshot");
+    drop(s);
+    let s = Store::open(&path, Options::default()).unwrap();
+    assert_eq!(s.visits_of(c.id).unwrap().len(), 36);
+}
+
+#[test]
+fn bad_input_is_refused_with_a_typed_error_and_writes_nothing() {
+    let dir = TempDir::new().unwrap();
+    let mut s = create(&dir, Options::default());
+    let c = s
+        .add_customer(NewCustomer {
+            name: "Wang".into(),
+            location: Some(GeoPoint {
+                lat: 31.2,
+                lon: 121.5,
+            }),
+            ..Default::default()
+        })
+        .unwrap();
+    let doc = DocId::Customer(c.id);
+    let heads = s.heads(&doc).unwrap();
+
+    let unknown = s.record_visit(
+        CustomerId::new(),
+        visit("2026-06-16T10:00:00+08:00", "2026-06-16T10:30:00+08:00"),
+    );
+    assert!(
+        matches!(unknown, Err(Error::UnknownCustomer(_))),
+        "{unknown:?}"
+    );
+
+    let backwards = s.record_visit(
+        c.id,
+        visit("2026-06-16T10:00:00+08:00", "2026-06-16T09:30:00+08:00"),
+    );
+    assert!(
+        matches!(backwards, Err(Error::Invalid { ref field, .. }) if field == "end"),
+        "{backwards:?}"
+    );
+
+    let mut v = visit("2026-06-16T10:00:00+08:00", "2026-06-16T10:30:00+08:00");
+    v.kind = "teleportation".into();
+    assert!(matches!(
+        s.record_visit(c.id, v),
+        Err(Error::Invalid { .. })
+    ));
+
+    let mut v = visit("2026-06-16T10:00:00+08:00", "2026-06-16T10:30:00+08:00");
+    v.policies = vec![PolicyId::new()];
+    assert!(matches!(
+        s.record_visit(c.id, v),
+        Err(Error::Invalid { .. })
+    ));
+
+    let mut v = visit("2026-06-16T10:00:00+08:00", "2026-06-16T10:30:00+08:00");
+    v.location = Some(GeoPoint {
+        lat: 123.0,
+        lon: 0.0,
+    });
+    assert!(matches!(
+        s.record_visit(c.id, v),
+        Err(Error::Invalid { .. })
+    ));
+
+    let no_name = s.add_customer(NewCustomer {
+        name: "  ".into(),
+        ..Default::default()
+    });
+    assert!(matches!(no_name, Err(Error::Invalid { .. })));
+    let bad_grade = s.add_customer(NewCustomer {
+        name: "X".into(),
+        grade: Some("Z".into()),
+        ..Default::default()
+    });
+    assert!(bad_grade.is_err());
+
+    assert!("not-a-uuid".parse::<CustomerId>().is_err());
+    assert!(s
+        .write_log(NaiveDate::from_ymd_opt(2030, 1, 1).unwrap(), "future")
+        .is_err());
+
+    // Nothing of the refused calls reached the document or the index.
+    assert_eq!(s.heads(&doc).unwrap(), heads);
+    assert_eq!(s.visits_of(c.id).unwrap().len(), 0);
+    assert_eq!(s.customers().unwrap().len(), 1);
+    // And the store still works.
+    s.record_visit(
+        c.id,
+        visit("2026-06-16T10:00:00+08:00", "2026-06-16T10:30:00+08:00"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_paid_visit_marks_its_policies_paid() {
+    let dir = TempDir::new().unwrap();
+    let mut s = create(&dir, Options::default());
+    let c = s
+        .add_customer(NewCustomer {
+            name: "Wang".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let p = s
+        .add_policy(
+            c.id,
+            NewPolicy {
+                number: "P-9".into(),
+                product: "Life".into(),
+                policyholder: String::new(),
+                insured: String::new(),
+                premium_cents: 50_000,
+                payment_method: Default::default(),
+                riders: vec![],
+                due_date: NaiveDate::from_ymd_opt(2026, 6, 15).unwrap(),
+                status: Default::default(),
+            },
+        )
+        .unwrap();
+    assert_eq!(p.policyholder, "Wang");
+    let mut v = visit("2026-06-16T10:00:00+08:00", "2026-06-16T10:30:00+08:00");
+    v.kind = "collection".into();
+    v.purposes = vec!["premium_collected".into()];
+    v.outcome = Some(Outcome {
+        code: "paid".into(),
+        amount_cents: Some(50_000),
+        date: None,
+        detail: None,
+    });
+    v.policies = vec![p.id];
+    s.record_visit(c.id, v).unwrap();
+    assert_eq!(
+        s.policy(p.id).unwrap().paid_on,
+        Some(NaiveDate::from_ymd_opt(2026, 6, 16).unwrap())
+    );
+}
+
+#[test]
+fn a_home_cannot_be_created_twice_nor_opened_before_it_exists() {
+    let dir = TempDir::new().unwrap();
+    let s = create(&dir, Options::default());
+    let path = s.path().to_path_buf();
+    drop(s);
+    let again = Store::create(
+        &path,
+        Identity {
+            user: "x".parse().unwrap(),
+            role: Role::Agent,
+        },
+        Options::default(),
+    );
+    assert!(again.is_err());
+    assert!(matches!(
+        Store::open(dir.path().join("nothing.db"), Options::default()),
+        Err(Error::NotInitialised(_))
+    ));
+}
