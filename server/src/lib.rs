@@ -1,0 +1,23 @@
+//! The Doorstep server crate: the `doorstep` command line and the axum server that merges
+//! every phone's documents into the team's authoritative record.
+//!
+//! `main.rs` only parses arguments; each subcommand lives in its own module (`agent`, `serve`,
+//! `admin`). The server is layered: `http` (routes, one module per resource) → `store` (the
+//! [`store::ServerStore`] trait and its SQLite implementation) → client-core; the rules sit
+//! beside them as plain functions (`access`: who reaches what; `verify`: what a device may
+//! write; `history`: reading a document's changes; `import`: the policy list).
+
+pub mod access;
+pub mod accounts;
+pub mod admin;
+pub mod agent;
+pub mod error;
+pub mod history;
+pub mod http;
+pub mod import;
+pub mod serve;
+pub mod store;
+pub mod text;
+pub mod verify;
+
+pub use error::{Error, Result};

@@ -1,0 +1,149 @@
+//! Plain-text renderings of the playbook's results for the command line.
+//!
+//! The JSON output is the results' own serde form; these functions are what a person reads in
+//! a terminal: short lines with ✓/✗ marks, money in units, dates as the agent writes them.
+
+use client_core::playbook::{
+    DailyCount, PeriodProgress, PolicyLine, PostcodeGroup, Reminder, TodayStatus,
+};
+
+fn mark(ok: bool) -> &'static str {
+    if ok {
+        "✓"
+    } else {
+        "✗"
+    }
+}
+
+fn count(c: &DailyCount) -> String {
+    format!("{}/{} {}", c.actual, c.target, mark(c.met))
+}
+
+/// Money in minor units, as units with two decimals.
+pub fn money(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, (cents % 100).abs())
+}
+
+/// Today's standards.
+pub fn today(t: &TodayStatus) -> String {
+    let mut s = format!(
+        "{} on {}{}\n",
+        t.agent,
+        t.date,
+        if t.working_day {
+            ""
+        } else {
+            " (not a working day)"
+        }
+    );
+    s.push_str(&format!(
+        "  311     effective visits {}   work log {}   evening report {}   → {}\n",
+        count(&t.effective_visits),
+        mark(t.work_log),
+        mark(t.evening_report),
+        if t.met_311 { "met" } else { "not met" }
+    ));
+    s.push_str(&format!(
+        "  10-3-1  calls {}   meetings {}   results {}   → {}\n",
+        count(&t.calls),
+        count(&t.meetings),
+        count(&t.results),
+        if t.met_10_3_1 { "met" } else { "not met" }
+    ));
+    let k = &t.seven_things;
+    s.push_str(&format!(
+        "  today   reminders {}  customers in play {}  SMS {}  payment reminders {}  visits: collection {} service {} sales {}",
+        k.reminders,
+        k.in_play_customers,
+        k.sms_sent,
+        k.payment_reminders,
+        k.collection_visits,
+        k.service_visits,
+        k.sales_visits
+    ));
+    for p in &t.targets {
+        s.push_str(&format!(
+            "\n  {} {}: {}/{}",
+            mark(p.met),
+            p.label,
+            p.actual,
+            p.target
+        ));
+    }
+    s
+}
+
+/// Progress over a week or a month.
+pub fn progress(p: &PeriodProgress) -> String {
+    let mut s = match p.week {
+        Some(w) => format!("{}: week {w}, {} to {}", p.agent, p.from, p.to),
+        None => format!("{}: month to date, {} to {}", p.agent, p.from, p.to),
+    };
+    for t in &p.targets {
+        s.push_str(&format!(
+            "\n  {} {:<50} {:>6.1} / {:<6.1} ({:.0}%)",
+            mark(t.met),
+            t.label,
+            t.actual,
+            t.target,
+            t.percent
+        ));
+    }
+    if p.targets.is_empty() {
+        s.push_str("\n  (the playbook sets no target for this period)");
+    }
+    s
+}
+
+/// One reminder.
+pub fn reminder(r: &Reminder) -> String {
+    format!("{}  {:<16} {}", r.due, r.customer_name, r.message)
+}
+
+fn policy(p: &PolicyLine) -> String {
+    format!(
+        "{} {} due {} ({}, {})",
+        p.number,
+        money(p.premium_cents),
+        p.due_date,
+        p.phase.code(),
+        p.status.code()
+    )
+}
+
+/// One postcode's lists.
+pub fn group(g: &PostcodeGroup) -> String {
+    let mut s = format!("postcode {}\n", g.postcode.as_deref().unwrap_or("(none)"));
+    let lists = [
+        ("in play", &g.in_play),
+        ("large premiums", &g.large_premiums),
+        ("difficult", &g.difficult),
+        ("exited", &g.exited),
+        ("dead", &g.dead),
+        ("orphan", &g.orphan),
+    ];
+    for (name, entries) in lists {
+        if entries.is_empty() {
+            continue;
+        }
+        s.push_str(&format!("  {name}:\n"));
+        for e in entries {
+            let lines: Vec<String> = e.policies.iter().map(policy).collect();
+            s.push_str(&format!(
+                "    {} {} — {}\n",
+                e.name,
+                e.phones.join(", "),
+                lines.join("; ")
+            ));
+        }
+    }
+    for h in &g.households {
+        s.push_str(&format!(
+            "  household ({:?} {}): {} policies\n",
+            h.by,
+            h.name,
+            h.policies.len()
+        ));
+    }
+    s
+}
