@@ -1,0 +1,315 @@
+//! `doorstep admin`: the team's accounts and data, worked on directly in the data directory.
+//!
+//! Teams, members and their roles, device tokens (printed once, stored hashed), revocation,
+//! the company's policy list (CSV), reassignment of customers, team playbooks, and the log of
+//! refused sync messages. No server is needed; a running server on the same directory picks
+//! the changes up (see `store::sqlite` for how document changes are coordinated). Like
+//! `doorstep agent`, it parses and prints: the work is the store's.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use client_core::model::Role;
+use client_core::{CustomerId, UserId};
+use serde::Serialize;
+
+use crate::accounts::{DeviceId, NewMember, TeamId};
+use crate::error::{Error, Result};
+use crate::import;
+use crate::store::{ServerStore, SqliteStore};
+
+/// `doorstep admin`: the options every command shares, and the command.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// The server's data directory (holds `server.db`); created if missing.
+    #[arg(long, env = "DOORSTEP_DATA", default_value = "./doorstep-data")]
+    pub data: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+/// What the administrator does.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Teams: create, list.
+    #[command(subcommand)]
+    Team(TeamCommand),
+    /// Members: add, list.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Devices: issue a token, revoke, list.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Imports the company's policy list (CSV, see docs/sample-policies.csv) for a team.
+    Import {
+        /// The team.
+        #[arg(long)]
+        team: String,
+        /// The CSV file.
+        #[arg(long)]
+        csv: PathBuf,
+    },
+    /// Reassigns a customer to another agent (the old agent's devices drop it at their next
+    /// sync, the new agent's receive it).
+    Assign {
+        /// The customer's id.
+        #[arg(long)]
+        customer: String,
+        /// The new agent.
+        #[arg(long)]
+        agent: String,
+        /// Also mark the customer's normal policies as orphan policies (their agent left).
+        #[arg(long)]
+        orphan: bool,
+    },
+    /// Puts a playbook (TOML file) in force for a team; devices get it at their next sync.
+    Playbook {
+        /// The team.
+        #[arg(long)]
+        team: String,
+        /// The playbook file.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// The latest refused sync messages (forged actors, foreign records…).
+    Rejections {
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+/// `doorstep admin team …`.
+#[derive(Debug, Subcommand)]
+pub enum TeamCommand {
+    /// Creates a team.
+    Create {
+        /// Its name (letters, digits, '-', '_', '.').
+        name: String,
+    },
+}
+
+/// `doorstep admin user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Adds a member to a team.
+    Add {
+        /// The team.
+        #[arg(long)]
+        team: String,
+        /// The member's id (staff number).
+        #[arg(long)]
+        user: String,
+        /// agent, supervisor, department_manager or district_manager.
+        #[arg(long)]
+        role: String,
+        /// The name screens show.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// The manager they report to.
+        #[arg(long)]
+        reports_to: Option<String>,
+    },
+    /// Lists members (of one team with --team).
+    List {
+        /// The team.
+        #[arg(long)]
+        team: Option<String>,
+    },
+}
+
+/// `doorstep admin device …`.
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Issues a device for a member and prints its token (once: only its hash is kept).
+    Issue {
+        /// The member.
+        #[arg(long)]
+        user: String,
+    },
+    /// Revokes a device: its next request is refused and told to wipe its data.
+    Revoke {
+        /// The device's id.
+        #[arg(long)]
+        device: String,
+    },
+    /// Lists devices (never their tokens).
+    List,
+}
+
+fn out<T: Serialize>(json: bool, v: &T, human: impl FnOnce(&T) -> String) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    } else {
+        println!("{}", human(v));
+    }
+    Ok(())
+}
+
+fn role(s: &str) -> Result<Role> {
+    Role::from_code(s).ok_or_else(|| Error::Argument {
+        what: "role",
+        value: s.to_string(),
+        expected: "agent, supervisor, department_manager or district_manager",
+    })
+}
+
+/// Runs one admin command.
+pub fn run(args: AdminArgs) -> Result<()> {
+    let json = args.json;
+    let store = SqliteStore::open(&args.data)?;
+    match args.command {
+        AdminCommand::Team(TeamCommand::Create { name }) => {
+            let team: TeamId = name.parse()?;
+            store.create_team(&team)?;
+            out(json, &serde_json::json!({ "team": team }), |_| {
+                format!("team {team} created")
+            })
+        }
+        AdminCommand::User(UserCommand::Add {
+            team,
+            user,
+            role: r,
+            name,
+            reports_to,
+        }) => {
+            let m = store.add_member(NewMember {
+                user: user.parse()?,
+                name,
+                role: role(&r)?,
+                team: team.parse()?,
+                reports_to: reports_to.map(|b| b.parse::<UserId>()).transpose()?,
+            })?;
+            out(json, &m, |m| {
+                format!(
+                    "{} ({}) added to {} as {}",
+                    m.user,
+                    m.name,
+                    m.team,
+                    m.role.code()
+                )
+            })
+        }
+        AdminCommand::User(UserCommand::List { team }) => {
+            let team = team.map(|t| t.parse::<TeamId>()).transpose()?;
+            let ms = store.members(team.as_ref())?;
+            out(json, &ms, |ms| {
+                ms.iter()
+                    .map(|m| {
+                        format!(
+                            "{}\t{}\t{}\t{}\tdevices {}\tlast sync {}",
+                            m.member.team,
+                            m.member.user,
+                            m.member.role.code(),
+                            m.member.name,
+                            m.devices,
+                            m.last_sync.as_deref().unwrap_or("never")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        AdminCommand::Device(DeviceCommand::Issue { user }) => {
+            let d = store.issue_device(&user.parse()?)?;
+            out(json, &d, |d| {
+                format!(
+                    "device {} issued for {}\ntoken (shown once, keep it secret): {}",
+                    d.device, d.user, d.token
+                )
+            })
+        }
+        AdminCommand::Device(DeviceCommand::Revoke { device }) => {
+            let d = store.revoke_device(device.parse::<DeviceId>()?)?;
+            out(json, &d, |d| {
+                format!(
+                    "device {} of {} revoked: it will wipe its data",
+                    d.id, d.user
+                )
+            })
+        }
+        AdminCommand::Device(DeviceCommand::List) => {
+            let ds = store.devices()?;
+            out(json, &ds, |ds| {
+                ds.iter()
+                    .map(|d| {
+                        format!(
+                            "{}\t{}\t{}\tlast sync {}",
+                            d.id,
+                            d.user,
+                            if d.revoked { "revoked" } else { "active" },
+                            d.last_sync.as_deref().unwrap_or("never")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        AdminCommand::Import { team, csv } => {
+            let team: TeamId = team.parse()?;
+            let file = std::fs::File::open(&csv).map_err(|source| Error::Io {
+                path: csv.display().to_string(),
+                source,
+            })?;
+            let rows = import::read_policies(file)?;
+            let r = store.import_policies(&team, &rows)?;
+            out(json, &r, |r| {
+                format!(
+                    "{} rows: customers {} created, {} updated; policies {} created, {} updated",
+                    rows.len(),
+                    r.customers_created,
+                    r.customers_updated,
+                    r.policies_created,
+                    r.policies_updated
+                )
+            })
+        }
+        AdminCommand::Assign {
+            customer,
+            agent,
+            orphan,
+        } => {
+            let id: CustomerId = customer.parse()?;
+            let c = store.assign(id, &agent.parse()?, orphan)?;
+            out(json, &c, |c| {
+                format!(
+                    "{} ({}) is now {}'s",
+                    c.name,
+                    c.id,
+                    c.agent.as_ref().map_or("nobody".into(), |a| a.to_string())
+                )
+            })
+        }
+        AdminCommand::Playbook { team, file } => {
+            let team: TeamId = team.parse()?;
+            let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
+                path: file.display().to_string(),
+                source,
+            })?;
+            let p = store.set_playbook(&team, &text)?;
+            out(
+                json,
+                &serde_json::json!({ "team": team, "hash": p.hash }),
+                |_| format!("playbook {} in force for {team}", p.hash),
+            )
+        }
+        AdminCommand::Rejections { limit } => {
+            let rs = store.rejections(limit)?;
+            out(json, &rs, |rs| {
+                rs.iter()
+                    .map(|r| {
+                        format!(
+                            "{}\t{}\t{}\t{}\t{}\t×{}",
+                            r.last_at, r.user, r.doc, r.code, r.message, r.attempts
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+    }
+}

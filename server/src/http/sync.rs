@@ -1,0 +1,225 @@
+//! `POST /v1/sync`: one batch of Automerge sync messages in, the server's answers out.
+//!
+//! The handler is the protocol's edge: it checks the content type and encoding, reads at most
+//! [`MAX_BODY_BYTES`] (and, for a gzip body, decompresses at most that many: a gzip bomb is a
+//! `413`, not an out-of-memory), parses the JSON (`400 malformed` for bad JSON, base64 or a
+//! document id) and hands the request to the store. See `docs/protocol.md`.
+
+use std::io::Read;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use client_core::protocol::{DocMessage, SyncRequest, SyncResponse};
+use client_core::DocId;
+use http_body_util::BodyExt;
+use serde::Deserialize;
+
+use super::auth::Caller;
+use super::{blocking, AppError, AppState};
+use crate::error::Error;
+
+/// The largest request body, compressed or not (16 MiB).
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+/// How much of an oversized body is read (and discarded) before answering `413`, so that an
+/// honest client that sent too much reads the answer instead of a reset connection.
+const DRAIN_BYTES: usize = 4 * MAX_BODY_BYTES;
+/// The most messages one request may carry.
+pub const MAX_MESSAGES_IN: usize = 5_000;
+
+/// The sync route.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/sync", post(sync))
+}
+
+fn too_large() -> Error {
+    Error::TooLarge(format!("the body exceeds {MAX_BODY_BYTES} bytes"))
+}
+
+/// Reads the body, at most [`MAX_BODY_BYTES`]; an oversized one (or one declared oversized) is
+/// drained up to [`DRAIN_BYTES`] and refused.
+async fn read_body(mut body: Body, declared_too_large: bool) -> Result<Vec<u8>, Error> {
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    let mut over = declared_too_large;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Error::Malformed(format!("reading the body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        over |= seen > MAX_BODY_BYTES;
+        if over {
+            if seen > DRAIN_BYTES {
+                break;
+            }
+            continue;
+        }
+        buf.extend_from_slice(&data);
+    }
+    if over {
+        return Err(too_large());
+    }
+    Ok(buf)
+}
+
+/// Checks the headers before reading anything: whether the body is gzip, and whether its
+/// declared length is over the limit.
+fn check_headers(headers: &HeaderMap) -> Result<(bool, bool), Error> {
+    let ctype = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ctype.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(Error::UnsupportedMediaType(format!(
+            "content type {ctype:?}: send application/json"
+        )));
+    }
+    let gzip = match headers.get(CONTENT_ENCODING).and_then(|v| v.to_str().ok()) {
+        None => false,
+        Some(e) if e.trim().eq_ignore_ascii_case("identity") => false,
+        Some(e) if e.trim().eq_ignore_ascii_case("gzip") => true,
+        Some(e) => {
+            return Err(Error::UnsupportedMediaType(format!(
+                "content encoding {e:?}: send gzip or nothing"
+            )))
+        }
+    };
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    Ok((gzip, declared.is_some_and(|n| n > MAX_BODY_BYTES as u64)))
+}
+
+/// The request as it arrives. client-core's `SyncRequest` decodes base64 from a borrowed
+/// string only, which refuses JSON that escapes `/` as `\/` (legal, and some encoders do it);
+/// this owned mirror accepts every valid JSON string.
+#[derive(Deserialize)]
+struct WireRequest {
+    protocol: u32,
+    actor: String,
+    #[serde(default)]
+    playbook: Option<String>,
+    messages: Vec<WireMessage>,
+}
+
+#[derive(Deserialize)]
+struct WireMessage {
+    doc: DocId,
+    data: String,
+}
+
+impl WireRequest {
+    fn into_request(self) -> Result<SyncRequest, Error> {
+        let messages = self
+            .messages
+            .into_iter()
+            .map(|m| {
+                let data = STANDARD
+                    .decode(m.data.as_bytes())
+                    .map_err(|e| Error::Malformed(format!("{}: data is not base64: {e}", m.doc)))?;
+                Ok(DocMessage { doc: m.doc, data })
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(SyncRequest {
+            protocol: self.protocol,
+            actor: self.actor,
+            playbook: self.playbook,
+            messages,
+        })
+    }
+}
+
+/// Decompresses and parses a body (on a blocking thread: this is CPU work).
+fn parse(body: &[u8], gzip: bool) -> Result<SyncRequest, Error> {
+    let mut inflated;
+    let json = if gzip {
+        inflated = Vec::new();
+        flate2::read::GzDecoder::new(body)
+            .take(MAX_BODY_BYTES as u64 + 1)
+            .read_to_end(&mut inflated)
+            .map_err(|e| Error::Malformed(format!("gzip: {e}")))?;
+        if inflated.len() > MAX_BODY_BYTES {
+            return Err(Error::TooLarge(format!(
+                "the body decompresses to more than {MAX_BODY_BYTES} bytes"
+            )));
+        }
+        &inflated[..]
+    } else {
+        body
+    };
+    let wire: WireRequest =
+        serde_json::from_slice(json).map_err(|e| Error::Malformed(e.to_string()))?;
+    if wire.messages.len() > MAX_MESSAGES_IN {
+        return Err(Error::TooLarge(format!(
+            "{} messages: at most {MAX_MESSAGES_IN} per request",
+            wire.messages.len()
+        )));
+    }
+    wire.into_request()
+}
+
+async fn sync(
+    State(state): State<AppState>,
+    Caller(device): Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<SyncResponse>, AppError> {
+    let (gzip, declared_too_large) = check_headers(&headers)?;
+    let bytes = read_body(body, declared_too_large).await?;
+    let response = blocking(&state, move |store| {
+        let req = parse(&bytes, gzip)?;
+        let r = store.sync(&device, &req)?;
+        tracing::info!(
+            device = %device.id,
+            user = %device.member.user,
+            received = req.messages.len(),
+            sent = r.messages.len(),
+            rejected = r.rejected.len(),
+            removed = r.removed.len(),
+            more = r.more,
+            "sync"
+        );
+        Ok(r)
+    })
+    .await?;
+    Ok(Json(response))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn a_gzip_bomb_is_too_large_not_out_of_memory() {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..17 {
+            enc.write_all(&zeros).unwrap();
+        }
+        let bomb = enc.finish().unwrap();
+        assert!(bomb.len() < 100_000);
+        assert_eq!(parse(&bomb, true).unwrap_err().code(), "too_large");
+        assert_eq!(parse(b"not gzip", true).unwrap_err().code(), "malformed");
+        assert_eq!(parse(b"{", false).unwrap_err().code(), "malformed");
+    }
+
+    #[test]
+    fn escaped_slashes_in_base64_are_accepted() {
+        let body = br#"{"protocol":1,"actor":"ab","messages":[{"doc":"day:a1:2026-06-01","data":"Qg\/\/"}]}"#;
+        let req = parse(body, false).unwrap();
+        assert_eq!(req.messages[0].data, vec![0x42, 0x0f, 0xff]);
+        let bad =
+            br#"{"protocol":1,"actor":"ab","messages":[{"doc":"day:a1:2026-06-01","data":"!!"}]}"#;
+        assert_eq!(parse(bad, false).unwrap_err().code(), "malformed");
+    }
+}

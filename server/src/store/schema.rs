@@ -1,0 +1,105 @@
+//! The server's own tables, beside client-core's in the same SQLite file.
+//!
+//! client-core owns `documents`, `chunks`, `sync_states` (peer = device id) and the index
+//! tables, and versions them with `PRAGMA user_version`; the server never changes those
+//! tables' shape. Its own tables (accounts, devices, playbooks, the rejection log, the change
+//! log, import keys) are versioned separately in `server_meta`, so either side can upgrade
+//! without the other.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::error::{Error, Result};
+
+/// The version of the server's tables this build writes.
+pub const SERVER_SCHEMA_VERSION: i64 = 1;
+
+const TABLES: &str = "
+CREATE TABLE IF NOT EXISTS server_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS teams (
+    name       TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS users (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    team       TEXT NOT NULL,
+    reports_to TEXT,
+    created_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS users_by_team ON users (team);
+CREATE TABLE IF NOT EXISTS devices (
+    id         TEXT PRIMARY KEY,
+    user       TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    actor      TEXT UNIQUE,
+    revoked    INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    last_seen  TEXT,
+    last_sync  TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS devices_by_user ON devices (user);
+CREATE TABLE IF NOT EXISTS playbooks (
+    team       TEXT PRIMARY KEY,
+    toml       TEXT NOT NULL,
+    hash       TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS sync_rejections (
+    id        INTEGER PRIMARY KEY,
+    device    TEXT NOT NULL,
+    user      TEXT NOT NULL,
+    doc       TEXT NOT NULL,
+    code      TEXT NOT NULL,
+    message   TEXT NOT NULL,
+    data_hash TEXT NOT NULL,
+    first_at  TEXT NOT NULL,
+    last_at   TEXT NOT NULL,
+    attempts  INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (device, doc, data_hash)
+) STRICT;
+CREATE TABLE IF NOT EXISTS change_log (
+    hash        TEXT PRIMARY KEY,
+    doc         TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    via         TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS change_log_by_doc ON change_log (doc);
+CREATE TABLE IF NOT EXISTS import_keys (
+    team     TEXT NOT NULL,
+    key      TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    PRIMARY KEY (team, key)
+) STRICT;
+";
+
+/// Creates the server's tables if missing, or checks that they are not newer than this build.
+pub fn init(conn: &Connection) -> Result<()> {
+    conn.execute_batch(TABLES)?;
+    let found: Option<String> = conn
+        .query_row(
+            "SELECT value FROM server_meta WHERE key = 'schema'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match found.and_then(|v| v.parse::<i64>().ok()) {
+        None => {
+            conn.execute(
+                "INSERT INTO server_meta (key, value) VALUES ('schema', ?1), ('doc_epoch', '0')
+                 ON CONFLICT (key) DO NOTHING",
+                [SERVER_SCHEMA_VERSION.to_string()],
+            )?;
+            Ok(())
+        }
+        Some(v) if v > SERVER_SCHEMA_VERSION => Err(Error::invalid(
+            "server database",
+            format!("server schema {v} is newer than this build ({SERVER_SCHEMA_VERSION})"),
+        )),
+        // Upgrades from older versions go here; version 1 is the first.
+        Some(_) => Ok(()),
+    }
+}

@@ -1,0 +1,919 @@
+//! The embedded store: one SQLite file (`DIR/server.db`) holding client-core's documents and
+//! index (through a `client_core::Store` whose identity is `server`, a district manager) and
+//! the server's own tables (through a second connection to the same file).
+//!
+//! Concurrency. Document work goes through the `client_core::Store` behind a mutex (callers
+//! are on blocking threads); quick reads and account writes use the second connection behind
+//! its own mutex. When both are needed the document mutex is taken first. Because
+//! `doorstep admin` may change documents while a server runs on the same directory, every
+//! piece of document work also holds an exclusive lock on `DIR/server.lock`, and admin bumps
+//! `server_meta.doc_epoch` after writing documents: a server that sees a new epoch reopens its
+//! `client_core::Store`, so its cache never hides (or overwrites) what admin wrote.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use automerge::{AutoCommit, ChangeHash};
+use chrono::{Datelike, NaiveDate, SecondsFormat};
+use client_core::index::{query_json, query_one};
+use client_core::model::{
+    Comment, Conflict, Contact, Customer, CustomerPatch, CustomerStatus, NewCustomer, NewPolicy,
+    Policy, PolicyPatch, PolicyStatus, Role, Visit,
+};
+use client_core::playbook::{self, Playbook, WorkingSet};
+use client_core::protocol::{PlaybookUpdate, SyncRequest, SyncResponse};
+use client_core::{CustomerId, DocId, Identity, Options, PolicyId, Store, UserId};
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+
+use super::{
+    schema, AgentToday, CustomerDetail, ImportReport, RejectionRecord, ServerStore, TeamMember,
+};
+use crate::accounts::{
+    new_token, token_hash, Device, DeviceId, DeviceInfo, IssuedDevice, Member, NewMember, TeamId,
+};
+use crate::error::{Error, Result};
+use crate::history::{self, Receipt};
+use crate::import::PolicyRow;
+
+/// The database file inside a data directory.
+pub const DB_FILE: &str = "server.db";
+/// The lock file that serialises document work between a server and `doorstep admin`.
+const LOCK_FILE: &str = "server.lock";
+/// The built-in insurance playbook's file, sent to devices of teams without their own.
+const BUILT_IN_PLAYBOOK: &str = include_str!("../../../docs/playbooks/insurance.toml");
+/// The user id the server writes documents under (imports, reassignments).
+const SERVER_USER: &str = "server";
+
+/// Now, as stored (RFC 3339, UTC, milliseconds: sorts as text).
+pub(super) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// SHA-256 of some bytes, hex.
+pub(super) fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+struct Core {
+    store: Store,
+    /// The `doc_epoch` the store was opened at.
+    epoch: i64,
+    lock: File,
+}
+
+/// The embedded SQLite store.
+pub struct SqliteStore {
+    path: PathBuf,
+    core: Mutex<Core>,
+    db: Mutex<Connection>,
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn core_options() -> Options {
+    Options {
+        cache_docs: 1024,
+        ..Options::default()
+    }
+}
+
+fn read_epoch(conn: &Connection) -> Result<i64> {
+    let v: String = conn.query_row(
+        "SELECT value FROM server_meta WHERE key = 'doc_epoch'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(v.parse().unwrap_or(0))
+}
+
+fn role_of(code: &str) -> Result<Role> {
+    Role::from_code(code).ok_or_else(|| Error::invalid("role", format!("stored role {code:?}")))
+}
+
+fn member_row(
+    r: &rusqlite::Row<'_>,
+    at: usize,
+) -> rusqlite::Result<(String, String, String, String, Option<String>)> {
+    Ok((
+        r.get(at)?,
+        r.get(at + 1)?,
+        r.get(at + 2)?,
+        r.get(at + 3)?,
+        r.get(at + 4)?,
+    ))
+}
+
+fn member_of(row: (String, String, String, String, Option<String>)) -> Result<Member> {
+    let (user, name, role, team, reports_to) = row;
+    Ok(Member {
+        user: user.parse()?,
+        name,
+        role: role_of(&role)?,
+        team: team.parse()?,
+        reports_to: reports_to.map(|r| r.parse()).transpose()?,
+    })
+}
+
+const MEMBER_COLUMNS: &str = "u.id, u.name, u.role, u.team, u.reports_to";
+
+fn device_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, DeviceInfoRow)> {
+    Ok((
+        r.get(0)?,
+        DeviceInfoRow {
+            user: r.get(1)?,
+            actor: r.get(2)?,
+            revoked: r.get(3)?,
+            created_at: r.get(4)?,
+            last_seen: r.get(5)?,
+            last_sync: r.get(6)?,
+        },
+    ))
+}
+
+struct DeviceInfoRow {
+    user: String,
+    actor: Option<String>,
+    revoked: bool,
+    created_at: String,
+    last_seen: Option<String>,
+    last_sync: Option<String>,
+}
+
+fn to_info(id: String, r: DeviceInfoRow) -> Result<DeviceInfo> {
+    Ok(DeviceInfo {
+        id: id.parse()?,
+        user: r.user.parse()?,
+        actor: r.actor,
+        revoked: r.revoked,
+        created_at: r.created_at,
+        last_seen: r.last_seen,
+        last_sync: r.last_sync,
+    })
+}
+
+const DEVICE_COLUMNS: &str = "id, user, actor, revoked, created_at, last_seen, last_sync";
+
+impl SqliteStore {
+    /// Opens the store in `dir`, creating the directory and the database if needed.
+    pub fn open(dir: &Path) -> Result<SqliteStore> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let path = dir.join(DB_FILE);
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        lock.lock().map_err(io_err(&lock_path))?;
+        let opened = Self::open_locked(&path);
+        let _ = lock.unlock();
+        let (store, conn) = opened?;
+        let epoch = read_epoch(&conn)?;
+        Ok(SqliteStore {
+            path,
+            core: Mutex::new(Core { store, epoch, lock }),
+            db: Mutex::new(conn),
+        })
+    }
+
+    fn open_locked(path: &Path) -> Result<(Store, Connection)> {
+        let store = if path.exists() {
+            Store::open(path, core_options())?
+        } else {
+            let identity = Identity {
+                user: SERVER_USER.parse()?,
+                role: Role::DistrictManager,
+            };
+            Store::create(path, identity, core_options())?
+        };
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
+        schema::init(&conn)?;
+        Ok((store, conn))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The server tables' connection (short work only).
+    pub(super) fn db(&self) -> MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs document work on the `client_core::Store`, holding the data directory's lock;
+    /// `writes` bumps the document epoch afterwards (admin), so a running server reloads.
+    pub(super) fn with_core<R>(
+        &self,
+        writes: bool,
+        f: impl FnOnce(&mut Store) -> Result<R>,
+    ) -> Result<R> {
+        let mut guard = match self.core.lock() {
+            Ok(g) => g,
+            Err(poisoned) => {
+                // A panic in the middle of document work: reload rather than trust the cache.
+                let mut g = poisoned.into_inner();
+                g.epoch = -1;
+                g
+            }
+        };
+        let core = &mut *guard;
+        core.lock.lock().map_err(io_err(&self.path))?;
+        let result = self.refresh(core).and_then(|()| {
+            let r = f(&mut core.store)?;
+            if writes {
+                let db = self.db();
+                db.execute(
+                    "UPDATE server_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'doc_epoch'",
+                    [],
+                )?;
+                core.epoch = read_epoch(&db)?;
+            }
+            Ok(r)
+        });
+        let _ = core.lock.unlock();
+        result
+    }
+
+    fn refresh(&self, core: &mut Core) -> Result<()> {
+        let epoch = read_epoch(&self.db())?;
+        if epoch != core.epoch {
+            tracing::info!(epoch, "documents changed outside this process: reloading");
+            core.store = Store::open(&self.path, core_options())?;
+            core.epoch = epoch;
+        }
+        Ok(())
+    }
+
+    pub(super) fn team_exists(&self, team: &TeamId) -> Result<bool> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT 1 FROM teams WHERE name = ?1",
+                [team.as_str()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// The members of a team, without device figures.
+    pub(super) fn team(&self, team: &TeamId) -> Result<Vec<Member>> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(&format!(
+            "SELECT {MEMBER_COLUMNS} FROM users u WHERE u.team = ?1 ORDER BY u.id"
+        ))?;
+        let rows = stmt.query_map([team.as_str()], |r| member_row(r, 0))?;
+        let mut out = vec![];
+        for row in rows {
+            out.push(member_of(row?)?);
+        }
+        Ok(out)
+    }
+
+    /// The playbook in force for a team: its own, or the built-in insurance playbook.
+    pub(super) fn playbook_of(&self, team: &TeamId) -> Result<PlaybookUpdate> {
+        let own: Option<(String, String)> = self
+            .db()
+            .query_row(
+                "SELECT toml, hash FROM playbooks WHERE team = ?1",
+                [team.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(match own {
+            Some((toml, hash)) => PlaybookUpdate { hash, toml },
+            None => PlaybookUpdate {
+                hash: sha256_hex(BUILT_IN_PLAYBOOK.as_bytes()),
+                toml: BUILT_IN_PLAYBOOK.to_string(),
+            },
+        })
+    }
+
+    /// Records the changes the server itself made to `doc` since `before` (for the history).
+    fn log_own_changes(&self, core: &mut Store, doc: &DocId, before: &[ChangeHash]) -> Result<()> {
+        let Some(bytes) = core.save_document(doc)? else {
+            return Ok(());
+        };
+        let mut d = AutoCommit::load(&bytes).map_err(|e| client_core::Error::CorruptDocument {
+            doc: doc.to_string(),
+            reason: e.to_string(),
+        })?;
+        let at = now();
+        let db = self.db();
+        for c in d.get_changes(before) {
+            db.prepare_cached(
+                "INSERT INTO change_log (hash, doc, received_at, via) VALUES (?1, ?2, ?3, 'admin')
+                 ON CONFLICT (hash) DO NOTHING",
+            )?
+            .execute(params![c.hash().to_string(), doc.to_string(), at])?;
+        }
+        Ok(())
+    }
+
+    fn import_locked(
+        &self,
+        core: &mut Store,
+        team: &TeamId,
+        rows: &[PolicyRow],
+    ) -> Result<ImportReport> {
+        let mut report = ImportReport::default();
+        let mut by_key: Vec<(String, Vec<&PolicyRow>)> = vec![];
+        for r in rows {
+            let key = r.customer_key();
+            match by_key.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, v)) => v.push(r),
+                None => by_key.push((key, vec![r])),
+            }
+        }
+        for (key, policies) in by_key {
+            let first = policies[0];
+            let known: Option<String> = self
+                .db()
+                .query_row(
+                    "SELECT customer FROM import_keys WHERE team = ?1 AND key = ?2",
+                    params![team.as_str(), key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let known = known
+                .and_then(|c| c.parse::<CustomerId>().ok())
+                .filter(|c| core.customer(*c).is_ok());
+            let (id, before) = match known {
+                Some(id) => {
+                    let doc = DocId::Customer(id);
+                    let before = core.heads(&doc)?;
+                    core.edit_customer(
+                        id,
+                        CustomerPatch {
+                            name: Some(first.customer_name.clone()),
+                            phones: Some(first.phones.clone()),
+                            address: Some(first.address.clone()),
+                            postcode: Some(first.postcode.clone()),
+                            birthday: Some(first.birthday),
+                            status: Some(CustomerStatus::Closed),
+                            agent: Some(Some(first.agent.clone())),
+                            ..CustomerPatch::default()
+                        },
+                    )?;
+                    if core.heads(&doc)? != before {
+                        report.customers_updated += 1;
+                    }
+                    (id, before)
+                }
+                None => {
+                    let c = core.add_customer(NewCustomer {
+                        name: first.customer_name.clone(),
+                        phones: first.phones.clone(),
+                        address: first.address.clone(),
+                        postcode: first.postcode.clone(),
+                        birthday: first.birthday,
+                        status: CustomerStatus::Closed,
+                        agent: Some(first.agent.clone()),
+                        ..NewCustomer::default()
+                    })?;
+                    self.db().execute(
+                        "INSERT INTO import_keys (team, key, customer) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (team, key) DO UPDATE SET customer = excluded.customer",
+                        params![team.as_str(), key, c.id.to_string()],
+                    )?;
+                    report.customers_created += 1;
+                    (c.id, vec![])
+                }
+            };
+            for p in policies {
+                let existing: Option<(String, String)> = self
+                    .db()
+                    .query_row(
+                        "SELECT id, customer FROM policies WHERE number = ?1",
+                        [&p.policy_number],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                match existing {
+                    Some((pid, owner)) => {
+                        if owner != id.to_string() {
+                            return Err(Error::invalid(
+                                format!("line {}", p.line),
+                                format!(
+                                    "policy {} belongs to another customer ({owner})",
+                                    p.policy_number
+                                ),
+                            ));
+                        }
+                        let pid: PolicyId = pid.parse()?;
+                        let old = core.policy(pid)?;
+                        let updated = core.edit_policy(
+                            pid,
+                            PolicyPatch {
+                                product: Some(p.product.clone()),
+                                premium_cents: Some(p.premium_cents),
+                                payment_method: Some(p.payment_method),
+                                due_date: Some(p.due_date),
+                                status: Some(p.status),
+                                ..PolicyPatch::default()
+                            },
+                        )?;
+                        if updated != old {
+                            report.policies_updated += 1;
+                        }
+                    }
+                    None => {
+                        core.add_policy(
+                            id,
+                            NewPolicy {
+                                number: p.policy_number.clone(),
+                                product: p.product.clone(),
+                                policyholder: p.policyholder.clone(),
+                                insured: p.insured.clone(),
+                                premium_cents: p.premium_cents,
+                                payment_method: p.payment_method,
+                                riders: vec![],
+                                due_date: p.due_date,
+                                status: p.status,
+                            },
+                        )?;
+                        report.policies_created += 1;
+                    }
+                }
+            }
+            self.log_own_changes(core, &DocId::Customer(id), &before)?;
+            report.customers.push(id);
+        }
+        Ok(report)
+    }
+
+    fn working_set(&self, agents: &[UserId], from: NaiveDate, to: NaiveDate) -> Result<WorkingSet> {
+        let db = self.db();
+        let mut ws = WorkingSet::default();
+        let (f, t) = (from.to_string(), to.to_string());
+        for a in agents {
+            let a = a.as_str();
+            ws.customers.extend(query_json::<Customer>(
+                &db,
+                "SELECT json FROM customers WHERE agent = ?1 ORDER BY id",
+                [a],
+            )?);
+            ws.policies.extend(query_json::<Policy>(
+                &db,
+                "SELECT p.json FROM policies p JOIN customers c ON c.id = p.customer
+                 WHERE c.agent = ?1 ORDER BY p.id",
+                [a],
+            )?);
+            ws.visits.extend(query_json::<Visit>(
+                &db,
+                "SELECT json FROM visits WHERE agent = ?1 AND day BETWEEN ?2 AND ?3 ORDER BY id",
+                [a, &f, &t],
+            )?);
+            ws.contacts.extend(query_json::<Contact>(
+                &db,
+                "SELECT json FROM contacts WHERE agent = ?1 AND day BETWEEN ?2 AND ?3 ORDER BY id",
+                [a, &f, &t],
+            )?);
+            ws.days.extend(query_json(
+                &db,
+                "SELECT json FROM days WHERE agent = ?1 AND date BETWEEN ?2 AND ?3 ORDER BY doc",
+                [a, &f, &t],
+            )?);
+        }
+        Ok(ws)
+    }
+}
+
+impl ServerStore for SqliteStore {
+    fn create_team(&self, team: &TeamId) -> Result<()> {
+        let n = self.db().execute(
+            "INSERT INTO teams (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+            params![team.as_str(), now()],
+        )?;
+        if n == 0 {
+            return Err(Error::Exists {
+                what: "team",
+                id: team.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn add_member(&self, new: NewMember) -> Result<Member> {
+        if !self.team_exists(&new.team)? {
+            return Err(Error::not_found("team", &new.team));
+        }
+        if new.user.as_str() == SERVER_USER {
+            return Err(Error::invalid(
+                "user",
+                "`server` is the server's own user id",
+            ));
+        }
+        if let Some(boss) = &new.reports_to {
+            let ok = self
+                .member(boss)?
+                .is_some_and(|b| b.team == new.team && b.role > new.role);
+            if !ok {
+                return Err(Error::invalid(
+                    "reports_to",
+                    format!(
+                        "{boss} is not a manager above this role in team {}",
+                        new.team
+                    ),
+                ));
+            }
+        }
+        let name = if new.name.trim().is_empty() {
+            new.user.to_string()
+        } else {
+            new.name.trim().to_string()
+        };
+        let n = self.db().execute(
+            "INSERT INTO users (id, name, role, team, reports_to, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
+            params![
+                new.user.as_str(),
+                name,
+                new.role.code(),
+                new.team.as_str(),
+                new.reports_to.as_ref().map(|r| r.to_string()),
+                now()
+            ],
+        )?;
+        if n == 0 {
+            return Err(Error::Exists {
+                what: "user",
+                id: new.user.to_string(),
+            });
+        }
+        Ok(Member {
+            user: new.user,
+            name,
+            role: new.role,
+            team: new.team,
+            reports_to: new.reports_to,
+        })
+    }
+
+    fn member(&self, user: &UserId) -> Result<Option<Member>> {
+        let row = self
+            .db()
+            .query_row(
+                &format!("SELECT {MEMBER_COLUMNS} FROM users u WHERE u.id = ?1"),
+                [user.as_str()],
+                |r| member_row(r, 0),
+            )
+            .optional()?;
+        row.map(member_of).transpose()
+    }
+
+    fn members(&self, team: Option<&TeamId>) -> Result<Vec<TeamMember>> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(&format!(
+            "SELECT {MEMBER_COLUMNS},
+                (SELECT count(*) FROM devices d WHERE d.user = u.id AND d.revoked = 0),
+                (SELECT max(last_sync) FROM devices d WHERE d.user = u.id)
+             FROM users u WHERE ?1 IS NULL OR u.team = ?1"
+        ))?;
+        let rows = stmt.query_map([team.map(|t| t.as_str())], |r| {
+            Ok((
+                member_row(r, 0)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, Option<String>>(6)?,
+            ))
+        })?;
+        let mut out = vec![];
+        for row in rows {
+            let (m, devices, last_sync) = row?;
+            out.push(TeamMember {
+                member: member_of(m)?,
+                devices: devices as usize,
+                last_sync,
+            });
+        }
+        out.sort_by(|a, b| {
+            (
+                &a.member.team,
+                std::cmp::Reverse(a.member.role),
+                &a.member.user,
+            )
+                .cmp(&(
+                    &b.member.team,
+                    std::cmp::Reverse(b.member.role),
+                    &b.member.user,
+                ))
+        });
+        Ok(out)
+    }
+
+    fn issue_device(&self, user: &UserId) -> Result<IssuedDevice> {
+        if self.member(user)?.is_none() {
+            return Err(Error::not_found("user", user));
+        }
+        let device = DeviceId::new();
+        let token = new_token();
+        self.db().execute(
+            "INSERT INTO devices (id, user, token_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![device.to_string(), user.as_str(), token_hash(&token), now()],
+        )?;
+        Ok(IssuedDevice {
+            device,
+            user: user.clone(),
+            token,
+        })
+    }
+
+    fn revoke_device(&self, device: DeviceId) -> Result<DeviceInfo> {
+        let db = self.db();
+        let n = db.execute(
+            "UPDATE devices SET revoked = 1 WHERE id = ?1",
+            [device.to_string()],
+        )?;
+        if n == 0 {
+            return Err(Error::not_found("device", device));
+        }
+        let (id, row) = db.query_row(
+            &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?1"),
+            [device.to_string()],
+            device_info,
+        )?;
+        to_info(id, row)
+    }
+
+    fn devices(&self) -> Result<Vec<DeviceInfo>> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices ORDER BY user, created_at"
+        ))?;
+        let rows = stmt.query_map([], device_info)?;
+        let mut out = vec![];
+        for row in rows {
+            let (id, r) = row?;
+            out.push(to_info(id, r)?);
+        }
+        Ok(out)
+    }
+
+    fn set_playbook(&self, team: &TeamId, toml: &str) -> Result<PlaybookUpdate> {
+        if !self.team_exists(team)? {
+            return Err(Error::not_found("team", team));
+        }
+        Playbook::from_toml_str(&format!("playbook of {team}"), toml)?;
+        let hash = sha256_hex(toml.as_bytes());
+        self.db().execute(
+            "INSERT INTO playbooks (team, toml, hash, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (team) DO UPDATE SET toml = excluded.toml, hash = excluded.hash,
+                 updated_at = excluded.updated_at",
+            params![team.as_str(), toml, hash, now()],
+        )?;
+        Ok(PlaybookUpdate {
+            hash,
+            toml: toml.to_string(),
+        })
+    }
+
+    fn import_policies(&self, team: &TeamId, rows: &[PolicyRow]) -> Result<ImportReport> {
+        if !self.team_exists(team)? {
+            return Err(Error::not_found("team", team));
+        }
+        let members = self.team(team)?;
+        let today = chrono::Local::now().date_naive();
+        for r in rows {
+            let line = format!("line {}", r.line);
+            if !members.iter().any(|m| m.user == r.agent) {
+                return Err(Error::invalid(
+                    line,
+                    format!("agent {} is not a member of team {team}", r.agent),
+                ));
+            }
+            if r.birthday.is_some_and(|b| b > today) {
+                return Err(Error::invalid(line, "birthday is in the future"));
+            }
+        }
+        self.with_core(true, |core| self.import_locked(core, team, rows))
+    }
+
+    fn assign(&self, customer: CustomerId, agent: &UserId, orphan: bool) -> Result<Customer> {
+        if self.member(agent)?.is_none() {
+            return Err(Error::not_found("user", agent));
+        }
+        self.with_core(true, |core| {
+            let doc = DocId::Customer(customer);
+            let before = core.heads(&doc)?;
+            if before.is_empty() {
+                return Err(Error::not_found("customer", customer));
+            }
+            let c = core.edit_customer(
+                customer,
+                CustomerPatch {
+                    agent: Some(Some(agent.clone())),
+                    ..CustomerPatch::default()
+                },
+            )?;
+            if orphan {
+                for p in core.policies_of(customer)? {
+                    if p.status == PolicyStatus::Normal {
+                        core.edit_policy(
+                            p.id,
+                            PolicyPatch {
+                                status: Some(PolicyStatus::Orphan),
+                                ..PolicyPatch::default()
+                            },
+                        )?;
+                    }
+                }
+            }
+            self.log_own_changes(core, &doc, &before)?;
+            Ok(c)
+        })
+    }
+
+    fn rejections(&self, limit: usize) -> Result<Vec<RejectionRecord>> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(
+            "SELECT device, user, doc, code, message, first_at, last_at, attempts
+             FROM sync_rejections ORDER BY last_at DESC, id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                RejectionRecord {
+                    device: DeviceId::default(),
+                    user: r.get(1)?,
+                    doc: r.get(2)?,
+                    code: r.get(3)?,
+                    message: r.get(4)?,
+                    first_at: r.get(5)?,
+                    last_at: r.get(6)?,
+                    attempts: r.get(7)?,
+                },
+            ))
+        })?;
+        let mut out = vec![];
+        for row in rows {
+            let (device, mut rec) = row?;
+            rec.device = device.parse()?;
+            out.push(rec);
+        }
+        Ok(out)
+    }
+
+    fn authenticate(&self, token: &str) -> Result<Option<Device>> {
+        let db = self.db();
+        let row = db
+            .query_row(
+                &format!(
+                    "SELECT d.id, d.actor, d.revoked, {MEMBER_COLUMNS}
+                     FROM devices d JOIN users u ON u.id = d.user WHERE d.token_hash = ?1"
+                ),
+                [token_hash(token)],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, bool>(2)?,
+                        member_row(r, 3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((id, actor, revoked, member)) = row else {
+            return Ok(None);
+        };
+        db.prepare_cached("UPDATE devices SET last_seen = ?2 WHERE id = ?1")?
+            .execute(params![id, now()])?;
+        Ok(Some(Device {
+            id: id.parse()?,
+            member: member_of(member)?,
+            actor,
+            revoked,
+        }))
+    }
+
+    fn sync(&self, device: &Device, request: &SyncRequest) -> Result<SyncResponse> {
+        self.sync_request(device, request)
+    }
+
+    fn customer_agent(&self, id: CustomerId) -> Result<Option<Option<UserId>>> {
+        let agent: Option<Option<String>> = self
+            .db()
+            .query_row(
+                "SELECT agent FROM customers WHERE id = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(agent.map(|a| a.and_then(|a| a.parse().ok())))
+    }
+
+    fn customer_detail(&self, id: CustomerId) -> Result<Option<CustomerDetail>> {
+        let c = id.to_string();
+        let doc = DocId::Customer(id);
+        let (customer, policies, mut visits, contacts, comments, conflicts, receipts) = {
+            let db = self.db();
+            let Some(customer) =
+                query_one::<Customer>(&db, "SELECT json FROM customers WHERE id = ?1", [&c])?
+            else {
+                return Ok(None);
+            };
+            let policies: Vec<Policy> = query_json(
+                &db,
+                "SELECT json FROM policies WHERE customer = ?1 ORDER BY due_date, number",
+                [&c],
+            )?;
+            let visits: Vec<Visit> =
+                query_json(&db, "SELECT json FROM visits WHERE customer = ?1", [&c])?;
+            let contacts: Vec<Contact> = query_json(
+                &db,
+                "SELECT json FROM contacts WHERE customer = ?1 ORDER BY day, id",
+                [&c],
+            )?;
+            let comments: Vec<Comment> = query_json(
+                &db,
+                "SELECT json FROM comments WHERE customer = ?1 ORDER BY id",
+                [&c],
+            )?;
+            let conflicts: Vec<Conflict> = query_json(
+                &db,
+                "SELECT json FROM conflicts WHERE doc = ?1 ORDER BY object, field",
+                [doc.to_string()],
+            )?;
+            let mut receipts = HashMap::new();
+            let mut stmt =
+                db.prepare_cached("SELECT hash, received_at, via FROM change_log WHERE doc = ?1")?;
+            let rows = stmt.query_map([doc.to_string()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            for row in rows {
+                let (hash, at, via) = row?;
+                receipts.insert(hash, Receipt { at, via });
+            }
+            (
+                customer, policies, visits, contacts, comments, conflicts, receipts,
+            )
+        };
+        visits.sort_by_key(|v| v.number);
+        let bytes = self.with_core(false, |core| Ok(core.save_document(&doc)?))?;
+        let history = match bytes {
+            Some(b) => history::history(&doc, &b, &receipts)?,
+            None => vec![],
+        };
+        Ok(Some(CustomerDetail {
+            customer,
+            policies,
+            visits,
+            contacts,
+            comments,
+            conflicts,
+            history,
+        }))
+    }
+
+    fn visits(&self, agent: &UserId, date: NaiveDate) -> Result<Vec<Visit>> {
+        let mut v: Vec<Visit> = query_json(
+            &self.db(),
+            "SELECT json FROM visits WHERE agent = ?1 AND day = ?2",
+            params![agent.as_str(), date.to_string()],
+        )?;
+        v.sort_by_key(|a| (a.start, a.id));
+        Ok(v)
+    }
+
+    fn team_today(&self, team: &TeamId, date: NaiveDate) -> Result<Vec<AgentToday>> {
+        let pb_text = self.playbook_of(team)?;
+        let pb = Playbook::from_toml_str(&format!("playbook of {team}"), &pb_text.toml)?;
+        let members = self.members(Some(team))?;
+        let agents: Vec<&TeamMember> = members
+            .iter()
+            .filter(|m| m.member.role == Role::Agent)
+            .collect();
+        let ids: Vec<UserId> = agents.iter().map(|m| m.member.user.clone()).collect();
+        // As on the device: from the first day of the previous month (week cycles and
+        // follow-ups reach back) to the day itself.
+        let first = date.with_day(1).unwrap_or(date);
+        let from = first
+            .checked_sub_months(chrono::Months::new(1))
+            .unwrap_or(first);
+        let ws = self.working_set(&ids, from, date)?;
+        Ok(agents
+            .into_iter()
+            .map(|m| AgentToday {
+                agent: m.member.user.clone(),
+                name: m.member.name.clone(),
+                last_sync: m.last_sync.clone(),
+                today: playbook::today(&pb, &m.member.user, date, &ws),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,335 @@
+//! One sync request of one device, on the embedded store: entitlement, verified receive,
+//! replies, pushes, removals, and the logs — the server half of `docs/protocol.md`.
+//!
+//! The order matters: the device's actor is bound (or checked) first; then every message is
+//! checked against what the device may hold and what it may write (`access`, `verify`) and
+//! merged through client-core's session (document, index and sync state in one SQLite
+//! transaction per document); then the server answers each accepted document and pushes the
+//! entitled documents the device is behind on, up to a cap (`more`). A refused message changes
+//! nothing and does not stop the others. Everything here is idempotent: a retried request
+//! merges nothing twice (Automerge), logs no second rejection (the log counts attempts), and
+//! records no change twice.
+
+use std::collections::{BTreeSet, HashSet};
+
+use automerge::sync::Message;
+use automerge::ChangeHash;
+use client_core::protocol::{DocMessage, Rejection, SyncRequest, SyncResponse, PROTOCOL_VERSION};
+use client_core::{CustomerId, DocId};
+use rusqlite::params;
+
+use super::sqlite::{now, sha256_hex, SqliteStore};
+use crate::access::reachable_users;
+use crate::accounts::{is_actor_hex, Device};
+use crate::error::{Error, Result};
+use crate::verify::{self, Refusal, Writer};
+
+/// At most this many messages in one response; the rest waits for the next request (`more`).
+pub const MAX_MESSAGES_OUT: usize = 400;
+/// At most this many bytes of sync messages in one response (before base64 and gzip).
+pub const MAX_BYTES_OUT: usize = 8 << 20;
+
+/// What the device may hold, computed once per request.
+struct Entitlement {
+    reach: BTreeSet<client_core::UserId>,
+    /// Customers assigned to someone the device reaches.
+    owned: HashSet<CustomerId>,
+    /// Every customer with a card on the server.
+    known: HashSet<CustomerId>,
+}
+
+impl Entitlement {
+    fn allows(&self, doc: &DocId) -> bool {
+        match doc {
+            // A customer the server has no card for is one the device is creating: verify
+            // checks whose it becomes.
+            DocId::Customer(c) => self.owned.contains(c) || !self.known.contains(c),
+            DocId::Day(agent, _) => self.reach.contains(agent),
+        }
+    }
+
+    fn exists(&self, doc: &DocId) -> bool {
+        match doc {
+            DocId::Customer(c) => self.known.contains(c),
+            DocId::Day(..) => true,
+        }
+    }
+}
+
+fn sorted(mut h: Vec<ChangeHash>) -> Vec<ChangeHash> {
+    h.sort();
+    h
+}
+
+/// Whether a reply tells the device nothing it does not know: the device brought no changes
+/// (a message that did must be acknowledged, or the device's sync state never learns that the
+/// server has them), it already knows these heads are shared (its `have` says so), both sides
+/// are at the same heads and nobody needs anything. Skipping such a reply saves the device a
+/// round trip.
+fn redundant(incoming: &[u8], reply: &[u8]) -> bool {
+    let (Ok(i), Ok(r)) = (Message::decode(incoming), Message::decode(reply)) else {
+        return false;
+    };
+    let heads = sorted(i.heads.clone());
+    i.changes.is_empty()
+        && !i.have.is_empty()
+        && i.have.iter().all(|h| sorted(h.last_sync.clone()) == heads)
+        && i.need.is_empty()
+        && r.need.is_empty()
+        && r.changes.is_empty()
+        && sorted(r.heads) == heads
+}
+
+struct Logged {
+    doc: DocId,
+    refusal: Refusal,
+    data_hash: String,
+}
+
+impl SqliteStore {
+    fn bind_actor(&self, device: &Device, actor: &str) -> Result<()> {
+        if !is_actor_hex(actor) {
+            return Err(Error::Malformed(format!("actor {actor:?} is not hex")));
+        }
+        let actor = actor.to_ascii_lowercase();
+        if let Some(bound) = &device.actor {
+            if *bound != actor {
+                return Err(Error::ActorMismatch { given: actor });
+            }
+            return Ok(());
+        }
+        let db = self.db();
+        let taken: bool = db.query_row(
+            "SELECT count(*) > 0 FROM devices WHERE actor = ?1 AND id != ?2",
+            params![actor, device.id.to_string()],
+            |r| r.get(0),
+        )?;
+        if taken {
+            return Err(Error::ActorMismatch { given: actor });
+        }
+        db.execute(
+            "UPDATE devices SET actor = ?2 WHERE id = ?1 AND actor IS NULL",
+            params![device.id.to_string(), actor],
+        )?;
+        let bound: Option<String> = db.query_row(
+            "SELECT actor FROM devices WHERE id = ?1",
+            [device.id.to_string()],
+            |r| r.get(0),
+        )?;
+        if bound.as_deref() != Some(actor.as_str()) {
+            return Err(Error::ActorMismatch { given: actor });
+        }
+        tracing::info!(device = %device.id, user = %device.member.user, %actor, "device bound to its actor");
+        Ok(())
+    }
+
+    fn entitlement(&self, device: &Device) -> Result<Entitlement> {
+        let team = self.team(&device.member.team)?;
+        let reach = reachable_users(&device.member, &team);
+        let db = self.db();
+        let mut stmt = db.prepare_cached("SELECT id, agent FROM customers")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })?;
+        let (mut owned, mut known) = (HashSet::new(), HashSet::new());
+        for row in rows {
+            let (id, agent) = row?;
+            let Ok(id) = id.parse::<CustomerId>() else {
+                continue;
+            };
+            known.insert(id);
+            if agent.is_some_and(|a| reach.iter().any(|r| r.as_str() == a)) {
+                owned.insert(id);
+            }
+        }
+        Ok(Entitlement {
+            reach,
+            owned,
+            known,
+        })
+    }
+
+    /// Runs one sync request (the device is authenticated and not revoked).
+    pub(super) fn sync_request(&self, device: &Device, req: &SyncRequest) -> Result<SyncResponse> {
+        if req.protocol != PROTOCOL_VERSION {
+            return Err(Error::UnsupportedProtocol(req.protocol));
+        }
+        self.bind_actor(device, &req.actor)?;
+        let actor = req.actor.to_ascii_lowercase();
+        let ent = self.entitlement(device)?;
+        let peer = device.id.to_string();
+
+        // Documents this device holds a sync state for but may no longer hold.
+        let held: Vec<String> = {
+            let db = self.db();
+            let mut stmt = db.prepare_cached("SELECT doc FROM sync_states WHERE peer = ?1")?;
+            let rows = stmt.query_map([&peer], |r| r.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let mut removed: Vec<DocId> = held
+            .iter()
+            .filter_map(|d| d.parse::<DocId>().ok())
+            .filter(|d| !ent.allows(d))
+            .collect();
+
+        let writer = Writer {
+            user: &device.member.user,
+            role: device.member.role,
+            actor: &actor,
+            reachable: &ent.reach,
+        };
+        let mut logged: Vec<Logged> = vec![];
+        let mut received: Vec<(DocId, Vec<(ChangeHash, String)>)> = vec![];
+        let mut messages: Vec<DocMessage> = vec![];
+        let mut more = false;
+
+        self.with_core(false, |core| {
+            let mut session = core.start_sync(&peer);
+            let mut accepted: Vec<&DocMessage> = vec![];
+            for msg in &req.messages {
+                let data_hash = sha256_hex(&msg.data);
+                if !ent.allows(&msg.doc) {
+                    if ent.exists(&msg.doc) && !removed.contains(&msg.doc) {
+                        removed.push(msg.doc.clone());
+                    }
+                    logged.push(Logged {
+                        doc: msg.doc.clone(),
+                        refusal: Refusal {
+                            code: "forbidden",
+                            message: format!("{} may not hold {}", device.member.user, msg.doc),
+                        },
+                        data_hash,
+                    });
+                    continue;
+                }
+                let mut refusal: Option<Refusal> = None;
+                let mut new_changes = vec![];
+                let outcome = core.sync_receive(&mut session, msg, &mut |inc| match verify::check(
+                    &writer, inc,
+                ) {
+                    Ok(()) => {
+                        new_changes = inc.new_changes.clone();
+                        Ok(())
+                    }
+                    Err(r) => {
+                        let m = r.message.clone();
+                        refusal = Some(r);
+                        Err(client_core::Error::Forbidden(m))
+                    }
+                });
+                match outcome {
+                    Ok(()) => {
+                        accepted.push(msg);
+                        received.push((msg.doc.clone(), new_changes));
+                    }
+                    Err(e) => {
+                        let refusal = match (refusal, e.code()) {
+                            (Some(r), _) => r,
+                            (None, "corrupt" | "invalid" | "document") => Refusal {
+                                code: "corrupt",
+                                message: e.to_string(),
+                            },
+                            (None, _) => return Err(e.into()),
+                        };
+                        logged.push(Logged {
+                            doc: msg.doc.clone(),
+                            refusal,
+                            data_hash,
+                        });
+                    }
+                }
+            }
+            let mut bytes = 0usize;
+            let mut answered: HashSet<&DocId> = HashSet::new();
+            for msg in accepted {
+                if !answered.insert(&msg.doc) {
+                    continue;
+                }
+                if let Some(reply) = core.sync_generate(&mut session, &msg.doc)? {
+                    if !redundant(&msg.data, &reply.data) {
+                        bytes += reply.data.len();
+                        messages.push(reply);
+                    }
+                }
+            }
+            let in_request: HashSet<&DocId> = req.messages.iter().map(|m| &m.doc).collect();
+            for doc in core.out_of_sync(&peer)? {
+                if in_request.contains(&doc) || !ent.allows(&doc) {
+                    continue;
+                }
+                if messages.len() >= MAX_MESSAGES_OUT || bytes >= MAX_BYTES_OUT {
+                    more = true;
+                    break;
+                }
+                if let Some(m) = core.sync_generate(&mut session, &doc)? {
+                    bytes += m.data.len();
+                    messages.push(m);
+                }
+            }
+            Ok(())
+        })?;
+
+        let at = now();
+        let db = self.db();
+        for doc in &removed {
+            db.prepare_cached("DELETE FROM sync_states WHERE peer = ?1 AND doc = ?2")?
+                .execute(params![peer, doc.to_string()])?;
+        }
+        for (doc, changes) in &received {
+            for (hash, _) in changes {
+                db.prepare_cached(
+                    "INSERT INTO change_log (hash, doc, received_at, via) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (hash) DO NOTHING",
+                )?
+                .execute(params![hash.to_string(), doc.to_string(), at, peer])?;
+            }
+        }
+        for l in &logged {
+            tracing::warn!(
+                device = %device.id,
+                user = %device.member.user,
+                doc = %l.doc,
+                code = l.refusal.code,
+                reason = %l.refusal.message,
+                "sync message refused"
+            );
+            db.prepare_cached(
+                "INSERT INTO sync_rejections
+                     (device, user, doc, code, message, data_hash, first_at, last_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+                 ON CONFLICT (device, doc, data_hash) DO UPDATE SET
+                     attempts = attempts + 1, last_at = excluded.last_at",
+            )?
+            .execute(params![
+                peer,
+                device.member.user.as_str(),
+                l.doc.to_string(),
+                l.refusal.code,
+                l.refusal.message,
+                l.data_hash,
+                at
+            ])?;
+        }
+        db.prepare_cached("UPDATE devices SET last_seen = ?2, last_sync = ?2 WHERE id = ?1")?
+            .execute(params![peer, at])?;
+        drop(db);
+
+        let pb = self.playbook_of(&device.member.team)?;
+        let playbook = (req.playbook.as_deref() != Some(pb.hash.as_str())).then_some(pb);
+        Ok(SyncResponse {
+            protocol: PROTOCOL_VERSION,
+            messages,
+            rejected: logged
+                .into_iter()
+                .map(|l| Rejection {
+                    doc: l.doc,
+                    code: l.refusal.code.to_string(),
+                    message: l.refusal.message,
+                })
+                .collect(),
+            removed,
+            more,
+            playbook,
+        })
+    }
+}

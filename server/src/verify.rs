@@ -1,0 +1,398 @@
+//! What a device may write: the checks every received sync message passes before the server
+//! stores it.
+//!
+//! client-core shows the server a message's effect before anything is stored
+//! ([`client_core::Incoming`]: the document before and after, and the new changes with their
+//! actors). These rules refuse it when:
+//!
+//! * a new change carries an actor other than the device's bound one — except the document's
+//!   genesis change, which every replica writes under the same derived actor (`forged_actor`);
+//! * the `actors` map would register another actor, or the device's actor as someone else
+//!   (`forged_actor`);
+//! * on a customer: the card's assigned agent becomes someone the device's member may not
+//!   assign (an agent may only create cards for themselves); a visit or call is added or changed
+//!   whose agent is not the device's member (a forged visit); a comment whose author is not the
+//!   device's member; a record disappears (records stay complete: nothing is deleted)
+//!   (`forbidden`);
+//! * on a day: the device's member is neither that agent nor a manager of the agent's team
+//!   (`forbidden`).
+//!
+//! Pure functions over the documents: no storage, no HTTP, so each rule has a unit test.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use client_core::documents::{actor_roles, genesis_hash};
+use client_core::index::read_customer;
+use client_core::model::Role;
+use client_core::{DocId, Incoming, UserId};
+use serde::Serialize;
+
+/// Who is writing: the device's member and its bound actor.
+#[derive(Clone, Debug)]
+pub struct Writer<'a> {
+    /// The device's member.
+    pub user: &'a UserId,
+    /// Their role.
+    pub role: Role,
+    /// The device's bound actor (hex).
+    pub actor: &'a str,
+    /// The users whose records this member may hold (see `access::reachable_users`).
+    pub reachable: &'a BTreeSet<UserId>,
+}
+
+/// Why a message was refused, with the protocol's stable code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// `forged_actor` or `forbidden`.
+    pub code: &'static str,
+    /// A sentence for the device and the log.
+    pub message: String,
+}
+
+fn forged(message: String) -> Refusal {
+    Refusal {
+        code: "forged_actor",
+        message,
+    }
+}
+
+fn forbidden(message: String) -> Refusal {
+    Refusal {
+        code: "forbidden",
+        message,
+    }
+}
+
+/// Checks one received message's effect; `Ok` lets it be stored.
+pub fn check(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
+    check_actors(w, inc)?;
+    match inc.doc {
+        DocId::Customer(_) => check_customer(w, inc),
+        DocId::Day(agent, _) => {
+            if agent == w.user || (w.role.is_manager() && w.reachable.contains(agent)) {
+                Ok(())
+            } else {
+                Err(forbidden(format!("{} may not write {agent}'s day", w.user)))
+            }
+        }
+    }
+}
+
+fn check_actors(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
+    let genesis = genesis_hash(inc.doc).ok();
+    for (hash, actor) in &inc.new_changes {
+        if actor != w.actor && Some(*hash) != genesis {
+            return Err(forged(format!(
+                "change {hash} is written under actor {actor}, not this device's"
+            )));
+        }
+    }
+    let before = actor_roles(inc.before);
+    for (hex, (role, user)) in actor_roles(inc.after) {
+        if before.get(&hex) == Some(&(role, user.clone())) {
+            continue;
+        }
+        if hex != w.actor {
+            return Err(forged(format!("registers actor {hex}, not this device's")));
+        }
+        if role != w.role || user != w.user.as_str() {
+            return Err(forged(format!(
+                "registers this device's actor as {}:{user}, but the device is {}:{}",
+                role.code(),
+                w.role.code(),
+                w.user
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A record as JSON without its derived fields, to tell a changed record from an unchanged one.
+fn fingerprint<T: Serialize>(record: &T) -> serde_json::Value {
+    let mut v = serde_json::to_value(record).unwrap_or_default();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("number");
+    }
+    v
+}
+
+fn check_customer(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
+    let before = read_customer(inc.before, inc.doc);
+    let after = read_customer(inc.after, inc.doc);
+    if let Some(card) = &after.customer {
+        let assignment_changed = before.customer.as_ref().map(|c| &c.agent) != Some(&card.agent);
+        if assignment_changed {
+            let ok = match &card.agent {
+                Some(a) if a == w.user => true,
+                Some(a) => w.role.is_manager() && w.reachable.contains(a),
+                None => w.role.is_manager(),
+            };
+            if !ok {
+                let to = card
+                    .agent
+                    .as_ref()
+                    .map_or("nobody".into(), |a| a.to_string());
+                return Err(forbidden(format!(
+                    "{} may not assign this customer to {to}",
+                    w.user
+                )));
+            }
+        }
+    } else if before.customer.is_some() {
+        return Err(forbidden("the customer card would disappear".into()));
+    }
+    let records = |v: &client_core::index::CustomerView| {
+        let mut m: BTreeMap<String, (String, &'static str, serde_json::Value)> = BTreeMap::new();
+        for x in &v.visits {
+            m.insert(
+                x.id.to_string(),
+                (x.agent.to_string(), "visit", fingerprint(x)),
+            );
+        }
+        for x in &v.contacts {
+            m.insert(
+                x.id.to_string(),
+                (x.agent.to_string(), "contact", fingerprint(x)),
+            );
+        }
+        for x in &v.comments {
+            let who = format!("{}:{}", x.role.code(), x.author);
+            m.insert(x.id.to_string(), (who, "comment", fingerprint(x)));
+        }
+        for x in &v.policies {
+            m.insert(x.id.to_string(), (String::new(), "policy", fingerprint(x)));
+        }
+        m
+    };
+    let (old, new) = (records(&before), records(&after));
+    if let Some((id, (_, kind, _))) = old.iter().find(|(id, _)| !new.contains_key(*id)) {
+        return Err(forbidden(format!("{kind} {id} would be deleted")));
+    }
+    let me_comment = format!("{}:{}", w.role.code(), w.user);
+    for (id, (who, kind, fp)) in &new {
+        if old.get(id).is_some_and(|(_, _, o)| o == fp) {
+            continue;
+        }
+        let ok = match *kind {
+            "visit" | "contact" => who == w.user.as_str(),
+            "comment" => *who == me_comment,
+            _ => true,
+        };
+        if !ok {
+            return Err(forbidden(format!(
+                "{kind} {id} is {who}'s, not written by {}",
+                w.user
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use automerge::{ActorId, AutoCommit, ReadDoc, ROOT};
+    use client_core::documents::{genesis, obj, register_actor};
+    use client_core::CustomerId;
+
+    use super::*;
+
+    const ME: &str = "0101";
+
+    fn setup() -> (DocId, AutoCommit, UserId, BTreeSet<UserId>) {
+        let id = DocId::Customer(CustomerId::new());
+        let mut d = genesis(&id, &ActorId::from(&[1u8, 1][..])).unwrap();
+        register_actor(&mut d, Role::Agent, "a1").unwrap();
+        let card = obj(&d, &ROOT, "card").unwrap();
+        d.put(&card, "name", "Li").unwrap();
+        d.put_object(&card, "phones", automerge::ObjType::List)
+            .unwrap();
+        d.put(&card, "status", "prospect").unwrap();
+        d.put(&card, "agent", "a1").unwrap();
+        d.put(&card, "created_on", "2026-06-01").unwrap();
+        d.commit();
+        let me: UserId = "a1".parse().unwrap();
+        let reach = BTreeSet::from([me.clone()]);
+        (id, d, me, reach)
+    }
+
+    fn run(
+        id: &DocId,
+        before: &mut AutoCommit,
+        after: &mut AutoCommit,
+        w: &Writer<'_>,
+    ) -> Result<(), Refusal> {
+        let heads = before.get_heads();
+        let new_changes = after
+            .get_changes(&heads)
+            .iter()
+            .map(|c| (c.hash(), c.actor_id().to_hex_string()))
+            .collect();
+        check(
+            w,
+            &Incoming {
+                doc: id,
+                before,
+                after,
+                new_changes,
+            },
+        )
+    }
+
+    fn put_visit(d: &mut AutoCommit, agent: &str) {
+        let visits = obj(d, &ROOT, "visits").unwrap();
+        let v = d
+            .put_object(
+                &visits,
+                uuid::Uuid::new_v4().to_string(),
+                automerge::ObjType::Map,
+            )
+            .unwrap();
+        for (k, val) in [
+            ("agent", agent),
+            ("kind", "service"),
+            ("start", "2026-06-01T10:00:00+08:00"),
+            ("end", "2026-06-01T10:30:00+08:00"),
+            ("notes", ""),
+        ] {
+            d.put(&v, k, val).unwrap();
+        }
+        let p = d
+            .put_object(&v, "purposes", automerge::ObjType::List)
+            .unwrap();
+        d.insert(&p, 0, "birthday").unwrap();
+        d.put_object(&v, "policies", automerge::ObjType::List)
+            .unwrap();
+        d.put(&v, "outcome", automerge::ScalarValue::Null).unwrap();
+        d.put(&v, "location", automerge::ScalarValue::Null).unwrap();
+        d.commit();
+    }
+
+    #[test]
+    fn own_visits_pass_forged_ones_do_not() {
+        let (id, mut before, me, reach) = setup();
+        let w = Writer {
+            user: &me,
+            role: Role::Agent,
+            actor: ME,
+            reachable: &reach,
+        };
+        let mut honest = before.fork().with_actor(ActorId::from(&[1u8, 1][..]));
+        put_visit(&mut honest, "a1");
+        assert_eq!(run(&id, &mut before, &mut honest, &w), Ok(()));
+        let mut forged = before.fork().with_actor(ActorId::from(&[1u8, 1][..]));
+        put_visit(&mut forged, "a2");
+        let r = run(&id, &mut before, &mut forged, &w).unwrap_err();
+        assert_eq!(r.code, "forbidden", "{r:?}");
+    }
+
+    #[test]
+    fn changes_under_another_actor_are_forged() {
+        let (id, mut before, me, reach) = setup();
+        let w = Writer {
+            user: &me,
+            role: Role::Agent,
+            actor: ME,
+            reachable: &reach,
+        };
+        let mut other = before.fork().with_actor(ActorId::from(&[9u8, 9][..]));
+        let card = obj(&other, &ROOT, "card").unwrap();
+        other.put(&card, "notes", "x").unwrap();
+        other.commit();
+        assert_eq!(
+            run(&id, &mut before, &mut other, &w).unwrap_err().code,
+            "forged_actor"
+        );
+        // Registering the device's own actor as a manager is forged too.
+        let mut climb = before.fork().with_actor(ActorId::from(&[1u8, 1][..]));
+        register_actor(&mut climb, Role::DistrictManager, "a1").unwrap();
+        climb.commit();
+        assert_eq!(
+            run(&id, &mut before, &mut climb, &w).unwrap_err().code,
+            "forged_actor"
+        );
+    }
+
+    #[test]
+    fn an_agent_cannot_give_a_customer_away_or_delete_records() {
+        let (id, mut before, me, reach) = setup();
+        let w = Writer {
+            user: &me,
+            role: Role::Agent,
+            actor: ME,
+            reachable: &reach,
+        };
+        let mut give = before.fork().with_actor(ActorId::from(&[1u8, 1][..]));
+        let card = obj(&give, &ROOT, "card").unwrap();
+        give.put(&card, "agent", "a2").unwrap();
+        give.commit();
+        assert_eq!(
+            run(&id, &mut before, &mut give, &w).unwrap_err().code,
+            "forbidden"
+        );
+
+        let mut base = before.fork().with_actor(ActorId::from(&[1u8, 1][..]));
+        put_visit(&mut base, "a1");
+        let mut del = base.fork().with_actor(ActorId::from(&[1u8, 1][..]));
+        let visits = obj(&del, &ROOT, "visits").unwrap();
+        let key = del.keys(&visits).next().unwrap();
+        del.delete(&visits, key.as_str()).unwrap();
+        del.commit();
+        let r = run(&id, &mut base, &mut del, &w).unwrap_err();
+        assert!(r.message.contains("deleted"), "{r:?}");
+    }
+
+    #[test]
+    fn days_belong_to_their_agent_and_the_team_managers() {
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
+        let me: UserId = "a1".parse().unwrap();
+        let other: UserId = "a2".parse().unwrap();
+        let reach = BTreeSet::from([me.clone()]);
+        for (agent, role, reach, ok) in [
+            (&me, Role::Agent, reach.clone(), true),
+            (&other, Role::Agent, reach.clone(), false),
+            (
+                &other,
+                Role::Supervisor,
+                BTreeSet::from([other.clone()]),
+                true,
+            ),
+        ] {
+            let id = DocId::Day(agent.clone(), date);
+            let mut before = AutoCommit::new();
+            let mut after = genesis(&id, &ActorId::from(&[1u8, 1][..])).unwrap();
+            let w = Writer {
+                user: &me,
+                role,
+                actor: ME,
+                reachable: &reach,
+            };
+            assert_eq!(
+                run(&id, &mut before, &mut after, &w).is_ok(),
+                ok,
+                "{agent} {role:?}"
+            );
+        }
+    }
+
+    /// The genesis test vectors of `docs/protocol.md` are what client-core computes, so a
+    /// client in another language can check its genesis change against them.
+    #[test]
+    fn genesis_test_vectors_match_the_protocol_document() {
+        let text = include_str!("../../docs/protocol.md");
+        for id in [
+            "customer:00000000-0000-0000-0000-000000000001",
+            "day:A-0001:2026-06-15",
+        ] {
+            let hash = genesis_hash(&id.parse().unwrap()).unwrap();
+            let actor = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, id.as_bytes());
+            let actor: String = actor
+                .as_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let row = format!("| `{id}` | `{actor}` | `{hash}` |");
+            assert!(text.contains(&row), "docs/protocol.md lacks the row\n{row}");
+        }
+    }
+}

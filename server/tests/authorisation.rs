@@ -1,0 +1,143 @@
+//! The authorisation matrix over a real server: every read endpoint × role (agent,
+//! supervisor) × own or foreign team × own or foreign customer, each with its expected status
+//! (`404` for what is outside the caller's reach, `403` for what the role may not use), and
+//! what each device's sync brings down.
+
+mod support;
+
+use client_core::model::Role;
+use std::collections::BTreeSet;
+use support::*;
+use tempfile::TempDir;
+
+#[tokio::test]
+async fn every_read_endpoint_by_role_team_and_owner() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let north = north_team(&data);
+    admin(&data, &["team", "create", "south"]);
+    for (user, role) in [("S-02", "supervisor"), ("B-0001", "agent")] {
+        admin(
+            &data,
+            &[
+                "user", "add", "--team", "south", "--user", user, "--role", role,
+            ],
+        );
+    }
+    let csv = dir.path().join("south.csv");
+    std::fs::write(
+        &csv,
+        "customer_name,phone,postcode,policy_number,product,premium,due_date,agent\n\
+         Ma Li,13000130000,100001,S-1,Term Life 30,1200.00,2026-07-01,B-0001\n",
+    )
+    .unwrap();
+    let south = admin(
+        &data,
+        &["import", "--team", "south", "--csv", csv.to_str().unwrap()],
+    );
+    let b1_customer = south["customers"][0].as_str().unwrap().to_string();
+    let (a1_customer, a2_customer) = (north[0].clone(), north[4].clone());
+    let tokens: Vec<(&str, String)> = ["A-0001", "A-0002", "S-01", "B-0001", "S-02"]
+        .into_iter()
+        .map(|u| (u, token_for(&data, u)))
+        .collect();
+    let token = |u: &str| tokens.iter().find(|(x, _)| *x == u).unwrap().1.clone();
+    let server = Server::start(&data);
+    let http = http();
+
+    let c = |id: &str| format!("/v1/customers/{id}");
+    let v = |u: &str| format!("/v1/agents/{u}/visits?date=2026-06-15");
+    let unknown = "/v1/customers/7f0c1a43-52a0-4d33-9a8e-0a0b1c2d3e4f".to_string();
+    let matrix: Vec<(&str, String, u16)> = vec![
+        // agent: own customer, a colleague's, another team's
+        ("A-0001", c(&a1_customer), 200),
+        ("A-0001", c(&a2_customer), 404),
+        ("A-0001", c(&b1_customer), 404),
+        ("A-0002", c(&a1_customer), 404),
+        ("B-0001", c(&b1_customer), 200),
+        ("B-0001", c(&a1_customer), 404),
+        // supervisor: own team's customers, another team's
+        ("S-01", c(&a1_customer), 200),
+        ("S-01", c(&a2_customer), 200),
+        ("S-01", c(&b1_customer), 404),
+        ("S-02", c(&b1_customer), 200),
+        ("S-02", c(&a1_customer), 404),
+        ("S-01", unknown, 404),
+        ("S-01", "/v1/customers/not-a-uuid".into(), 404),
+        // visits: own, a colleague's (role-forbidden), another team's, nobody
+        ("A-0001", v("A-0001"), 200),
+        ("A-0001", v("A-0002"), 403),
+        ("A-0001", v("B-0001"), 404),
+        ("A-0001", v("NOBODY"), 404),
+        ("S-01", v("A-0002"), 200),
+        ("S-01", v("B-0001"), 404),
+        ("S-02", v("B-0001"), 200),
+        ("S-02", v("A-0001"), 404),
+        (
+            "S-01",
+            "/v1/agents/A-0001/visits?date=15-06-2026".into(),
+            400,
+        ),
+        // the team's day: managers only
+        ("A-0001", "/v1/team/today?date=2026-06-15".into(), 403),
+        ("B-0001", "/v1/team/today".into(), 403),
+        ("S-01", "/v1/team/today?date=2026-06-15".into(), 200),
+        ("S-02", "/v1/team/today?date=2026-06-15".into(), 200),
+        // the team list: everyone, their own team
+        ("A-0001", "/v1/team/members".into(), 200),
+        ("S-02", "/v1/team/members".into(), 200),
+    ];
+    let mut failures = vec![];
+    for (user, path, expected) in &matrix {
+        let (status, body) = get(&http, &server.url, &token(user), path).await;
+        if status != *expected {
+            failures.push(format!(
+                "{user} GET {path}: {status}, expected {expected}: {body}"
+            ));
+        }
+        if status >= 400 && body["error"]["code"].as_str().is_none() {
+            failures.push(format!("{user} GET {path}: no JSON error body: {body}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    let (_, members) = get(&http, &server.url, &token("S-01"), "/v1/team/members").await;
+    let names: BTreeSet<&str> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, BTreeSet::from(["A-0001", "A-0002", "S-01"]));
+    let (_, today) = get(
+        &http,
+        &server.url,
+        &token("S-02"),
+        "/v1/team/today?date=2026-06-15",
+    )
+    .await;
+    assert_eq!(
+        today.as_array().unwrap().len(),
+        1,
+        "south has one agent: {today}"
+    );
+
+    // Sync brings each device exactly what it may hold.
+    for (user, role, count) in [
+        ("A-0001", Role::Agent, 4),
+        ("A-0002", Role::Agent, 4),
+        ("S-01", Role::Supervisor, 8),
+        ("B-0001", Role::Agent, 1),
+        ("S-02", Role::Supervisor, 1),
+    ] {
+        let mut phone = Phone::new(user, role, token(user));
+        phone.sync(&http, &server.url).await;
+        let held = phone.store.customers().unwrap();
+        assert_eq!(held.len(), count, "{user}");
+        if role == Role::Agent {
+            assert!(held
+                .iter()
+                .all(|c| c.agent.as_ref().unwrap().as_str() == user));
+        }
+    }
+}
