@@ -539,7 +539,7 @@ fn markdown(w: &[Json], y: &Json, h: &Json) -> String {
     }
     row(
         &mut s,
-        "writes that ran a WAL checkpoint",
+        "writes while the main file changed (a checkpoint ran)",
         &|r| r["write_ms_with_checkpoint"]["count"].to_string(),
         "",
     );
@@ -654,6 +654,15 @@ fn main() {
     };
     let runs = [
         ("PowerLoss (default)", Options::default()),
+        // The same without the background checkpointer: SQLite checkpoints inside the commit
+        // that fills the log, as before (the comparison the checkpointer is judged by).
+        (
+            "PowerLoss, checkpoints in the writes",
+            Options {
+                background_checkpoints: false,
+                ..Options::default()
+            },
+        ),
         ("Process", process.clone()),
         // A diagnosis, not a setting to ship: how much of a write is reloading documents the
         // 256-document cache evicted.

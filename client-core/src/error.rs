@@ -55,6 +55,22 @@ pub enum Error {
         /// What gave it away.
         reason: String,
     },
+    /// The home database is encrypted and the key given does not open it (or a key was given
+    /// for a file that is not an encrypted Doorstep home).
+    #[error("{path} cannot be opened with this key: wrong key, or not an encrypted Doorstep home")]
+    WrongKey {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A Doorstep home whose file is damaged (cut short, overwritten): SQLite reads it as
+    /// malformed. Its documents may be recoverable from a backup or from the server.
+    #[error("{path} is damaged: {reason}")]
+    CorruptDatabase {
+        /// The file.
+        path: PathBuf,
+        /// SQLite's verdict.
+        reason: String,
+    },
     /// The database was written by a newer Doorstep.
     #[error("database schema version {found} is newer than this build understands ({supported})")]
     SchemaTooNew {
@@ -107,8 +123,9 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::Playbook { .. } => "playbook",
             Error::NotADoorstepDatabase { .. } | Error::SchemaTooNew { .. } => "foreign_database",
+            Error::WrongKey { .. } => "wrong_key",
             Error::NotInitialised(_) => "not_initialised",
-            Error::CorruptDocument { .. } => "corrupt",
+            Error::CorruptDocument { .. } | Error::CorruptDatabase { .. } => "corrupt",
             Error::Storage(_) | Error::Io { .. } => "storage",
             Error::Automerge(_) => "document",
         }

@@ -2,8 +2,9 @@
 //!
 //! After every change to a document (a local write or a received sync message) the store calls
 //! [`project`] in the same SQLite transaction that appends the change, so the index is never
-//! behind the documents. A document is always projected whole (its rows are replaced), which
-//! keeps merges simple: whatever the merge did, the rows are what the merged document says.
+//! behind the documents. A document is always read whole, which keeps merges simple: whatever
+//! the merge did, the rows end up as the merged document says; only rows whose record changed
+//! are written.
 //! The index can be dropped and derived again from the documents (`Store::rebuild_index`).
 
 use automerge::{AutoCommit, ROOT};
@@ -229,103 +230,147 @@ pub fn delete_doc_rows(conn: &Connection, doc: &DocId) -> Result<()> {
     Ok(())
 }
 
-/// Replaces the index rows of one document with what the document now says.
+/// Upserts one index row, writing nothing when the stored row already says the same
+/// (`json` holds the whole record, so an equal `json` means equal columns).
+fn upsert(conn: &Connection, table: &str, cols: &[&str], values: &[&dyn rusqlite::ToSql]) -> Result<()> {
+    let placeholders: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+    let updates: Vec<String> = cols[1..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {} \
+         WHERE {table}.json IS NOT excluded.json",
+        cols.join(", "),
+        placeholders.join(", "),
+        cols[0],
+        updates.join(", "),
+    );
+    conn.prepare_cached(&sql)?.execute(values)?;
+    Ok(())
+}
+
+/// Deletes the rows of `table` owned by `owner` (in column `by`) whose ids are not in `keep`.
+fn delete_others(conn: &Connection, table: &str, by: &str, owner: &str, keep: &[String]) -> Result<()> {
+    let keep = serde_json::to_string(keep).unwrap_or_else(|_| "[]".into());
+    conn.prepare_cached(&format!(
+        "DELETE FROM {table} WHERE {by} = ?1 AND id NOT IN (SELECT value FROM json_each(?2))"
+    ))?
+    .execute(params![owner, keep])?;
+    Ok(())
+}
+
+/// Brings the index rows of one document in line with what the document now says.
+///
+/// Rows are upserted only where their record changed and rows of records that disappeared are
+/// deleted, so a write that adds one visit touches a handful of pages, not every row of the
+/// customer: this keeps the write-ahead log, and so checkpoints, small (docs/benchmarks.md).
 pub fn project(conn: &Connection, doc: &DocId, d: &AutoCommit) -> Result<()> {
-    delete_doc_rows(conn, doc)?;
     let name = doc.to_string();
     let conflicts = match doc {
-        DocId::Customer(_) => {
+        DocId::Customer(cid) => {
             let v = read_customer(d, doc);
-            if let Some(c) = &v.customer {
-                conn.prepare_cached(
-                    "INSERT INTO customers (id, name, postcode, birthday, grade, status, agent, json)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?
-                .execute(params![
-                    c.id.to_string(),
-                    c.name,
-                    c.postcode,
-                    c.birthday.map(|b| b.format("%m-%d").to_string()),
-                    c.grade,
-                    c.status.code(),
-                    c.agent.as_ref().map(|a| a.to_string()),
-                    json(c),
-                ])?;
+            let owner = cid.to_string();
+            match &v.customer {
+                Some(c) => upsert(
+                    conn,
+                    "customers",
+                    &["id", "name", "postcode", "birthday", "grade", "status", "agent", "json"],
+                    params![
+                        owner,
+                        c.name,
+                        c.postcode,
+                        c.birthday.map(|b| b.format("%m-%d").to_string()),
+                        c.grade,
+                        c.status.code(),
+                        c.agent.as_ref().map(|a| a.to_string()),
+                        json(c),
+                    ],
+                )?,
+                None => {
+                    conn.prepare_cached("DELETE FROM customers WHERE id = ?1")?
+                        .execute([&owner])?;
+                }
             }
             for p in &v.policies {
-                conn.prepare_cached(
-                    "INSERT INTO policies (id, customer, number, due_date, status, json)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![
-                    p.id.to_string(),
-                    p.customer.to_string(),
-                    p.number,
-                    p.due_date.to_string(),
-                    p.status.code(),
-                    json(p),
-                ])?;
+                upsert(
+                    conn,
+                    "policies",
+                    &["id", "customer", "number", "due_date", "status", "json"],
+                    params![
+                        p.id.to_string(),
+                        owner,
+                        p.number,
+                        p.due_date.to_string(),
+                        p.status.code(),
+                        json(p),
+                    ],
+                )?;
             }
+            let ids: Vec<String> = v.policies.iter().map(|p| p.id.to_string()).collect();
+            delete_others(conn, "policies", "customer", &owner, &ids)?;
             for x in &v.visits {
-                conn.prepare_cached(
-                    "INSERT INTO visits (id, customer, agent, day, json) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![
-                    x.id.to_string(),
-                    x.customer.to_string(),
-                    x.agent.to_string(),
-                    x.start.date_naive().to_string(),
-                    json(x),
-                ])?;
+                upsert(
+                    conn,
+                    "visits",
+                    &["id", "customer", "agent", "day", "json"],
+                    params![
+                        x.id.to_string(),
+                        owner,
+                        x.agent.to_string(),
+                        x.start.date_naive().to_string(),
+                        json(x),
+                    ],
+                )?;
             }
+            let ids: Vec<String> = v.visits.iter().map(|x| x.id.to_string()).collect();
+            delete_others(conn, "visits", "customer", &owner, &ids)?;
             for x in &v.contacts {
-                conn.prepare_cached(
-                    "INSERT INTO contacts (id, customer, agent, day, json) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![
-                    x.id.to_string(),
-                    x.customer.to_string(),
-                    x.agent.to_string(),
-                    x.at.date_naive().to_string(),
-                    json(x),
-                ])?;
+                upsert(
+                    conn,
+                    "contacts",
+                    &["id", "customer", "agent", "day", "json"],
+                    params![
+                        x.id.to_string(),
+                        owner,
+                        x.agent.to_string(),
+                        x.at.date_naive().to_string(),
+                        json(x),
+                    ],
+                )?;
             }
+            let ids: Vec<String> = v.contacts.iter().map(|x| x.id.to_string()).collect();
+            delete_others(conn, "contacts", "customer", &owner, &ids)?;
             for x in &v.comments {
-                conn.prepare_cached(
-                    "INSERT INTO comments (id, customer, visit, json) VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![
-                    x.id.to_string(),
-                    v.customer
-                        .as_ref()
-                        .map(|c| c.id.to_string())
-                        .unwrap_or_default(),
-                    x.visit.to_string(),
-                    json(x),
-                ])?;
+                upsert(
+                    conn,
+                    "comments",
+                    &["id", "customer", "visit", "json"],
+                    params![x.id.to_string(), owner, x.visit.to_string(), json(x)],
+                )?;
             }
+            let ids: Vec<String> = v.comments.iter().map(|x| x.id.to_string()).collect();
+            delete_others(conn, "comments", "customer", &owner, &ids)?;
             v.conflicts
         }
         DocId::Day(agent, date) => {
             let Some(v) = read_day(d, doc) else {
+                delete_doc_rows(conn, doc)?;
                 return Ok(());
             };
-            conn.prepare_cached(
-                "INSERT INTO days (doc, agent, date, json) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![
-                name,
-                agent.to_string(),
-                date.to_string(),
-                json(&v.day)
-            ])?;
-            if let Some(r) = &v.day.report {
-                for p in &r.problems {
-                    conn.prepare_cached(
-                        "INSERT INTO problems (id, doc, agent, date, level, status, json)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    )?
-                    .execute(params![
+            upsert(
+                conn,
+                "days",
+                &["doc", "agent", "date", "json"],
+                params![name, agent.to_string(), date.to_string(), json(&v.day)],
+            )?;
+            let problems = v.day.report.as_ref().map(|r| r.problems.as_slice()).unwrap_or_default();
+            for p in problems {
+                upsert(
+                    conn,
+                    "problems",
+                    &["id", "doc", "agent", "date", "level", "status", "json"],
+                    params![
                         p.id.to_string(),
                         name,
                         agent.to_string(),
@@ -333,17 +378,30 @@ pub fn project(conn: &Connection, doc: &DocId, d: &AutoCommit) -> Result<()> {
                         p.level.code(),
                         json(&p.status),
                         json(p),
-                    ])?;
-                }
+                    ],
+                )?;
             }
+            let ids: Vec<String> = problems.iter().map(|p| p.id.to_string()).collect();
+            delete_others(conn, "problems", "doc", &name, &ids)?;
             v.conflicts
         }
     };
-    for c in &conflicts {
-        conn.prepare_cached(
-            "INSERT INTO conflicts (doc, object, field, json) VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![name, c.object, c.field, json(c)])?;
+    // Conflicts have no identity of their own: rewrite them only when the set changed.
+    let fresh: Vec<String> = conflicts.iter().map(json).collect();
+    let stored: Vec<String> = {
+        let mut stmt = conn.prepare_cached("SELECT json FROM conflicts WHERE doc = ?1 ORDER BY rowid")?;
+        let rows = stmt.query_map([&name], |r| r.get::<_, String>(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    if stored != fresh {
+        conn.prepare_cached("DELETE FROM conflicts WHERE doc = ?1")?
+            .execute([&name])?;
+        for (c, j) in conflicts.iter().zip(&fresh) {
+            conn.prepare_cached(
+                "INSERT INTO conflicts (doc, object, field, json) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![name, c.object, c.field, j])?;
+        }
     }
     Ok(())
 }

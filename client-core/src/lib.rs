@@ -7,6 +7,7 @@
 //! lists: pure functions with the date passed in, so the server computes the same numbers for
 //! managers.
 
+pub mod checkpoint;
 pub mod db;
 pub mod documents;
 pub mod error;
@@ -19,7 +20,7 @@ pub mod schema;
 pub mod store;
 pub mod sync;
 
-pub use db::Durability;
+pub use db::{DatabaseKey, Durability};
 pub use error::{Error, Result};
 pub use ids::{CommentId, ContactId, CustomerId, DocId, PolicyId, ProblemId, UserId, VisitId};
 pub use store::{Identity, Incoming, Options, ProblemAction, RaisedProblem, Store, SyncSession};

@@ -5,7 +5,7 @@
 //! `comments`, `days`, `problems`, `conflicts`: a projection of the documents for queries,
 //! which `Store::rebuild_index` can drop and derive again).
 
-use rusqlite::Connection;
+use rusqlite::{Connection, ErrorCode};
 
 use crate::error::{Error, Result};
 
@@ -133,32 +133,49 @@ pub const INDEX_TABLE_NAMES: &[&str] = &[
     "conflicts",
 ];
 
-/// Creates the schema in an empty database, or checks that an existing one is ours and not
-/// newer than this build. Refuses another application's database without touching it.
-pub fn init_or_check(conn: &Connection, path: &std::path::Path) -> Result<()> {
+/// Creates the schema in a new, empty database (inside the caller's transaction).
+pub fn init(conn: &Connection) -> Result<()> {
+    conn.execute_batch(DOCUMENT_TABLES)?;
+    conn.execute_batch(INDEX_TABLES)?;
+    conn.execute_batch(&format!(
+        "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+    ))?;
+    Ok(())
+}
+
+/// Checks that an existing database is a Doorstep home not newer than this build, without
+/// writing to it: another application's database is refused untouched, and an empty SQLite
+/// file (a creation that never finished, in an older build) reads as "not initialised".
+pub fn check(conn: &Connection, path: &std::path::Path) -> Result<()> {
     let foreign = |reason: String| Error::NotADoorstepDatabase {
         path: path.to_path_buf(),
         reason,
     };
-    // The first read of the header tells a non-SQLite file apart.
+    // The first reads tell a non-SQLite file and a damaged one apart; any other failure
+    // (locked, I/O error) is a storage error, not a verdict on the file.
+    let verdict = |e: rusqlite::Error| match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => foreign(e.to_string()),
+        Some(ErrorCode::DatabaseCorrupt) => Error::CorruptDatabase {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        },
+        _ => Error::Storage(e),
+    };
     let app_id: i64 = conn
         .query_row("PRAGMA application_id", [], |r| r.get(0))
-        .map_err(|e| foreign(e.to_string()))?;
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let tables: i64 = conn.query_row(
-        "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
-        [],
-        |r| r.get(0),
-    )?;
+        .map_err(verdict)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(verdict)?;
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(verdict)?;
     if app_id == 0 && version == 0 && tables == 0 {
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(DOCUMENT_TABLES)?;
-        tx.execute_batch(INDEX_TABLES)?;
-        tx.execute_batch(&format!(
-            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
-        ))?;
-        tx.commit()?;
-        return Ok(());
+        return Err(Error::NotInitialised(path.to_path_buf()));
     }
     if app_id != APPLICATION_ID {
         return Err(foreign(format!(

@@ -19,7 +19,8 @@ use chrono::{Datelike, NaiveDate};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{Map, Value as Json};
 
-use crate::db::{self, Durability};
+use crate::checkpoint::Checkpointer;
+use crate::db::{self, DatabaseKey, Durability};
 use crate::documents::{self, check_kind, genesis, obj, record_obj, register_actor, write_fields};
 use crate::error::{Error, Result};
 use crate::ids::{CommentId, ContactId, CustomerId, DocId, PolicyId, ProblemId, UserId, VisitId};
@@ -53,6 +54,11 @@ pub struct Options {
     pub compact_after: usize,
     /// How many documents are kept loaded in memory.
     pub cache_docs: usize,
+    /// Checkpoint the write-ahead log on a background thread (`checkpoint`), keeping that
+    /// work out of the writes; off, SQLite checkpoints inside an occasional write.
+    pub background_checkpoints: bool,
+    /// The key of an encrypted home (SQLCipher); `None` for a plain SQLite file.
+    pub key: Option<DatabaseKey>,
 }
 
 impl Default for Options {
@@ -61,6 +67,8 @@ impl Default for Options {
             durability: Durability::PowerLoss,
             compact_after: 64,
             cache_docs: 256,
+            background_checkpoints: true,
+            key: None,
         }
     }
 }
@@ -101,6 +109,9 @@ pub type Clock = Box<dyn Fn() -> Timestamp + Send + Sync>;
 
 /// One user's home database.
 pub struct Store {
+    // Declared first so it stops before the connection closes (the last connection to close
+    // checkpoints and removes the log).
+    checkpointer: Option<Checkpointer>,
     conn: Connection,
     path: PathBuf,
     identity: Identity,
@@ -174,24 +185,23 @@ impl Store {
     /// Creates a new home database at `path` for `identity`. Fails if one exists already.
     pub fn create(path: impl AsRef<Path>, identity: Identity, options: Options) -> Result<Store> {
         let path = path.as_ref();
-        if path.exists() {
-            return Err(Error::invalid(
-                "home",
-                format!("{} exists already", path.display()),
-            ));
-        }
-        let conn = db::open(path, true, options.durability)?;
-        let actor = ActorId::random();
-        meta_set(&conn, "user", identity.user.as_str())?;
-        meta_set(&conn, "role", identity.role.code())?;
-        meta_set(&conn, "actor", &actor.to_hex_string())?;
-        Store::assemble(conn, path, options)
+        let actor = ActorId::random().to_hex_string();
+        db::create(
+            path,
+            &[
+                ("user", identity.user.as_str()),
+                ("role", identity.role.code()),
+                ("actor", &actor),
+            ],
+            options.key.as_ref(),
+        )?;
+        Store::open(path, options)
     }
 
     /// Opens an existing home database.
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Store> {
         let path = path.as_ref();
-        let conn = db::open(path, false, options.durability)?;
+        let conn = db::open(path, options.durability, options.key.as_ref())?;
         Store::assemble(conn, path, options)
     }
 
@@ -208,7 +218,20 @@ impl Store {
             Some(toml) => Playbook::from_toml_str("stored playbook", &toml)?,
             None => Playbook::insurance(),
         };
+        let checkpointer = if options.background_checkpoints {
+            Some(
+                Checkpointer::spawn(path.to_path_buf(), options.key.clone()).map_err(|source| {
+                    Error::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    }
+                })?,
+            )
+        } else {
+            None
+        };
         Ok(Store {
+            checkpointer,
             conn,
             path: path.to_path_buf(),
             identity: Identity { user, role },
@@ -356,6 +379,13 @@ impl Store {
         self.cache.insert(id, l);
     }
 
+    /// Tells the background checkpointer that a transaction was committed.
+    fn wrote(&self) {
+        if let Some(c) = &self.checkpointer {
+            c.wrote();
+        }
+    }
+
     /// Persists what changed in `l` since its saved heads and re-projects it, in one
     /// transaction.
     fn persist(&mut self, id: &DocId, l: &mut Loaded) -> Result<()> {
@@ -398,6 +428,7 @@ impl Store {
         ])?;
         index::project(&tx, id, &l.doc)?;
         tx.commit()?;
+        self.wrote();
         l.saved_heads = heads;
         l.chunks = chunks;
         l.bytes = bytes;
