@@ -75,6 +75,8 @@ fn run(path: PathBuf, key: Option<DatabaseKey>, rx: Receiver<Signal>) {
         } else {
             rx.recv_timeout(QUIET)
         };
+        // Passive checkpoints never block the writer; one that finishes in a quiet moment
+        // lets the next write start the log afresh (cut back to `journal_size_limit`).
         match signal {
             Ok(Signal::Wrote) => {
                 pending += 1;

@@ -78,9 +78,13 @@ fn unlock(conn: &Connection, key: Option<&DatabaseKey>, path: &Path) -> Result<(
     }
 }
 
-/// WAL frames after which the writer checkpoints by itself: a safety net only, for when the
-/// background checkpointer (`checkpoint`) cannot keep up; normally it checkpoints far earlier.
-const WRITER_AUTOCHECKPOINT_PAGES: i64 = 16_384;
+/// WAL frames after which the writer checkpoints by itself when a background checkpointer
+/// (`checkpoint`) runs: a safety net only, for when it cannot keep up.
+pub const WRITER_AUTOCHECKPOINT_PAGES: i64 = 16_384;
+/// SQLite's own threshold, for a writer that checkpoints by itself.
+pub const DEFAULT_AUTOCHECKPOINT_PAGES: i64 = 1_000;
+/// The size the log file is cut back to after a checkpoint reset it.
+const JOURNAL_SIZE_LIMIT_BYTES: i64 = 4 << 20;
 
 fn flags() -> OpenFlags {
     OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
@@ -166,7 +170,8 @@ pub fn open(path: &Path, durability: Durability, key: Option<&DatabaseKey>) -> R
     };
     conn.pragma_update(None, "synchronous", sync)?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
-    conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)?;
+    conn.pragma_update(None, "wal_autocheckpoint", DEFAULT_AUTOCHECKPOINT_PAGES)?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES)?;
     Ok(conn)
 }
 

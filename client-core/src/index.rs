@@ -232,7 +232,12 @@ pub fn delete_doc_rows(conn: &Connection, doc: &DocId) -> Result<()> {
 
 /// Upserts one index row, writing nothing when the stored row already says the same
 /// (`json` holds the whole record, so an equal `json` means equal columns).
-fn upsert(conn: &Connection, table: &str, cols: &[&str], values: &[&dyn rusqlite::ToSql]) -> Result<()> {
+fn upsert(
+    conn: &Connection,
+    table: &str,
+    cols: &[&str],
+    values: &[&dyn rusqlite::ToSql],
+) -> Result<()> {
     let placeholders: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
     let updates: Vec<String> = cols[1..]
         .iter()
@@ -251,7 +256,13 @@ fn upsert(conn: &Connection, table: &str, cols: &[&str], values: &[&dyn rusqlite
 }
 
 /// Deletes the rows of `table` owned by `owner` (in column `by`) whose ids are not in `keep`.
-fn delete_others(conn: &Connection, table: &str, by: &str, owner: &str, keep: &[String]) -> Result<()> {
+fn delete_others(
+    conn: &Connection,
+    table: &str,
+    by: &str,
+    owner: &str,
+    keep: &[String],
+) -> Result<()> {
     let keep = serde_json::to_string(keep).unwrap_or_else(|_| "[]".into());
     conn.prepare_cached(&format!(
         "DELETE FROM {table} WHERE {by} = ?1 AND id NOT IN (SELECT value FROM json_each(?2))"
@@ -275,7 +286,9 @@ pub fn project(conn: &Connection, doc: &DocId, d: &AutoCommit) -> Result<()> {
                 Some(c) => upsert(
                     conn,
                     "customers",
-                    &["id", "name", "postcode", "birthday", "grade", "status", "agent", "json"],
+                    &[
+                        "id", "name", "postcode", "birthday", "grade", "status", "agent", "json",
+                    ],
                     params![
                         owner,
                         c.name,
@@ -364,7 +377,12 @@ pub fn project(conn: &Connection, doc: &DocId, d: &AutoCommit) -> Result<()> {
                 &["doc", "agent", "date", "json"],
                 params![name, agent.to_string(), date.to_string(), json(&v.day)],
             )?;
-            let problems = v.day.report.as_ref().map(|r| r.problems.as_slice()).unwrap_or_default();
+            let problems = v
+                .day
+                .report
+                .as_ref()
+                .map(|r| r.problems.as_slice())
+                .unwrap_or_default();
             for p in problems {
                 upsert(
                     conn,
@@ -389,7 +407,8 @@ pub fn project(conn: &Connection, doc: &DocId, d: &AutoCommit) -> Result<()> {
     // Conflicts have no identity of their own: rewrite them only when the set changed.
     let fresh: Vec<String> = conflicts.iter().map(json).collect();
     let stored: Vec<String> = {
-        let mut stmt = conn.prepare_cached("SELECT json FROM conflicts WHERE doc = ?1 ORDER BY rowid")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT json FROM conflicts WHERE doc = ?1 ORDER BY rowid")?;
         let rows = stmt.query_map([&name], |r| r.get::<_, String>(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };

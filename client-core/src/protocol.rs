@@ -87,8 +87,10 @@ mod b64 {
         s.serialize_str(&STANDARD.encode(bytes))
     }
 
+    /// Accepts owned strings as well as borrowed ones: a JSON string with escapes (`\/` is
+    /// legal for `/`) or one read from a stream cannot be borrowed.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s = <&str>::deserialize(d)?;
+        let s = String::deserialize(d)?;
         STANDARD.decode(s).map_err(serde::de::Error::custom)
     }
 }
@@ -113,5 +115,14 @@ mod tests {
         assert_eq!(serde_json::from_str::<SyncRequest>(&text).unwrap(), r);
         let bad = text.replace("QgD/", "!!!");
         assert!(serde_json::from_str::<SyncRequest>(&bad).is_err());
+    }
+
+    #[test]
+    fn base64_with_escaped_slashes_and_from_a_reader_decodes() {
+        let text = r#"{"doc":"day:agent-1:2026-06-15","data":"QgD\/"}"#;
+        let m: DocMessage = serde_json::from_str(text).unwrap();
+        assert_eq!(m.data, vec![0x42, 0, 255]);
+        let m: DocMessage = serde_json::from_reader(text.as_bytes()).unwrap();
+        assert_eq!(m.data, vec![0x42, 0, 255]);
     }
 }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use automerge::sync::{self, SyncDoc};
-use automerge::transaction::Transactable;
+use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, ChangeHash, ROOT};
 use chrono::{Datelike, NaiveDate};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -159,6 +159,12 @@ impl SyncSession {
     pub fn peer(&self) -> &str {
         &self.peer
     }
+
+    /// Forgets a document's session state (it was dropped, or the peer refused it): a later
+    /// message for it starts from the persisted shared heads again.
+    pub fn forget(&mut self, doc: &DocId) {
+        self.states.remove(doc);
+    }
 }
 
 /// What a received sync message would add to a document, shown to a policy before anything
@@ -202,6 +208,9 @@ impl Store {
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Store> {
         let path = path.as_ref();
         let conn = db::open(path, options.durability, options.key.as_ref())?;
+        if options.background_checkpoints {
+            conn.pragma_update(None, "wal_autocheckpoint", db::WRITER_AUTOCHECKPOINT_PAGES)?;
+        }
         Store::assemble(conn, path, options)
     }
 
@@ -459,7 +468,9 @@ impl Store {
                 return Err(e);
             }
         };
-        l.doc.commit();
+        // The change carries the time it was made: the server's history shows when.
+        l.doc
+            .commit_with(CommitOptions::default().with_time(self.now().timestamp()));
         // On failure the loaded copy is dropped, so memory never shows what the disk lacks.
         self.persist(id, &mut l)?;
         self.put_back(id.clone(), l);
@@ -696,6 +707,31 @@ impl Store {
         index::delete_doc_rows(&tx, id)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Forgets everything known about what `peer` has (every document's sync state with it):
+    /// the home is bound to another server, or a device is gone. The next sync offers every
+    /// document again.
+    pub fn forget_peer(&self, peer: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM sync_states WHERE peer = ?1", [peer])?;
+        Ok(())
+    }
+
+    /// The changes of a document that are not among `heads` or their ancestors (all of them
+    /// for no heads), in causal order: what a peer at `heads` lacks. Empty if the home does
+    /// not hold the document.
+    pub fn changes_since(
+        &mut self,
+        id: &DocId,
+        heads: &[ChangeHash],
+    ) -> Result<Vec<automerge::Change>> {
+        let Some(mut l) = self.take(id, false)? else {
+            return Ok(vec![]);
+        };
+        let changes = l.doc.get_changes(heads);
+        self.put_back(id.clone(), l);
+        Ok(changes)
     }
 
     /// Loads a sync session state persisted for (`id`, `peer`), or a fresh one.

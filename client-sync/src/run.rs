@@ -249,6 +249,7 @@ impl<T: Transport> Run<'_, T> {
         self.more |= response.more;
         for doc in &response.removed {
             with(self.store, |s| s.drop_document(doc))?;
+            self.session.forget(doc);
             self.skip.insert(doc.clone());
             self.touched.remove(doc);
             if !self.report.removed.contains(doc) {

@@ -72,10 +72,7 @@ pub fn login(store: &Store, server: &str, token: &str) -> Result<String, SyncErr
     }
     let previous = store.setting(SERVER)?;
     if previous.as_deref().is_some_and(|p| p != server) {
-        let fresh = automerge::sync::State::new();
-        for doc in store.doc_ids()? {
-            store.save_sync_state(&doc, SERVER_PEER, &fresh)?;
-        }
+        store.forget_peer(SERVER_PEER)?;
         for key in [PLAYBOOK_HASH, LAST_SUCCESS, LAST_ERROR] {
             store.set_setting(key, None)?;
         }

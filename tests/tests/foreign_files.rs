@@ -126,12 +126,16 @@ fn a_truncated_home_is_refused_untouched() {
     real_home(&home, 50);
     let bytes = fs::read(&home).unwrap();
     assert!(bytes.len() > 16 * 4096, "the home is big enough to cut");
-    // Inside the 100-byte header: SQLite sees no page at all and refuses to write.
+    // Inside the 100-byte header: SQLite sees no page at all, calls it malformed and refuses
+    // to write.
     let header = dir.path().join("header.db");
     fs::write(&header, &bytes[..50]).unwrap();
     let err = open_refused(&header);
     assert!(
-        matches!(err, Error::Storage(_) | Error::NotADoorstepDatabase { .. }),
+        matches!(
+            err,
+            Error::CorruptDatabase { .. } | Error::NotADoorstepDatabase { .. }
+        ),
         "got {err:?}"
     );
     // Whole pages missing at the end: the header names more pages than the file has.
@@ -139,16 +143,15 @@ fn a_truncated_home_is_refused_untouched() {
         let part = dir.path().join(format!("cut-{cut}.db"));
         fs::write(&part, &bytes[..cut]).unwrap();
         let err = open_refused(&part);
-        // A damaged home rather than someone else's file. `schema::init_or_check` maps every
-        // error of its first read to NotADoorstepDatabase, so today it comes with SQLite's
-        // "malformed" as the reason; `Storage` would be the more telling answer, and passes.
+        // A damaged home, not someone else's file.
         match &err {
-            Error::Storage(_) => {}
-            Error::NotADoorstepDatabase { reason, .. } => {
+            Error::CorruptDatabase { path, reason } => {
+                assert_eq!(path, &part);
                 assert!(reason.contains("malformed"), "cut at {cut}: {reason}")
             }
             other => panic!("cut at {cut}: got {other:?}"),
         }
+        assert_eq!(err.code(), "corrupt");
     }
     // The original is untouched by all this and still opens.
     Store::open(&home, Options::default()).unwrap();
@@ -159,19 +162,50 @@ fn an_empty_file_is_not_an_initialised_home() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("empty.db");
     fs::write(&path, b"").unwrap();
-    let err = match Store::open(&path, Options::default()) {
-        Ok(_) => panic!("an empty file opened as a home"),
-        Err(e) => e,
-    };
+    // Refused without a byte written to it (no schema slipped in by the attempt).
+    let err = open_refused(&path);
     assert!(matches!(err, Error::NotInitialised(_)), "got {err:?}");
     assert_eq!(err.code(), "not_initialised");
-    // Not asserted: `open` writes the schema into the empty file before finding no user in it,
-    // and `Store::create` then refuses the path because it exists.
+    assert_eq!(fs::metadata(&path).unwrap().len(), 0);
+    // An empty file holds nothing to lose: `create` may take its place.
+    let mut store = Store::create(&path, identity(), Options::default()).unwrap();
+    let c = store
+        .add_customer(NewCustomer {
+            name: "Zhao Lei".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    drop(store);
+    let store = Store::open(&path, Options::default()).unwrap();
+    assert_eq!(store.customer(c.id).unwrap().name, "Zhao Lei");
     // A path with no file at all is the same case.
     let err = Store::open(dir.path().join("missing.db"), Options::default())
         .err()
         .expect("a missing file does not open");
     assert!(matches!(err, Error::NotInitialised(_)), "got {err:?}");
+}
+
+#[test]
+fn a_creation_killed_half_way_leaves_no_home_and_does_not_block_the_next() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("home.db");
+    // What a creation killed before its rename leaves: a side file, complete or not, and its
+    // journal. The home itself does not exist, so it is not half there.
+    let side = dir.path().join("home.db.creating");
+    let mut junk = vec![0u8; 10_000];
+    rand::rng().fill_bytes(&mut junk);
+    fs::write(&side, &junk).unwrap();
+    fs::write(dir.path().join("home.db.creating-journal"), &junk[..512]).unwrap();
+    let err = Store::open(&path, Options::default())
+        .err()
+        .expect("no home yet");
+    assert!(matches!(err, Error::NotInitialised(_)), "got {err:?}");
+    // The next creation clears the leftovers and succeeds.
+    real_home(&path, 3);
+    let store = Store::open(&path, Options::default()).unwrap();
+    assert_eq!(store.customers().unwrap().len(), 3);
+    assert!(!side.exists(), "the side file was left behind");
+    assert!(!dir.path().join("home.db.creating-journal").exists());
 }
 
 #[test]

@@ -14,7 +14,7 @@ use super::standards::effective_in;
 use super::targets::{Metric, Target};
 use super::vocabulary::Category;
 use crate::ids::UserId;
-use crate::model::{Contact, ContactKind, PolicyStatus, Visit};
+use crate::model::{Contact, ContactKind, CustomerStatus, PolicyStatus, Visit};
 
 /// One agent's work over the days `[from, to]`.
 pub(crate) struct Span<'s, 'a> {
@@ -207,9 +207,12 @@ impl<'a> Span<'_, 'a> {
     }
 
     /// Customer cards created in the span and assigned to the agent.
+    /// Prospects (not yet customers) the agent added in the span: an imported policy list or a
+    /// reassignment brings customers, not new prospects.
     pub fn new_prospects(&self) -> usize {
         self.facts
             .customers_of(self.agent)
+            .filter(|c| c.status == CustomerStatus::Prospect)
             .filter(|c| c.created_on >= self.from && c.created_on <= self.to)
             .count()
     }

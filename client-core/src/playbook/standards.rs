@@ -599,6 +599,7 @@ mod tests {
         let date = d(2026, 6, 16);
         let mut c = customer("王芳", "a1");
         c.created_on = date; // a new prospect is a result
+        c.status = crate::model::CustomerStatus::Prospect;
         let mut ws = WorkingSet::default();
         for i in 0..10 {
             ws.contacts.push(call(
@@ -648,6 +649,10 @@ mod tests {
         assert_eq!(s.meetings.actual, 2, "not at home is not a meeting");
         assert_eq!(s.results.actual, 1);
         assert!(!s.met_10_3_1, "two meetings of three");
+        // A customer who came with a policy (an import, a reassignment) is no new prospect.
+        let mut closed = ws.clone();
+        closed.customers[0].status = crate::model::CustomerStatus::Closed;
+        assert_eq!(today(&pb, &agent("a1"), date, &closed).results.actual, 0);
         assert_eq!(s.effective_visits.actual, 1);
         assert_eq!(s.seven_things.sms_sent, 1);
         assert_eq!(s.seven_things.payment_reminders, 1);
