@@ -5,14 +5,19 @@
 //! checked against what the device may hold and what it may write (`access`, `verify`) and
 //! merged through client-core's session (document, index and sync state in one SQLite
 //! transaction per document); then the server answers each accepted document and pushes the
-//! entitled documents the device is behind on, up to a cap (`more`). A refused message changes
+//! entitled documents the device is behind on, up to a cap (`more`). A document the device
+//! held but may no longer hold (its customer was reassigned) is not dropped while the device
+//! still has changes for it: work recorded offline before the device heard of the
+//! reassignment is *handed in* — received and verified like any other, answered without the
+//! server's own changes — and the document is listed in `removed` once the server has all of
+//! it. A refused message changes
 //! nothing and does not stop the others. Everything here is idempotent: a retried request
 //! merges nothing twice (Automerge), logs no second rejection (the log counts attempts), and
 //! records no change twice.
 
 use std::collections::{BTreeSet, HashSet};
 
-use automerge::sync::Message;
+use automerge::sync::{ChunkList, Message};
 use automerge::ChangeHash;
 use client_core::protocol::{DocMessage, Rejection, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::{CustomerId, DocId};
@@ -78,6 +83,26 @@ fn redundant(incoming: &[u8], reply: &[u8]) -> bool {
         && r.need.is_empty()
         && r.changes.is_empty()
         && sorted(r.heads) == heads
+}
+
+/// Whether the server's reply shows that it has every change of the device's document (it
+/// needs nothing): the device's work on a document it may no longer hold is handed in, and
+/// the device may drop the document.
+fn hand_in_complete(reply: &[u8]) -> bool {
+    Message::decode(reply).is_ok_and(|r| r.need.is_empty())
+}
+
+/// The reply to a device handing in work on a document it may no longer hold: the server's
+/// heads, needs and summary (so the device sends what the server lacks), never the server's
+/// changes (the document is someone else's now).
+fn without_changes(reply: &[u8]) -> Vec<u8> {
+    match Message::decode(reply) {
+        Ok(mut m) => {
+            m.changes = ChunkList::empty();
+            m.encode()
+        }
+        Err(_) => reply.to_vec(),
+    }
 }
 
 struct Logged {
@@ -166,11 +191,17 @@ impl SqliteStore {
             let rows = stmt.query_map([&peer], |r| r.get::<_, String>(0))?;
             rows.collect::<rusqlite::Result<_>>()?
         };
+        let held: HashSet<DocId> = held.iter().filter_map(|d| d.parse().ok()).collect();
+        let in_request: HashSet<&DocId> = req.messages.iter().map(|m| &m.doc).collect();
+        // A document the device may no longer hold and says nothing about goes at once; one it
+        // sends a message for may carry work done offline before the reassignment, which is
+        // handed in first (below).
         let mut removed: Vec<DocId> = held
             .iter()
-            .filter_map(|d| d.parse::<DocId>().ok())
-            .filter(|d| !ent.allows(d))
+            .filter(|d| !ent.allows(d) && !in_request.contains(d))
+            .cloned()
             .collect();
+        removed.sort();
 
         let writer = Writer {
             user: &device.member.user,
@@ -186,9 +217,11 @@ impl SqliteStore {
         self.with_core(false, |core| {
             let mut session = core.start_sync(&peer);
             let mut accepted: Vec<&DocMessage> = vec![];
+            let mut handed_in: Vec<&DocMessage> = vec![];
             for msg in &req.messages {
                 let data_hash = sha256_hex(&msg.data);
-                if !ent.allows(&msg.doc) {
+                let hand_in = !ent.allows(&msg.doc) && held.contains(&msg.doc);
+                if !ent.allows(&msg.doc) && !hand_in {
                     if ent.exists(&msg.doc) && !removed.contains(&msg.doc) {
                         removed.push(msg.doc.clone());
                     }
@@ -219,10 +252,17 @@ impl SqliteStore {
                 });
                 match outcome {
                     Ok(()) => {
-                        accepted.push(msg);
+                        if hand_in {
+                            handed_in.push(msg);
+                        } else {
+                            accepted.push(msg);
+                        }
                         received.push((msg.doc.clone(), new_changes));
                     }
                     Err(e) => {
+                        if hand_in && !removed.contains(&msg.doc) {
+                            removed.push(msg.doc.clone());
+                        }
                         let refusal = match (refusal, e.code()) {
                             (Some(r), _) => r,
                             (None, "corrupt" | "invalid" | "document") => Refusal {
@@ -252,7 +292,22 @@ impl SqliteStore {
                     }
                 }
             }
-            let in_request: HashSet<&DocId> = req.messages.iter().map(|m| &m.doc).collect();
+            for msg in handed_in {
+                if !answered.insert(&msg.doc) {
+                    continue;
+                }
+                match core.sync_generate(&mut session, &msg.doc)? {
+                    Some(reply) if !hand_in_complete(&reply.data) => {
+                        let data = without_changes(&reply.data);
+                        bytes += data.len();
+                        messages.push(DocMessage {
+                            doc: reply.doc,
+                            data,
+                        });
+                    }
+                    _ => removed.push(msg.doc.clone()),
+                }
+            }
             for doc in core.out_of_sync(&peer)? {
                 if in_request.contains(&doc) || !ent.allows(&doc) {
                     continue;
