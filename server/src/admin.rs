@@ -1,10 +1,11 @@
 //! `doorstep admin`: the team's accounts and data, worked on directly in the data directory.
 //!
 //! Teams, members and their roles, device tokens (printed once, stored hashed), revocation,
-//! the company's policy list (CSV), reassignment of customers, team playbooks, and the log of
-//! refused sync messages. No server is needed; a running server on the same directory picks
-//! the changes up (see `store::sqlite` for how document changes are coordinated). Like
-//! `doorstep agent`, it parses and prints: the work is the store's.
+//! the company's policy list (CSV), reassignment of customers, team playbooks, the log of
+//! refused sync messages, managers' dashboard passwords and one-time login links. No server is
+//! needed; a running server on the same directory picks the changes up (see `store::sqlite`
+//! for how document changes are coordinated). Like `doorstep agent`, it parses and prints: the
+//! work is the store's.
 
 use std::path::PathBuf;
 
@@ -13,10 +14,10 @@ use client_core::model::Role;
 use client_core::{CustomerId, UserId};
 use serde::Serialize;
 
-use crate::accounts::{DeviceId, NewMember, TeamId};
+use crate::accounts::{new_token, token_hash, DeviceId, NewMember, TeamId};
 use crate::error::{Error, Result};
-use crate::import;
 use crate::store::{ServerStore, SqliteStore};
+use crate::{import, logins};
 
 /// `doorstep admin`: the options every command shares, and the command.
 #[derive(Debug, Args)]
@@ -75,6 +76,16 @@ pub enum AdminCommand {
         #[arg(long)]
         file: PathBuf,
     },
+    /// Prints a one-time dashboard login link for a manager (valid for an hour): a login
+    /// that needs no password and no e-mail.
+    LoginLink {
+        /// The manager.
+        #[arg(long)]
+        user: String,
+        /// The dashboard's address as the manager reaches it.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        base_url: String,
+    },
     /// The latest refused sync messages (forged actors, foreign records…).
     Rejections {
         /// How many.
@@ -120,6 +131,16 @@ pub enum UserCommand {
         #[arg(long)]
         team: Option<String>,
     },
+    /// Sets a manager's dashboard password (stored as an argon2 hash): from --password, or
+    /// the first line of standard input.
+    Password {
+        /// The member.
+        #[arg(long)]
+        user: String,
+        /// The password (prefer standard input: arguments show in the process list).
+        #[arg(long)]
+        password: Option<String>,
+    },
 }
 
 /// `doorstep admin device …`.
@@ -156,6 +177,28 @@ fn role(s: &str) -> Result<Role> {
         value: s.to_string(),
         expected: "agent, supervisor, department_manager or district_manager",
     })
+}
+
+/// Sets a member's dashboard password (their open sessions end).
+pub fn set_password(store: &dyn ServerStore, user: &UserId, password: &str) -> Result<()> {
+    if store.member(user)?.is_none() {
+        return Err(Error::not_found("user", user));
+    }
+    store.set_password(user, &logins::hash_password(password)?)
+}
+
+/// Makes a one-time login link for a manager: `{base_url}/login/{token}`.
+pub fn login_link(store: &dyn ServerStore, user: &UserId, base_url: &str) -> Result<String> {
+    let member = store
+        .member(user)?
+        .ok_or_else(|| Error::not_found("user", user))?;
+    if !member.role.is_manager() {
+        return Err(Error::invalid("user", "the dashboard is for managers"));
+    }
+    let token = new_token();
+    let expires = logins::expiry(chrono::Utc::now(), logins::LINK_MINUTES);
+    store.create_login_link(user, &token_hash(&token), &expires)?;
+    Ok(format!("{}/login/{token}", base_url.trim_end_matches('/')))
 }
 
 /// Runs one admin command.
@@ -213,6 +256,39 @@ pub fn run(args: AdminArgs) -> Result<()> {
                     .collect::<Vec<_>>()
                     .join("\n")
             })
+        }
+        AdminCommand::User(UserCommand::Password { user, password }) => {
+            let user: UserId = user.parse()?;
+            let password = match password {
+                Some(p) => p,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .map_err(|source| Error::Io {
+                            path: "standard input".into(),
+                            source,
+                        })?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            set_password(&store, &user, &password)?;
+            out(json, &serde_json::json!({ "user": user }), |_| {
+                format!("password set for {user}")
+            })
+        }
+        AdminCommand::LoginLink { user, base_url } => {
+            let link = login_link(&store, &user.parse()?, &base_url)?;
+            out(
+                json,
+                &serde_json::json!({ "user": user, "url": link }),
+                |_| {
+                    format!(
+                        "one-time login link for {user} (valid for {} minutes):\n{link}",
+                        logins::LINK_MINUTES
+                    )
+                },
+            )
         }
         AdminCommand::Device(DeviceCommand::Issue { user }) => {
             let d = store.issue_device(&user.parse()?)?;

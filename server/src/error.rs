@@ -63,6 +63,9 @@ pub enum Error {
     /// No device token, or one the server does not know.
     #[error("missing or unknown device token")]
     Unauthorized,
+    /// A dashboard login with a wrong user, password or link.
+    #[error("wrong user or password, or a used or expired login link")]
+    LoginFailed,
     /// The device's token was revoked: it must wipe its local data.
     #[error("this device was revoked: wipe its local data")]
     Revoked,
@@ -130,7 +133,7 @@ impl Error {
             Error::Io { .. } | Error::Database(_) => "storage",
             Error::NotFound { .. } => "not_found",
             Error::Exists { .. } => "exists",
-            Error::Unauthorized => "unauthorized",
+            Error::Unauthorized | Error::LoginFailed => "unauthorized",
             Error::Revoked => "revoked",
             Error::ActorMismatch { .. } => "actor_mismatch",
             Error::Forbidden(_) => "forbidden",

@@ -93,6 +93,8 @@ fn every_module_says_why_it_exists() {
         "tests/tests",
         "client-core/tests",
         "client-sync/tests",
+        "ffi/src",
+        "ffi/bindgen/src",
     ] {
         let d = root().join(dir);
         if d.exists() {
@@ -166,5 +168,52 @@ fn the_code_map_matches_the_folders() {
             root().join(folder).exists(),
             "ARCHITECTURE.md maps {folder}, which is gone"
         );
+    }
+}
+
+/// Architecture Invariant: ffi holds no business logic and no storage: it depends only on
+/// client-core, client-sync and uniffi's helpers, never names SQL, rusqlite, Automerge or
+/// HTTP, and has no module besides its wrappers.
+#[test]
+fn ffi_only_wraps() {
+    let deps = dependencies(&root().join("ffi/Cargo.toml"));
+    assert!(deps.contains(&"uniffi".to_string()), "parsed: {deps:?}");
+    let allowed = [
+        "doorstep-client-core",
+        "doorstep-client-sync",
+        "uniffi",
+        "thiserror",
+        "chrono",
+        "serde",
+        "serde_json",
+    ];
+    for d in &deps {
+        assert!(allowed.contains(&d.as_str()), "ffi depends on {d}");
+    }
+    let mut files = vec![];
+    rust_files(&root().join("ffi/src"), &mut files);
+    let mut modules: Vec<String> = files
+        .iter()
+        .map(|f| f.file_stem().unwrap().to_string_lossy().to_string())
+        .collect();
+    modules.sort();
+    assert_eq!(
+        modules,
+        ["error", "home", "lib", "progress", "records", "scalars", "sync"],
+        "a new module in ffi: wrappers only (business logic belongs in client-core)"
+    );
+    for f in files {
+        let text = fs::read_to_string(&f).unwrap();
+        for banned in [
+            "rusqlite",
+            "automerge",
+            "AutoCommit",
+            "SELECT ",
+            "INSERT ",
+            "reqwest",
+            "std::net",
+        ] {
+            assert!(!text.contains(banned), "{} uses {banned}", f.display());
+        }
     }
 }

@@ -4,29 +4,41 @@
 //! A customer outside the caller's reach is a `404`, exactly like one that does not exist.
 
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use client_core::CustomerId;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::auth::Caller;
+use super::session::Viewer;
 use super::{blocking, AppError, AppState};
 use crate::access::{self, Access};
 use crate::error::Error;
 use crate::store::CustomerDetail;
 
 /// The customer routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/customers/{id}", get(customer))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(customer))
 }
 
+/// A customer: card, policies, every visit and contact, managers' comments, conflicts and the
+/// full change history (who changed what, when).
+#[utoipa::path(
+    get,
+    path = "/customers/{id}",
+    tag = "customers",
+    params(("id" = String, Path, description = "The customer's UUID")),
+    responses(
+        (status = 200, description = "`customer`, `policies`, `visits`, `contacts`, `comments`, `conflicts`, `history`", body = serde_json::Value),
+        (status = 404, description = "No such customer, or one outside the caller's reach"),
+    )
+)]
 async fn customer(
     State(state): State<AppState>,
-    Caller(device): Caller,
+    Viewer(caller): Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<CustomerDetail>, AppError> {
     let hidden = || Error::not_found("customer", &id);
     let cid: CustomerId = id.parse().map_err(|_| hidden())?;
-    let caller = device.member.clone();
     let detail = blocking(&state, move |s| {
         let Some(owner) = s.customer_agent(cid)? else {
             return Ok(None);

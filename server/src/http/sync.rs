@@ -11,14 +11,15 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::HeaderMap;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use client_core::protocol::{DocMessage, SyncRequest, SyncResponse};
 use client_core::DocId;
 use http_body_util::BodyExt;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::{blocking, AppError, AppState};
@@ -33,8 +34,8 @@ const DRAIN_BYTES: usize = 4 * MAX_BODY_BYTES;
 pub const MAX_MESSAGES_IN: usize = 5_000;
 
 /// The sync route.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/sync", post(sync))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(sync))
 }
 
 fn too_large() -> Error {
@@ -166,6 +167,21 @@ fn parse(body: &[u8], gzip: bool) -> Result<SyncRequest, Error> {
     wire.into_request()
 }
 
+/// One batch of Automerge sync messages in, the server's answers out (`docs/protocol.md`).
+#[utoipa::path(
+    post,
+    path = "/sync",
+    tag = "sync",
+    request_body(content = serde_json::Value, description = "`SyncRequest`: `protocol`, `actor`, `playbook`, `messages` (docs/protocol.md §3)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "`SyncResponse`: `protocol`, `messages`, `rejected`, `removed`, `more`, `playbook`", body = serde_json::Value),
+        (status = 400, description = "Malformed or unsupported protocol"),
+        (status = 401, description = "No or unknown token"),
+        (status = 403, description = "Revoked device or actor mismatch"),
+        (status = 413, description = "Too large"),
+        (status = 415, description = "Not JSON, or an unknown content encoding"),
+    )
+)]
 async fn sync(
     State(state): State<AppState>,
     Caller(device): Caller,
@@ -174,9 +190,12 @@ async fn sync(
 ) -> Result<Json<SyncResponse>, AppError> {
     let (gzip, declared_too_large) = check_headers(&headers)?;
     let bytes = read_body(body, declared_too_large).await?;
-    let response = blocking(&state, move |store| {
+    let team = device.member.team.clone();
+    let (response, changed) = blocking(&state, move |store| {
         let req = parse(&bytes, gzip)?;
+        let before = store.change_seq()?;
         let r = store.sync(&device, &req)?;
+        let changed = store.change_seq()? != before;
         tracing::info!(
             device = %device.id,
             user = %device.member.user,
@@ -185,11 +204,15 @@ async fn sync(
             rejected = r.rejected.len(),
             removed = r.removed.len(),
             more = r.more,
+            changed,
             "sync"
         );
-        Ok(r)
+        Ok((r, changed))
     })
     .await?;
+    if changed {
+        state.events.changed(&team);
+    }
     Ok(Json(response))
 }
 

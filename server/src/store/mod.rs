@@ -10,15 +10,18 @@
 //! The rules the stores apply live outside them, in store-agnostic modules: who reaches what
 //! (`access`), what a device may write (`verify`), how a history reads (`history`).
 
+mod desk;
+mod logins;
 mod schema;
 pub mod sqlite;
 mod sync;
+mod team_data;
 
 use chrono::NaiveDate;
-use client_core::model::{Comment, Conflict, Contact, Customer, Policy, Visit};
+use client_core::model::{Comment, Conflict, Contact, Customer, Day, Policy, Problem, Visit};
 use client_core::playbook::TodayStatus;
 use client_core::protocol::{PlaybookUpdate, SyncRequest, SyncResponse};
-use client_core::{CustomerId, UserId};
+use client_core::{CustomerId, ProblemAction, ProblemId, RaisedProblem, UserId, VisitId};
 use serde::Serialize;
 
 use crate::accounts::{Device, DeviceId, DeviceInfo, IssuedDevice, Member, NewMember, TeamId};
@@ -71,6 +74,37 @@ pub struct AgentToday {
     pub last_sync: Option<String>,
     /// The day against the daily standard, computed with client-core's playbook.
     pub today: TodayStatus,
+}
+
+/// What the managers' views of a team compute over: the playbook in force, the members (with
+/// their last sync) and the records of the team's agents over a period.
+#[derive(Clone, Debug)]
+pub struct TeamData {
+    /// The team.
+    pub team: TeamId,
+    /// The playbook in force (the team's own or the built-in one).
+    pub playbook: PlaybookUpdate,
+    /// Every member of the team.
+    pub members: Vec<TeamMember>,
+    /// The team's agents' customers and policies (all of them), and their visits, contacts
+    /// and days within the period.
+    pub working_set: client_core::playbook::WorkingSet,
+}
+
+/// One agent's day as the server holds it: the day document and every visit and contact
+/// with the managers' comments and the customers' names.
+#[derive(Clone, Debug, Default)]
+pub struct AgentDayRecords {
+    /// The work log and evening report, if synced.
+    pub day: Option<Day>,
+    /// The visits of the day.
+    pub visits: Vec<Visit>,
+    /// The calls and SMS of the day.
+    pub contacts: Vec<Contact>,
+    /// Managers' comments on those visits.
+    pub comments: Vec<Comment>,
+    /// The names of the customers concerned.
+    pub customer_names: Vec<(CustomerId, String)>,
 }
 
 /// What an import did.
@@ -148,4 +182,58 @@ pub trait ServerStore: Send + Sync {
     fn visits(&self, agent: &UserId, date: NaiveDate) -> Result<Vec<Visit>>;
     /// Every agent of a team against the daily standard on `date`.
     fn team_today(&self, team: &TeamId, date: NaiveDate) -> Result<Vec<AgentToday>>;
+
+    // ----- managers' dashboard --------------------------------------------------------
+
+    /// Stores a member's password hash (PHC string, see `logins`).
+    fn set_password(&self, user: &UserId, phc: &str) -> Result<()>;
+    /// A member's password hash, if one was set.
+    fn password_hash(&self, user: &UserId) -> Result<Option<String>>;
+    /// Records a dashboard session (by the hash of its token) valid until `expires_at`
+    /// (RFC 3339, UTC).
+    fn create_session(&self, user: &UserId, token_hash: &str, expires_at: &str) -> Result<()>;
+    /// The member of a live session (`None`: unknown or expired).
+    fn session_member(&self, token_hash: &str) -> Result<Option<Member>>;
+    /// Ends a session.
+    fn delete_session(&self, token_hash: &str) -> Result<()>;
+    /// Records a one-time login link (by the hash of its token) valid until `expires_at`.
+    fn create_login_link(&self, user: &UserId, token_hash: &str, expires_at: &str) -> Result<()>;
+    /// Uses up a login link: its member, if it existed and had not expired.
+    fn redeem_login_link(&self, token_hash: &str) -> Result<Option<UserId>>;
+    /// The data the managers' views compute over, for `from..=to`.
+    fn team_data(&self, team: &TeamId, from: NaiveDate, to: NaiveDate) -> Result<TeamData>;
+    /// The problems raised in the evening reports of a team's agents, oldest first.
+    fn team_problems(&self, team: &TeamId) -> Result<Vec<RaisedProblem>>;
+    /// One visit.
+    fn visit(&self, id: VisitId) -> Result<Option<Visit>>;
+    /// One agent's day: log, report, visits, contacts and comments.
+    fn agent_day(&self, agent: &UserId, date: NaiveDate) -> Result<AgentDayRecords>;
+    /// Visits of some agents whose day is within `from..=to`, by start.
+    fn visits_between(
+        &self,
+        agents: &[UserId],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<Visit>>;
+    /// Calls and SMS of some agents within `from..=to`, by time.
+    fn contacts_between(
+        &self,
+        agents: &[UserId],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<Contact>>;
+    /// A manager comments on a visit: written under the manager's own actor (their desk on
+    /// the server) so that it reaches the agent's phone at its next sync with its author.
+    fn comment_visit(&self, author: &Member, visit: VisitId, text: &str) -> Result<Comment>;
+    /// A manager answers, escalates or annotates a problem (as `comment_visit`).
+    fn answer_problem(
+        &self,
+        author: &Member,
+        problem: ProblemId,
+        text: &str,
+        action: ProblemAction,
+    ) -> Result<Problem>;
+    /// A number that grows whenever the server stores a change of a document (the live
+    /// dashboard compares it before and after a sync).
+    fn change_seq(&self) -> Result<i64>;
 }

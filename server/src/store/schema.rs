@@ -76,9 +76,35 @@ CREATE TABLE IF NOT EXISTS import_keys (
 ) STRICT;
 ";
 
+/// The managers' dashboard: password hashes (argon2 PHC strings), sessions and one-time login
+/// links (both stored as SHA-256 of their token), and the device each manager's desk syncs as.
+const DASHBOARD_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS passwords (
+    user       TEXT PRIMARY KEY,
+    phc        TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    user       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS login_links (
+    token_hash TEXT PRIMARY KEY,
+    user       TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS desks (
+    user   TEXT PRIMARY KEY,
+    device TEXT NOT NULL
+) STRICT;
+";
+
 /// Creates the server's tables if missing, or checks that they are not newer than this build.
 pub fn init(conn: &Connection) -> Result<()> {
     conn.execute_batch(TABLES)?;
+    conn.execute_batch(DASHBOARD_TABLES)?;
     let found: Option<String> = conn
         .query_row(
             "SELECT value FROM server_meta WHERE key = 'schema'",

@@ -21,16 +21,20 @@ use chrono::{Datelike, NaiveDate, SecondsFormat};
 use client_core::index::{query_json, query_one};
 use client_core::model::{
     Comment, Conflict, Contact, Customer, CustomerPatch, CustomerStatus, NewCustomer, NewPolicy,
-    Policy, PolicyPatch, PolicyStatus, Role, Visit,
+    Policy, PolicyPatch, PolicyStatus, Problem, Role, Visit,
 };
 use client_core::playbook::{self, Playbook, WorkingSet};
 use client_core::protocol::{PlaybookUpdate, SyncRequest, SyncResponse};
-use client_core::{CustomerId, DocId, Identity, Options, PolicyId, Store, UserId};
+use client_core::{
+    CustomerId, DocId, Identity, Options, PolicyId, ProblemAction, ProblemId, RaisedProblem, Store,
+    UserId, VisitId,
+};
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use super::{
-    schema, AgentToday, CustomerDetail, ImportReport, RejectionRecord, ServerStore, TeamMember,
+    schema, AgentDayRecords, AgentToday, CustomerDetail, ImportReport, RejectionRecord,
+    ServerStore, TeamData, TeamMember,
 };
 use crate::accounts::{
     new_token, token_hash, Device, DeviceId, DeviceInfo, IssuedDevice, Member, NewMember, TeamId,
@@ -458,7 +462,12 @@ impl SqliteStore {
         Ok(report)
     }
 
-    fn working_set(&self, agents: &[UserId], from: NaiveDate, to: NaiveDate) -> Result<WorkingSet> {
+    pub(super) fn working_set(
+        &self,
+        agents: &[UserId],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<WorkingSet> {
         let db = self.db();
         let mut ws = WorkingSet::default();
         let (f, t) = (from.to_string(), to.to_string());
@@ -915,5 +924,84 @@ impl ServerStore for SqliteStore {
                 today: playbook::today(&pb, &m.member.user, date, &ws),
             })
             .collect())
+    }
+    fn set_password(&self, user: &UserId, phc: &str) -> Result<()> {
+        self.set_password_row(user, phc)
+    }
+
+    fn password_hash(&self, user: &UserId) -> Result<Option<String>> {
+        self.password_row(user)
+    }
+
+    fn create_session(&self, user: &UserId, token_hash: &str, expires_at: &str) -> Result<()> {
+        self.insert_session(user, token_hash, expires_at)
+    }
+
+    fn session_member(&self, token_hash: &str) -> Result<Option<Member>> {
+        self.session_row(token_hash)
+    }
+
+    fn delete_session(&self, token_hash: &str) -> Result<()> {
+        self.delete_session_row(token_hash)
+    }
+
+    fn create_login_link(&self, user: &UserId, token_hash: &str, expires_at: &str) -> Result<()> {
+        self.insert_login_link(user, token_hash, expires_at)
+    }
+
+    fn redeem_login_link(&self, token_hash: &str) -> Result<Option<UserId>> {
+        self.redeem_link_row(token_hash)
+    }
+
+    fn team_data(&self, team: &TeamId, from: NaiveDate, to: NaiveDate) -> Result<TeamData> {
+        self.read_team_data(team, from, to)
+    }
+
+    fn team_problems(&self, team: &TeamId) -> Result<Vec<RaisedProblem>> {
+        self.read_team_problems(team)
+    }
+
+    fn visit(&self, id: VisitId) -> Result<Option<Visit>> {
+        self.read_visit(id)
+    }
+
+    fn agent_day(&self, agent: &UserId, date: NaiveDate) -> Result<AgentDayRecords> {
+        self.read_agent_day(agent, date)
+    }
+
+    fn visits_between(
+        &self,
+        agents: &[UserId],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<Visit>> {
+        self.read_visits_between(agents, from, to)
+    }
+
+    fn contacts_between(
+        &self,
+        agents: &[UserId],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<Contact>> {
+        self.read_contacts_between(agents, from, to)
+    }
+
+    fn comment_visit(&self, author: &Member, visit: VisitId, text: &str) -> Result<Comment> {
+        self.desk_comment(author, visit, text)
+    }
+
+    fn answer_problem(
+        &self,
+        author: &Member,
+        problem: ProblemId,
+        text: &str,
+        action: ProblemAction,
+    ) -> Result<Problem> {
+        self.desk_answer(author, problem, text, action)
+    }
+
+    fn change_seq(&self) -> Result<i64> {
+        self.read_change_seq()
     }
 }

@@ -1,0 +1,142 @@
+//! `GET /v1/events`: live updates for open dashboards (server-sent events).
+//!
+//! A sync that stored changes, a comment or an answer tells [`Events`] which team's records
+//! changed; every open dashboard of that team gets a `change` event and re-fetches the view it
+//! shows. [`Events`] is a small type around a tokio broadcast channel so that a server with
+//! several instances (PostgreSQL later) can replace it with one fed by the database
+//! (`LISTEN/NOTIFY`) without touching a handler. At shutdown [`Events::close`] ends every
+//! stream, so a graceful stop does not wait for browsers to hang up.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::stream::{self, Stream};
+use futures_util::StreamExt;
+use tokio::sync::broadcast;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::session::Manager;
+use super::{AppError, AppState};
+use crate::accounts::TeamId;
+
+/// What an open dashboard is told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// A team's records changed.
+    Changed(TeamId),
+    /// The server is stopping: end the stream.
+    Closing,
+}
+
+/// The notifier: who changed, to whoever listens.
+#[derive(Clone)]
+pub struct Events {
+    tx: broadcast::Sender<Notice>,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Events {
+    /// A notifier with nobody listening yet.
+    pub fn new() -> Self {
+        Events {
+            tx: broadcast::channel(256).0,
+        }
+    }
+
+    /// Tells listeners that `team`'s records changed.
+    pub fn changed(&self, team: &TeamId) {
+        let _ = self.tx.send(Notice::Changed(team.clone()));
+    }
+
+    /// Ends every open stream (the server is stopping).
+    pub fn close(&self) {
+        let _ = self.tx.send(Notice::Closing);
+    }
+
+    /// A new listener.
+    pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.tx.subscribe()
+    }
+}
+
+/// The `change` events of one team, until the server closes the stream.
+fn team_stream(
+    rx: broadcast::Receiver<Notice>,
+    team: TeamId,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    let hello = Event::default().event("ready").data(team.to_string());
+    let changes = stream::unfold((rx, team), |(mut rx, team)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(Notice::Changed(t)) if t == team => {
+                    let e = Event::default().event("change").data(team.to_string());
+                    return Some((Ok(e), (rx, team)));
+                }
+                Ok(Notice::Changed(_)) => continue,
+                // Missed notices: one change event covers them all.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let e = Event::default().event("change").data(team.to_string());
+                    return Some((Ok(e), (rx, team)));
+                }
+                Ok(Notice::Closing) | Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    stream::once(async move { Ok(hello) }).chain(changes)
+}
+
+/// Live updates of the caller's team: a `ready` event once connected, then a `change` event
+/// whenever a sync, a comment or an answer changed the team's records (re-fetch the view).
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "dashboard",
+    responses(
+        (status = 200, description = "An event stream (`text/event-stream`): `ready`, then `change` events whose data is the team", content_type = "text/event-stream", body = String),
+        (status = 401, description = "No session or token"),
+        (status = 403, description = "Not a manager"),
+    )
+)]
+async fn events(
+    State(state): State<AppState>,
+    Manager(me): Manager,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    let rx = state.events.subscribe();
+    Ok(Sse::new(team_stream(rx, me.team))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// The events route.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(events))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_team_hears_its_own_changes_only_and_closing_ends_the_stream() {
+        let events = Events::new();
+        let north: TeamId = "north".parse().unwrap();
+        let south: TeamId = "south".parse().unwrap();
+        let s = team_stream(events.subscribe(), north.clone());
+        events.changed(&south);
+        events.changed(&north);
+        events.close();
+        let got: Vec<_> = s.collect().await;
+        assert_eq!(
+            got.len(),
+            2,
+            "ready, then north's change; south's is not heard"
+        );
+    }
+}

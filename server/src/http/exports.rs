@@ -1,0 +1,266 @@
+//! CSV exports for managers: the team's visits and contacts of a period, and the renewal
+//! pipeline of a day — what a manager takes into a spreadsheet or hands to head office.
+//!
+//! Same access as the views (a manager, their own team). Written with the `csv` crate, UTF-8,
+//! one header row; money in minor units and moments in RFC 3339 as in the JSON API.
+
+use axum::extract::{Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use chrono::{Datelike, NaiveDate};
+use client_core::model::Role;
+use client_core::UserId;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::session::Manager;
+use super::team::DateQuery;
+use super::{blocking, AppError, AppState};
+use crate::error::Error;
+use crate::views::{self, TeamContext};
+
+/// The export routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(visits_csv))
+        .routes(routes!(contacts_csv))
+        .routes(routes!(pipeline_csv))
+}
+
+/// `?from=YYYY-MM-DD&to=YYYY-MM-DD`: the first of the month to today when omitted.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RangeQuery {
+    /// The first day.
+    from: Option<String>,
+    /// The last day.
+    to: Option<String>,
+}
+
+fn parse_day(what: &'static str, s: &str) -> Result<NaiveDate, Error> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| Error::Argument {
+        what,
+        value: s.to_string(),
+        expected: "YYYY-MM-DD",
+    })
+}
+
+impl RangeQuery {
+    fn range(&self) -> Result<(NaiveDate, NaiveDate), Error> {
+        let today = chrono::Local::now().date_naive();
+        let to = match &self.to {
+            Some(t) => parse_day("to", t)?,
+            None => today,
+        };
+        let from = match &self.from {
+            Some(f) => parse_day("from", f)?,
+            None => to.with_day(1).unwrap_or(to),
+        };
+        if from > to {
+            return Err(Error::invalid("from", "after `to`"));
+        }
+        Ok((from, to))
+    }
+}
+
+fn csv_response(name: &str, body: Vec<u8>) -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn write_rows(header: &[&str], rows: Vec<Vec<String>>) -> Result<Vec<u8>, Error> {
+    let mut w = csv::Writer::from_writer(vec![]);
+    let err = |e: csv::Error| Error::Internal(format!("csv: {e}"));
+    w.write_record(header).map_err(err)?;
+    for r in rows {
+        w.write_record(&r).map_err(err)?;
+    }
+    w.into_inner()
+        .map_err(|e| Error::Internal(format!("csv: {e}")))
+}
+
+async fn team_agents(
+    state: &AppState,
+    me: &crate::accounts::Member,
+) -> Result<Vec<UserId>, AppError> {
+    let team = me.team.clone();
+    blocking(state, move |s| {
+        Ok(s.members(Some(&team))?
+            .into_iter()
+            .filter(|m| m.member.role == Role::Agent)
+            .map(|m| m.member.user)
+            .collect())
+    })
+    .await
+}
+
+/// The team's visits of a period, one row per visit.
+#[utoipa::path(get, path = "/exports/visits.csv", tag = "exports", params(RangeQuery),
+    responses((status = 200, description = "`id, agent, customer, kind, purposes, outcome, amount_cents, start, end, number, notes`", content_type = "text/csv", body = String),
+        (status = 403, description = "Not a manager")))]
+async fn visits_csv(
+    State(state): State<AppState>,
+    Manager(me): Manager,
+    Query(q): Query<RangeQuery>,
+) -> Result<Response, AppError> {
+    let (from, to) = q.range()?;
+    let agents = team_agents(&state, &me).await?;
+    let body = blocking(&state, move |s| {
+        let rows = s
+            .visits_between(&agents, from, to)?
+            .into_iter()
+            .map(|v| {
+                vec![
+                    v.id.to_string(),
+                    v.agent.to_string(),
+                    v.customer.to_string(),
+                    v.kind,
+                    v.purposes.join(";"),
+                    v.outcome
+                        .as_ref()
+                        .map(|o| o.code.clone())
+                        .unwrap_or_default(),
+                    v.outcome
+                        .as_ref()
+                        .and_then(|o| o.amount_cents)
+                        .map(|a| a.to_string())
+                        .unwrap_or_default(),
+                    v.start.to_rfc3339(),
+                    v.end.to_rfc3339(),
+                    v.number.to_string(),
+                    v.notes,
+                ]
+            })
+            .collect();
+        write_rows(
+            &[
+                "id",
+                "agent",
+                "customer",
+                "kind",
+                "purposes",
+                "outcome",
+                "amount_cents",
+                "start",
+                "end",
+                "number",
+                "notes",
+            ],
+            rows,
+        )
+    })
+    .await?;
+    Ok(csv_response(&format!("visits-{from}-{to}.csv"), body))
+}
+
+/// The team's calls and SMS of a period, one row per contact.
+#[utoipa::path(get, path = "/exports/contacts.csv", tag = "exports", params(RangeQuery),
+    responses((status = 200, description = "`id, agent, customer, kind, at, purpose, outcome, notes`", content_type = "text/csv", body = String),
+        (status = 403, description = "Not a manager")))]
+async fn contacts_csv(
+    State(state): State<AppState>,
+    Manager(me): Manager,
+    Query(q): Query<RangeQuery>,
+) -> Result<Response, AppError> {
+    let (from, to) = q.range()?;
+    let agents = team_agents(&state, &me).await?;
+    let body = blocking(&state, move |s| {
+        let rows = s
+            .contacts_between(&agents, from, to)?
+            .into_iter()
+            .map(|c| {
+                vec![
+                    c.id.to_string(),
+                    c.agent.to_string(),
+                    c.customer.to_string(),
+                    c.kind.code().to_string(),
+                    c.at.to_rfc3339(),
+                    c.purpose.unwrap_or_default(),
+                    c.outcome.unwrap_or_default(),
+                    c.notes,
+                ]
+            })
+            .collect();
+        write_rows(
+            &[
+                "id", "agent", "customer", "kind", "at", "purpose", "outcome", "notes",
+            ],
+            rows,
+        )
+    })
+    .await?;
+    Ok(csv_response(&format!("contacts-{from}-{to}.csv"), body))
+}
+
+/// The renewal pipeline of a day: one row per policy in a renewal month, then the policies
+/// of the difficult, exited, dead and orphan lists (`section` says which).
+#[utoipa::path(get, path = "/exports/pipeline.csv", tag = "exports", params(DateQuery),
+    responses((status = 200, description = "`section, policy, number, customer, customer_name, agent, due_date, premium_cents, status, phase, collected, paid_on`", content_type = "text/csv", body = String),
+        (status = 403, description = "Not a manager")))]
+async fn pipeline_csv(
+    State(state): State<AppState>,
+    Manager(me): Manager,
+    Query(q): Query<DateQuery>,
+) -> Result<Response, AppError> {
+    let date = q.date()?;
+    let team = me.team.clone();
+    let body = blocking(&state, move |s| {
+        let data = s.team_data(&team, date, date)?;
+        let ctx = TeamContext::new(&data)?;
+        let view = views::pipeline(&ctx, date);
+        let sections = view
+            .months
+            .iter()
+            .map(|m| (&m.phase, &m.policies))
+            .chain(view.lists.iter().map(|l| (&l.status, &l.policies)));
+        let mut rows = vec![];
+        for (section, policies) in sections {
+            for p in policies {
+                rows.push(vec![
+                    section.clone(),
+                    p.policy.clone(),
+                    p.number.clone(),
+                    p.customer.clone(),
+                    p.customer_name.clone(),
+                    p.agent.clone().unwrap_or_default(),
+                    p.due_date.to_string(),
+                    p.premium_cents.to_string(),
+                    p.status.clone(),
+                    p.phase.clone(),
+                    p.collected.to_string(),
+                    p.paid_on.map(|d| d.to_string()).unwrap_or_default(),
+                ]);
+            }
+        }
+        write_rows(
+            &[
+                "section",
+                "policy",
+                "number",
+                "customer",
+                "customer_name",
+                "agent",
+                "due_date",
+                "premium_cents",
+                "status",
+                "phase",
+                "collected",
+                "paid_on",
+            ],
+            rows,
+        )
+    })
+    .await?;
+    Ok(csv_response(&format!("pipeline-{date}.csv"), body))
+}

@@ -1,0 +1,917 @@
+//! The managers' views (domain: "Daily standards" to "Standards for a manager"), as plain values
+//! computed from a team's records with client-core's playbook functions.
+//!
+//! Every number a view shows comes from `client_core::playbook` (`today`, `week_progress`,
+//! `month_progress`, `team_ratios`, the renewal `Calendar`, the targets' tiers): the dashboard
+//! and the agents' phones count the same way, and a team's playbook file changes both without
+//! code changes. What is added here is arrangement (rows per agent, the weeks of a trend, the
+//! pipeline's months and lists, a timeline), freshness ("not yet synced" is not "not done"),
+//! and the week's spot-check draw. No storage and no HTTP: the store hands over a
+//! [`TeamData`], the handlers serialise what comes back.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, Local, Months, NaiveDate};
+use client_core::model::{Comment, Contact, Day, Policy, PolicyStatus, Role, Visit};
+use client_core::playbook::{self, Calendar, Metric, Phase, Playbook};
+use client_core::{RaisedProblem, UserId};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::accounts::Member;
+use crate::error::Result;
+use crate::store::{AgentDayRecords, TeamData, TeamMember};
+
+/// How fresh the server's copy of an agent's records is for the day asked about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Freshness {
+    /// A device of theirs synced on or after that day: the numbers are theirs.
+    Synced,
+    /// Their last sync was before that day: what they did since is not known yet.
+    Behind,
+    /// None of their devices ever synced.
+    Never,
+}
+
+/// Freshness of data last synced at `last_sync` (RFC 3339) for the day `date` (local time).
+pub fn freshness(last_sync: Option<&str>, date: NaiveDate) -> Freshness {
+    match last_sync.and_then(|s| DateTime::parse_from_rfc3339(s).ok()) {
+        None => Freshness::Never,
+        Some(t) if t.with_timezone(&Local).date_naive() >= date => Freshness::Synced,
+        Some(_) => Freshness::Behind,
+    }
+}
+
+/// The playbook in force, as screens name it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PlaybookName {
+    /// Its short name (`insurance`, `car-insurance`, …).
+    pub name: String,
+    /// What screens call it.
+    pub title: String,
+}
+
+/// The team's playbook, parsed, with the team's agents.
+pub struct TeamContext<'a> {
+    /// The data.
+    pub data: &'a TeamData,
+    /// The playbook in force.
+    pub playbook: Playbook,
+    /// The agents, by id.
+    pub agents: Vec<&'a TeamMember>,
+}
+
+impl<'a> TeamContext<'a> {
+    /// Parses the playbook of `data`.
+    pub fn new(data: &'a TeamData) -> Result<Self> {
+        let playbook =
+            Playbook::from_toml_str(&format!("playbook of {}", data.team), &data.playbook.toml)?;
+        let agents = data
+            .members
+            .iter()
+            .filter(|m| m.member.role == Role::Agent)
+            .collect();
+        Ok(TeamContext {
+            data,
+            playbook,
+            agents,
+        })
+    }
+
+    fn name(&self) -> PlaybookName {
+        PlaybookName {
+            name: self.playbook.name.clone(),
+            title: self.playbook.title.clone(),
+        }
+    }
+
+    fn agent_ids(&self) -> Vec<UserId> {
+        self.agents.iter().map(|m| m.member.user.clone()).collect()
+    }
+
+    fn member(&self, user: &UserId) -> Option<&'a TeamMember> {
+        self.data.members.iter().find(|m| &m.member.user == user)
+    }
+
+    fn name_of(&self, user: &UserId) -> String {
+        self.member(user)
+            .map(|m| m.member.name.clone())
+            .unwrap_or_else(|| user.to_string())
+    }
+}
+
+// ----- Today ---------------------------------------------------------------------------
+
+/// Today: every agent against the daily standard.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct TodayView {
+    /// The day.
+    pub date: NaiveDate,
+    /// The playbook in force.
+    pub playbook: PlaybookName,
+    /// One row per agent.
+    pub agents: Vec<TodayRow>,
+}
+
+/// One agent's day.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct TodayRow {
+    /// The agent.
+    #[schema(value_type = String)]
+    pub agent: UserId,
+    /// Their name.
+    pub name: String,
+    /// When one of their devices last completed a sync (RFC 3339).
+    pub last_sync: Option<String>,
+    /// Whether the numbers can be trusted for the day.
+    pub freshness: Freshness,
+    /// client-core's `TodayStatus`: effective visits against the target, log, report, 311,
+    /// 10-3-1, the seven things, the day targets.
+    #[schema(value_type = Object)]
+    pub today: playbook::TodayStatus,
+}
+
+/// The Today view.
+pub fn today(ctx: &TeamContext<'_>, date: NaiveDate) -> TodayView {
+    let ws = &ctx.data.working_set;
+    TodayView {
+        date,
+        playbook: ctx.name(),
+        agents: ctx
+            .agents
+            .iter()
+            .map(|m| TodayRow {
+                agent: m.member.user.clone(),
+                name: m.member.name.clone(),
+                last_sync: m.last_sync.clone(),
+                freshness: freshness(m.last_sync.as_deref(), date),
+                today: playbook::today(&ctx.playbook, &m.member.user, date, ws),
+            })
+            .collect(),
+    }
+}
+
+// ----- Week and month -------------------------------------------------------------------
+
+/// Which period a progress view covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PeriodKind {
+    /// The week (work cycle) of the month.
+    Week,
+    /// The month so far.
+    Month,
+}
+
+/// Week or month: each agent against the playbook's targets, the team ratios and their trend.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PeriodView {
+    /// Week or month.
+    pub period: PeriodKind,
+    /// The day asked about.
+    pub date: NaiveDate,
+    /// The week (work cycle) of the month.
+    pub week: u32,
+    /// The playbook in force.
+    pub playbook: PlaybookName,
+    /// One row per agent.
+    pub agents: Vec<PeriodRow>,
+    /// client-core's `TeamRatios` for the week of `date`.
+    #[schema(value_type = Object)]
+    pub ratios: playbook::TeamRatios,
+    /// The team ratios at the end of each week (cycle) of this month and the previous one.
+    pub trend: Vec<TrendPoint>,
+}
+
+/// One agent's progress.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PeriodRow {
+    /// The agent.
+    #[schema(value_type = String)]
+    pub agent: UserId,
+    /// Their name.
+    pub name: String,
+    /// Their last sync.
+    pub last_sync: Option<String>,
+    /// Freshness for the day asked about.
+    pub freshness: Freshness,
+    /// client-core's `PeriodProgress`: each target with actual, percent, met and tier.
+    #[schema(value_type = Object)]
+    pub progress: playbook::PeriodProgress,
+}
+
+/// The team ratios of one week (cycle).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct TrendPoint {
+    /// Its first day.
+    pub from: NaiveDate,
+    /// Its last day counted (the day asked about, for the current week).
+    pub to: NaiveDate,
+    /// The week (cycle) of its month.
+    pub week: u32,
+    /// Each ratio's share of agents.
+    pub ratios: Vec<TrendRatio>,
+}
+
+/// One ratio in a trend point.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct TrendRatio {
+    /// The measure's code.
+    pub measure: String,
+    /// What screens call it.
+    pub label: String,
+    /// The share of agents who count.
+    pub actual_pct: f64,
+    /// The share to reach.
+    pub min_pct: f64,
+}
+
+/// The first day of the data a period view needs: the trend reaches back to the previous
+/// month, whose "this month" measures look one month further.
+pub fn period_data_from(date: NaiveDate) -> NaiveDate {
+    let first = date.with_day(1).unwrap_or(date);
+    first.checked_sub_months(Months::new(2)).unwrap_or(first)
+}
+
+/// The first day of the data a day view needs (as on the device: follow-ups and week cycles
+/// reach back into the previous month).
+pub fn day_data_from(date: NaiveDate) -> NaiveDate {
+    let first = date.with_day(1).unwrap_or(date);
+    first.checked_sub_months(Months::new(1)).unwrap_or(first)
+}
+
+/// The week or month view.
+pub fn period(ctx: &TeamContext<'_>, kind: PeriodKind, date: NaiveDate) -> PeriodView {
+    let pb = &ctx.playbook;
+    let ws = &ctx.data.working_set;
+    let ids = ctx.agent_ids();
+    let agents = ctx
+        .agents
+        .iter()
+        .map(|m| PeriodRow {
+            agent: m.member.user.clone(),
+            name: m.member.name.clone(),
+            last_sync: m.last_sync.clone(),
+            freshness: freshness(m.last_sync.as_deref(), date),
+            progress: match kind {
+                PeriodKind::Week => playbook::week_progress(pb, &m.member.user, date, ws),
+                PeriodKind::Month => playbook::month_progress(pb, &m.member.user, date, ws),
+            },
+        })
+        .collect();
+    let cycle = pb.schedule.cycle;
+    let mut trend = vec![];
+    let prev_month = date
+        .with_day(1)
+        .and_then(|d| d.checked_sub_months(Months::new(1)))
+        .unwrap_or(date);
+    let mut day = prev_month;
+    while day <= date {
+        let (from, last) = cycle.bounds(day);
+        let to = last.min(date);
+        let r = playbook::team_ratios(pb, to, &ids, ws);
+        trend.push(TrendPoint {
+            from,
+            to,
+            week: r.week,
+            ratios: r
+                .ratios
+                .iter()
+                .map(|x| TrendRatio {
+                    measure: x.measure.code().to_string(),
+                    label: x.label.clone(),
+                    actual_pct: x.actual_pct,
+                    min_pct: x.min_pct,
+                })
+                .collect(),
+        });
+        day = last.succ_opt().unwrap_or(NaiveDate::MAX);
+    }
+    PeriodView {
+        period: kind,
+        date,
+        week: cycle.number(date),
+        playbook: ctx.name(),
+        agents,
+        ratios: playbook::team_ratios(pb, date, &ids, ws),
+        trend,
+    }
+}
+
+// ----- Renewal pipeline -----------------------------------------------------------------
+
+/// The renewal pipeline: the policies of each renewal month, collected or not, against the
+/// week's collection-rate target, and the lists of policies that need a manager.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PipelineView {
+    /// The day asked about.
+    pub date: NaiveDate,
+    /// The week (cycle) of the month.
+    pub week: u32,
+    /// The playbook in force.
+    pub playbook: PlaybookName,
+    /// `monthly` (months around the due date), `cadence` (steps before expiry) or `none`.
+    pub calendar: String,
+    /// One entry per renewal month in play (none without a renewal calendar).
+    pub months: Vec<PipelineMonth>,
+    /// Difficult, exited, dead and orphan policies.
+    pub lists: Vec<StatusList>,
+}
+
+/// The policies whose month plays one role on the day asked about.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PipelineMonth {
+    /// The phase's code (`cross`, `receivable`, `due`, `transition`, `final`).
+    pub phase: String,
+    /// What the playbook calls it.
+    pub label: String,
+    /// How many policies.
+    pub total: usize,
+    /// How many are collected (paid in this cycle).
+    pub collected: usize,
+    /// `collected / total` in percent (0 without policies).
+    pub rate_pct: f64,
+    /// The playbook's collection-rate target for this month in this week, if it sets one.
+    pub target: Option<RateTarget>,
+    /// The policies.
+    pub policies: Vec<PipelinePolicy>,
+}
+
+/// A collection-rate target with its tiers.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RateTarget {
+    /// What screens call it.
+    pub label: String,
+    /// The basic tier.
+    pub target: f64,
+    /// The good tier.
+    pub good: Option<f64>,
+    /// The excellent tier.
+    pub excellent: Option<f64>,
+    /// The tier reached (`basic`, `good`, `excellent`), if any.
+    pub tier: Option<String>,
+    /// Whether the basic tier is reached.
+    pub met: bool,
+}
+
+/// A policy as the pipeline and its CSV list it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PipelinePolicy {
+    /// The policy's id.
+    pub policy: String,
+    /// The company's number.
+    pub number: String,
+    /// The customer's id.
+    pub customer: String,
+    /// The customer's name.
+    pub customer_name: String,
+    /// The agent the customer is assigned to.
+    pub agent: Option<String>,
+    /// The due (or expiry) date.
+    pub due_date: NaiveDate,
+    /// Premium in minor units.
+    pub premium_cents: i64,
+    /// `normal`, `difficult`, `exited`, `dead`, `orphan`.
+    pub status: String,
+    /// Where the policy stands today (client-core's `Phase` code).
+    pub phase: String,
+    /// Whether this cycle's premium is received.
+    pub collected: bool,
+    /// When it was received.
+    pub paid_on: Option<NaiveDate>,
+}
+
+/// The policies of one status.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct StatusList {
+    /// `difficult`, `exited`, `dead` or `orphan`.
+    pub status: String,
+    /// The policies.
+    pub policies: Vec<PipelinePolicy>,
+}
+
+fn pipeline_policy(ctx: &TeamContext<'_>, p: &Policy, date: NaiveDate) -> PipelinePolicy {
+    let ws = &ctx.data.working_set;
+    let customer = ws.customers.iter().find(|c| c.id == p.customer);
+    let phase = ctx.playbook.calendar.phase(p, date);
+    PipelinePolicy {
+        policy: p.id.to_string(),
+        number: p.number.clone(),
+        customer: p.customer.to_string(),
+        customer_name: customer.map(|c| c.name.clone()).unwrap_or_default(),
+        agent: customer.and_then(|c| c.agent.as_ref().map(|a| a.to_string())),
+        due_date: p.due_date,
+        premium_cents: p.premium_cents,
+        status: p.status.code().to_string(),
+        phase: phase.code().to_string(),
+        collected: matches!(phase, Phase::Received | Phase::Settled),
+        paid_on: p.paid_on,
+    }
+}
+
+/// The pipeline view.
+pub fn pipeline(ctx: &TeamContext<'_>, date: NaiveDate) -> PipelineView {
+    let pb = &ctx.playbook;
+    let ws = &ctx.data.working_set;
+    let week = pb.schedule.cycle.number(date);
+    let mut policies: Vec<&Policy> = ws.policies.iter().collect();
+    policies.sort_by(|a, b| (a.due_date, &a.number).cmp(&(b.due_date, &b.number)));
+    let month = |phase: Phase, label: String, members: Vec<&Policy>| {
+        let rows: Vec<PipelinePolicy> = members
+            .iter()
+            .map(|p| pipeline_policy(ctx, p, date))
+            .collect();
+        let collected = rows.iter().filter(|r| r.collected).count();
+        let rate_pct = if rows.is_empty() {
+            0.0
+        } else {
+            collected as f64 * 100.0 / rows.len() as f64
+        };
+        let target = pb
+            .targets
+            .iter()
+            .find(|t| {
+                t.metric == Metric::CollectionRatePct
+                    && t.phase == Some(phase)
+                    && t.applies_in_week(week)
+            })
+            .map(|t| RateTarget {
+                label: t.label(),
+                target: t.target,
+                good: t.good,
+                excellent: t.excellent,
+                tier: t.tier(rate_pct).map(|x| {
+                    serde_json::to_value(x)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                }),
+                met: rate_pct >= t.target,
+            });
+        PipelineMonth {
+            phase: phase.code().to_string(),
+            label,
+            total: rows.len(),
+            collected,
+            rate_pct,
+            target,
+            policies: rows,
+        }
+    };
+    let (calendar, months) = match &pb.calendar {
+        Calendar::Monthly(m) => (
+            "monthly",
+            [
+                Phase::Cross,
+                Phase::Receivable,
+                Phase::Due,
+                Phase::Transition,
+                Phase::Final,
+            ]
+            .into_iter()
+            .map(|phase| {
+                let members = policies
+                    .iter()
+                    .copied()
+                    .filter(|p| m.month_role(p.due_date, date) == phase)
+                    .collect();
+                month(phase, m.text(phase).0, members)
+            })
+            .collect(),
+        ),
+        Calendar::Cadence(_) => {
+            let members = policies
+                .iter()
+                .copied()
+                .filter(|p| matches!(pb.calendar.phase(p, date), Phase::Due | Phase::Received))
+                .collect();
+            (
+                "cadence",
+                vec![month(Phase::Due, "renewal window".into(), members)],
+            )
+        }
+        Calendar::None => ("none", vec![]),
+    };
+    let lists = [
+        PolicyStatus::Difficult,
+        PolicyStatus::Exited,
+        PolicyStatus::Dead,
+        PolicyStatus::Orphan,
+    ]
+    .into_iter()
+    .map(|s| StatusList {
+        status: s.code().to_string(),
+        policies: policies
+            .iter()
+            .filter(|p| p.status == s)
+            .map(|p| pipeline_policy(ctx, p, date))
+            .collect(),
+    })
+    .collect();
+    PipelineView {
+        date,
+        week,
+        playbook: ctx.name(),
+        calendar: calendar.to_string(),
+        months,
+        lists,
+    }
+}
+
+// ----- Escalated problems -----------------------------------------------------------------
+
+/// The problems of the team's evening reports.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ProblemsView {
+    /// Open problems first, then resolved ones; oldest first within each.
+    pub problems: Vec<ProblemRow>,
+}
+
+/// One problem with its escalation chain.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ProblemRow {
+    /// Who raised it.
+    #[schema(value_type = String)]
+    pub agent: UserId,
+    /// Their name.
+    pub name: String,
+    /// In which day's report.
+    pub date: NaiveDate,
+    /// client-core's `Problem`: text, customer, level, status, answers.
+    #[schema(value_type = Object)]
+    pub problem: client_core::model::Problem,
+    /// The escalation chain, supervisor first.
+    pub chain: Vec<ChainStep>,
+    /// Whether the viewer may answer or escalate it (it waits at their level or below).
+    pub can_act: bool,
+}
+
+/// One level of the escalation chain.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ChainStep {
+    /// The role's code.
+    pub role: String,
+    /// `passed` (escalated beyond), `waiting` (the problem is here), `resolved` (closed here)
+    /// or `ahead`.
+    pub state: String,
+}
+
+/// Whether `viewer` may answer or escalate a problem waiting at `level`.
+pub fn may_act(viewer: &Member, level: Role) -> bool {
+    viewer.role.is_manager() && viewer.role >= level
+}
+
+/// The problems view.
+pub fn problems(
+    ctx: &TeamContext<'_>,
+    viewer: &Member,
+    raised: Vec<RaisedProblem>,
+) -> ProblemsView {
+    let mut rows: Vec<ProblemRow> = raised
+        .into_iter()
+        .map(|r| {
+            let level = r.problem.level;
+            let open = r.problem.status == client_core::model::ProblemStatus::Open;
+            let mut chain = vec![];
+            let mut role = Some(Role::Supervisor);
+            while let Some(x) = role {
+                let state = if x < level {
+                    "passed"
+                } else if x == level {
+                    if open {
+                        "waiting"
+                    } else {
+                        "resolved"
+                    }
+                } else {
+                    "ahead"
+                };
+                chain.push(ChainStep {
+                    role: x.code().to_string(),
+                    state: state.to_string(),
+                });
+                role = x.escalates_to();
+            }
+            ProblemRow {
+                name: ctx.name_of(&r.agent),
+                can_act: open && may_act(viewer, level),
+                agent: r.agent,
+                date: r.date,
+                problem: r.problem,
+                chain,
+            }
+        })
+        .collect();
+    rows.sort_by_key(|r| r.problem.status != client_core::model::ProblemStatus::Open);
+    ProblemsView { problems: rows }
+}
+
+// ----- An agent's day -------------------------------------------------------------------------
+
+/// An agent's day: log, report, and a timeline of visits and contacts with notes and comments.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AgentDayView {
+    /// The agent.
+    #[schema(value_type = String)]
+    pub agent: UserId,
+    /// Their name.
+    pub name: String,
+    /// The day.
+    pub date: NaiveDate,
+    /// Their last sync.
+    pub last_sync: Option<String>,
+    /// Freshness for the day.
+    pub freshness: Freshness,
+    /// client-core's `Day` (work log, evening report with problems), once synced.
+    #[schema(value_type = Option<Object>)]
+    pub day: Option<Day>,
+    /// Visits, calls and SMS by time.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// One visit, call or SMS.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct TimelineEntry {
+    /// When (RFC 3339 with the device's offset).
+    pub at: String,
+    /// When it ended, for a visit.
+    pub end: Option<String>,
+    /// `visit`, `call` or `sms`.
+    pub kind: String,
+    /// The record's id (a visit's is what comments name).
+    pub id: String,
+    /// The customer's id.
+    pub customer: String,
+    /// The customer's name.
+    pub customer_name: String,
+    /// The visit kind, purposes and outcome codes (or the contact's purpose and outcome).
+    pub what: String,
+    /// For a visit: whether the playbook counts it as effective.
+    pub effective: Option<bool>,
+    /// The agent's notes (or the SMS text).
+    pub notes: String,
+    /// Managers' comments on a visit.
+    #[schema(value_type = Vec<Object>)]
+    pub comments: Vec<Comment>,
+}
+
+fn visit_what(v: &Visit) -> String {
+    let mut s = v.kind.clone();
+    if !v.purposes.is_empty() {
+        s.push_str(": ");
+        s.push_str(&v.purposes.join(", "));
+    }
+    if let Some(o) = &v.outcome {
+        s.push_str(" → ");
+        s.push_str(&o.code);
+    }
+    s
+}
+
+fn contact_what(c: &Contact) -> String {
+    let mut s = c.purpose.clone().unwrap_or_default();
+    if let Some(o) = &c.outcome {
+        s.push_str(" → ");
+        s.push_str(o);
+    }
+    s
+}
+
+/// The agent's day view.
+pub fn agent_day(
+    ctx: &TeamContext<'_>,
+    agent: &UserId,
+    date: NaiveDate,
+    records: AgentDayRecords,
+) -> AgentDayView {
+    let names: BTreeMap<_, _> = records.customer_names.into_iter().collect();
+    let name_of = |c| names.get(&c).cloned().unwrap_or_default();
+    let mut comments: BTreeMap<_, Vec<Comment>> = BTreeMap::new();
+    for c in records.comments {
+        comments.entry(c.visit).or_default().push(c);
+    }
+    let mut timeline: Vec<(DateTime<chrono::FixedOffset>, TimelineEntry)> = vec![];
+    for v in records.visits {
+        let location = ctx
+            .data
+            .working_set
+            .customers
+            .iter()
+            .find(|c| c.id == v.customer)
+            .and_then(|c| c.location);
+        timeline.push((
+            v.start,
+            TimelineEntry {
+                at: v.start.to_rfc3339(),
+                end: Some(v.end.to_rfc3339()),
+                kind: "visit".into(),
+                id: v.id.to_string(),
+                customer: v.customer.to_string(),
+                customer_name: name_of(v.customer),
+                what: visit_what(&v),
+                effective: Some(playbook::is_effective(&ctx.playbook, &v, location)),
+                notes: v.notes.clone(),
+                comments: comments.remove(&v.id).unwrap_or_default(),
+            },
+        ));
+    }
+    for c in records.contacts {
+        timeline.push((
+            c.at,
+            TimelineEntry {
+                at: c.at.to_rfc3339(),
+                end: None,
+                kind: c.kind.code().into(),
+                id: c.id.to_string(),
+                customer: c.customer.to_string(),
+                customer_name: name_of(c.customer),
+                what: contact_what(&c),
+                effective: None,
+                notes: c.notes.clone(),
+                comments: vec![],
+            },
+        ));
+    }
+    timeline.sort_by_key(|(t, e)| (*t, e.id.clone()));
+    let member = ctx.member(agent);
+    let last_sync = member.and_then(|m| m.last_sync.clone());
+    AgentDayView {
+        agent: agent.clone(),
+        name: ctx.name_of(agent),
+        date,
+        freshness: freshness(last_sync.as_deref(), date),
+        last_sync,
+        day: records.day,
+        timeline: timeline.into_iter().map(|(_, e)| e).collect(),
+    }
+}
+
+// ----- Spot check -------------------------------------------------------------------------------
+
+/// This week's spot check: a share of the team's agents (30% by default) drawn for the week,
+/// with their process records of the week so far.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SpotCheckView {
+    /// The day asked about.
+    pub date: NaiveDate,
+    /// The week (cycle) of the month.
+    pub week: u32,
+    /// Its first day.
+    pub from: NaiveDate,
+    /// The playbook's share of agents to check.
+    pub share_pct: f64,
+    /// The agents drawn.
+    pub agents: Vec<SpotCheckAgent>,
+}
+
+/// One agent drawn for the spot check, with their records of the week.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SpotCheckAgent {
+    /// The agent.
+    #[schema(value_type = String)]
+    pub agent: UserId,
+    /// Their name.
+    pub name: String,
+    /// Their last sync.
+    pub last_sync: Option<String>,
+    /// Visits of the week, by start.
+    #[schema(value_type = Vec<Object>)]
+    pub visits: Vec<Visit>,
+    /// Calls and SMS of the week, by time.
+    #[schema(value_type = Vec<Object>)]
+    pub contacts: Vec<Contact>,
+    /// Their days of the week (work logs, evening reports).
+    #[schema(value_type = Vec<Object>)]
+    pub days: Vec<Day>,
+}
+
+/// The agents drawn for the week starting `from`: a draw that looks random but is the same all
+/// week for the same team (the agents ordered by a hash of team, week and agent).
+pub fn spot_check_draw(
+    team: &str,
+    from: NaiveDate,
+    agents: &[UserId],
+    count: usize,
+) -> Vec<UserId> {
+    let mut keyed: Vec<([u8; 32], &UserId)> = agents
+        .iter()
+        .map(|a| {
+            let h = Sha256::digest(format!("{team}|{from}|{a}").as_bytes());
+            (h.into(), a)
+        })
+        .collect();
+    keyed.sort();
+    keyed
+        .into_iter()
+        .take(count)
+        .map(|(_, a)| a.clone())
+        .collect()
+}
+
+/// The spot-check view.
+pub fn spot_check(ctx: &TeamContext<'_>, date: NaiveDate) -> SpotCheckView {
+    let pb = &ctx.playbook;
+    let ws = &ctx.data.working_set;
+    let ids = ctx.agent_ids();
+    let ratios = playbook::team_ratios(pb, date, &ids, ws);
+    let (from, _) = pb.schedule.cycle.bounds(date);
+    let drawn = spot_check_draw(ctx.data.team.as_str(), from, &ids, ratios.spot_check);
+    let in_week = |d: NaiveDate| d >= from && d <= date;
+    let agents = drawn
+        .into_iter()
+        .map(|a| {
+            let mut visits: Vec<Visit> = ws
+                .visits
+                .iter()
+                .filter(|v| v.agent == a && in_week(v.start.date_naive()))
+                .cloned()
+                .collect();
+            visits.sort_by_key(|v| (v.start, v.id));
+            visits.dedup_by_key(|v| v.id);
+            let mut contacts: Vec<Contact> = ws
+                .contacts
+                .iter()
+                .filter(|c| c.agent == a && in_week(c.at.date_naive()))
+                .cloned()
+                .collect();
+            contacts.sort_by_key(|c| (c.at, c.id));
+            contacts.dedup_by_key(|c| c.id);
+            let mut days: Vec<Day> = ws
+                .days
+                .iter()
+                .filter(|d| d.agent == a && in_week(d.date))
+                .cloned()
+                .collect();
+            days.sort_by_key(|d| d.date);
+            SpotCheckAgent {
+                name: ctx.name_of(&a),
+                last_sync: ctx.member(&a).and_then(|m| m.last_sync.clone()),
+                agent: a,
+                visits,
+                contacts,
+                days,
+            }
+        })
+        .collect();
+    SpotCheckView {
+        date,
+        week: ratios.week,
+        from,
+        share_pct: pb.team.spot_check_pct,
+        agents,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freshness_tells_not_synced_from_not_done() {
+        let d = NaiveDate::from_ymd_opt(2026, 6, 15).unwrap();
+        assert_eq!(freshness(None, d), Freshness::Never);
+        assert_eq!(
+            freshness(Some("2026-06-10T10:00:00.000Z"), d),
+            Freshness::Behind
+        );
+        assert_eq!(
+            freshness(Some("2026-06-16T10:00:00.000Z"), d),
+            Freshness::Synced
+        );
+    }
+
+    #[test]
+    fn the_spot_check_draw_is_stable_for_a_week_and_changes_with_it() {
+        let agents: Vec<UserId> = (0..10).map(|i| format!("A-{i}").parse().unwrap()).collect();
+        let w1 = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
+        let w2 = NaiveDate::from_ymd_opt(2026, 6, 8).unwrap();
+        let a = spot_check_draw("north", w1, &agents, 3);
+        assert_eq!(a.len(), 3);
+        assert_eq!(a, spot_check_draw("north", w1, &agents, 3));
+        let weeks: Vec<Vec<UserId>> = (0..6)
+            .map(|k| spot_check_draw("north", w2 + chrono::Days::new(7 * k), &agents, 3))
+            .collect();
+        assert!(
+            weeks.iter().any(|w| *w != a),
+            "the draw changes across weeks"
+        );
+        assert!(spot_check_draw("north", w1, &agents, 0).is_empty());
+    }
+
+    #[test]
+    fn only_managers_at_or_above_the_level_act() {
+        let m = |role| Member {
+            user: "x".parse().unwrap(),
+            name: "x".into(),
+            role,
+            team: "t".parse().unwrap(),
+            reports_to: None,
+        };
+        assert!(may_act(&m(Role::Supervisor), Role::Supervisor));
+        assert!(!may_act(&m(Role::Supervisor), Role::DepartmentManager));
+        assert!(may_act(&m(Role::DistrictManager), Role::Supervisor));
+        assert!(!may_act(&m(Role::Agent), Role::Supervisor));
+    }
+}
