@@ -11,13 +11,16 @@ pub mod access;
 pub mod accounts;
 pub mod admin;
 pub mod agent;
+pub mod demo;
 pub mod error;
 pub mod history;
 pub mod http;
 pub mod import;
+pub mod logins;
 pub mod serve;
 pub mod store;
 pub mod text;
 pub mod verify;
+pub mod views;
 
 pub use error::{Error, Result};

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use doorstep_server::admin::{self, AdminArgs};
 use doorstep_server::agent::{self, AgentArgs};
+use doorstep_server::demo::{self, DemoArgs};
 use doorstep_server::serve::{self, ServeArgs};
 
 /// Doorstep: offline-first field work for door-to-door agents.
@@ -24,6 +25,8 @@ enum Command {
     Serve(ServeArgs),
     /// Manages teams, members, devices and data in a server's data directory.
     Admin(AdminArgs),
+    /// Starts a server with a sample team and a month of synced work, for a first look.
+    Demo(DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
         Command::Agent(args) => (args.json, agent::run(args)),
         Command::Serve(args) => (false, serve::run(args)),
         Command::Admin(args) => (args.json, admin::run(args)),
+        Command::Demo(args) => (false, demo::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

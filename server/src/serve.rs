@@ -13,7 +13,7 @@ use clap::Args;
 
 use crate::error::{Error, Result};
 use crate::http::{app, AppState};
-use crate::store::SqliteStore;
+use crate::store::{ServerStore, SqliteStore};
 
 /// `doorstep serve`.
 #[derive(Debug, Args)]
@@ -41,7 +41,35 @@ pub fn init_logging() {
 pub fn run(args: ServeArgs) -> Result<()> {
     init_logging();
     let store = SqliteStore::open(&args.data)?;
-    let state = AppState::new(Arc::new(store));
+    tracing::info!(data = %args.data.display(), "data directory opened");
+    serve_store(Arc::new(store), args.addr, |local| {
+        println!("listening on http://{local}");
+        let _ = std::io::stdout().flush();
+        Ok(Ready::Serve)
+    })
+}
+
+/// What the server does once `serve_store`'s `ready` returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ready {
+    /// Keep serving until a signal.
+    Serve,
+    /// Stop now (gracefully).
+    Stop,
+}
+
+/// Serves `store` on `addr` until SIGINT or SIGTERM, then lets in-flight requests finish.
+///
+/// `ready` runs on a thread of its own once the socket is bound, with the real address, while
+/// requests are already answered (`doorstep demo` syncs its simulated phones there). If it
+/// fails, the server stops and the error is returned; if it says [`Ready::Stop`], it stops.
+pub fn serve_store(
+    store: Arc<dyn ServerStore>,
+    addr: SocketAddr,
+    ready: impl FnOnce(SocketAddr) -> Result<Ready> + Send + 'static,
+) -> Result<()> {
+    let state = AppState::new(store);
+    let events = state.events.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,28 +78,54 @@ pub fn run(args: ServeArgs) -> Result<()> {
             source,
         })?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.addr)
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Io {
-                path: args.addr.to_string(),
+                path: addr.to_string(),
                 source,
             })?;
         let local = listener.local_addr().map_err(|source| Error::Io {
-            path: args.addr.to_string(),
+            path: addr.to_string(),
             source,
         })?;
-        println!("listening on http://{local}");
-        let _ = std::io::stdout().flush();
-        tracing::info!(%local, data = %args.data.display(), "doorstep server started");
+        tracing::info!(%local, "doorstep server started");
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<Ready>>();
+        std::thread::spawn(move || {
+            let _ = ready_tx.send(ready(local));
+        });
+        let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let failed_in = failed.clone();
         axum::serve(listener, app(state))
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(async move {
+                let stop = async {
+                    let failure = match ready_rx.await {
+                        Ok(Ok(Ready::Serve)) => std::future::pending::<Option<Error>>().await,
+                        Ok(Ok(Ready::Stop)) => None,
+                        Ok(Err(e)) => Some(e),
+                        // The thread panicked (a closed stdout, say): stop rather than serve
+                        // a half-done job.
+                        Err(_) => Some(Error::Internal("the start-up work failed".into())),
+                    };
+                    *failed_in.lock().unwrap_or_else(|p| p.into_inner()) = failure;
+                };
+                tokio::select! {
+                    _ = shutdown_signal() => {}
+                    _ = stop => {}
+                }
+                // Open dashboards' event streams end, or the graceful stop would wait for them.
+                events.close();
+            })
             .await
             .map_err(|source| Error::Io {
                 path: local.to_string(),
                 source,
             })?;
         tracing::info!("doorstep server stopped");
-        Ok(())
+        let failure = failed.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     })
 }
 

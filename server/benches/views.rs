@@ -1,0 +1,315 @@
+//! The managers' views under a year of a large team's work: how fast the JSON API answers.
+//!
+//! Not a timed test: it measures, prints a Markdown table and writes the figures as JSON to
+//! `target/bench/views.json` for `docs/benchmarks.md`. Run it with
+//! `cargo bench -p doorstep-server --bench views`.
+//!
+//! 1. **The data.** `doorstep demo --exit-when-ready` builds a team of 50 agents with 200
+//!    customers each, whose phones (real client-core homes) record a year of work offline —
+//!    about 250,000 visits, plus calls, SMS, logs and reports — and sync it to a real server
+//!    over HTTP. The directory is kept in `target/bench/views-data` and reused by the next run
+//!    with the same parameters (building it takes minutes).
+//! 2. **The views.** `doorstep serve` on that directory; a supervisor's device token; every
+//!    view of the dashboard requested one after another (warm-up first), each timed from
+//!    request to the last byte of the body, over loopback HTTP.
+//!
+//! The server runs as its own release process, so the figures include HTTP, JSON, gzip and
+//! the SQLite reads, as a dashboard sees them.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{Datelike, Local, NaiveDate, Weekday};
+use serde_json::{json, Value as Json};
+
+const AGENTS: usize = 50;
+const CUSTOMERS: usize = 10_000;
+const DAYS: i64 = 365;
+/// Visits of a fully diligent agent per working day; agents vary below it (about 250,000
+/// visits in all, 5,000 per agent, as the issue asks).
+const VISITS_PER_DAY: f64 = 21.5;
+const SEED: u64 = 50;
+const WARMUP: usize = 3;
+const REQUESTS: usize = 40;
+const TARGET_P99_MS: f64 = 200.0;
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+fn doorstep() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_doorstep"))
+}
+
+fn params() -> Json {
+    json!({
+        "agents": AGENTS, "customers": CUSTOMERS, "days": DAYS,
+        "visits_per_day": VISITS_PER_DAY, "seed": SEED,
+        "built_on": Local::now().date_naive().to_string(),
+    })
+}
+
+/// Builds the year of data unless the directory already holds it; returns the visits.
+fn build(data: &Path) -> (u64, f64) {
+    let stamp = data.join("bench-params.json");
+    if let Ok(text) = std::fs::read_to_string(&stamp) {
+        if let Ok(saved) = serde_json::from_str::<Json>(&text) {
+            if saved["params"] == params() {
+                eprintln!("views: reusing {}", data.display());
+                return (
+                    saved["visits"].as_u64().unwrap_or(0),
+                    saved["build_s"].as_f64().unwrap_or(0.0),
+                );
+            }
+        }
+    }
+    eprintln!("views: building a year of {AGENTS} agents' work (takes minutes)…");
+    let started = Instant::now();
+    let out = doorstep()
+        .args(["demo", "--exit-when-ready", "--addr", "127.0.0.1:0"])
+        .arg("--data")
+        .arg(data)
+        .args(["--agents", &AGENTS.to_string()])
+        .args(["--customers", &CUSTOMERS.to_string()])
+        .args(["--days", &DAYS.to_string()])
+        .args(["--visits-per-day", &VISITS_PER_DAY.to_string()])
+        .args(["--seed", &SEED.to_string()])
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("doorstep demo runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "doorstep demo failed: {stdout}");
+    let visits: u64 = stdout
+        .split(" visits recorded")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the demo prints its visit count");
+    let build_s = started.elapsed().as_secs_f64();
+    std::fs::write(
+        &stamp,
+        json!({ "params": params(), "visits": visits, "build_s": build_s }).to_string(),
+    )
+    .expect("write the stamp");
+    (visits, build_s)
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(data: &Path) -> Server {
+    let mut child = doorstep()
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("doorstep serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the server prints its URL");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("listening on …")
+        .to_string();
+    Server { child, url }
+}
+
+fn supervisor_token(data: &Path) -> String {
+    let out = doorstep()
+        .args(["admin", "--json", "--data"])
+        .arg(data)
+        .args(["device", "issue", "--user", "S-01"])
+        .output()
+        .expect("doorstep admin runs");
+    assert!(out.status.success(), "{out:?}");
+    let v: Json = serde_json::from_slice(&out.stdout).expect("JSON");
+    v["token"].as_str().expect("a token").to_string()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// The last working day on or before `d` (the views of a Sunday would show an empty day).
+fn working_day(mut d: NaiveDate) -> NaiveDate {
+    while d.weekday() == Weekday::Sun {
+        d = d.pred_opt().expect("a day before");
+    }
+    d
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("views: run with `cargo bench -p doorstep-server --bench views`");
+        return;
+    }
+    let bench = target_dir().join("bench");
+    let data = bench.join("views-data");
+    std::fs::create_dir_all(&bench).expect("target/bench");
+    let (visits, build_s) = build(&data);
+    let token = supervisor_token(&data);
+    let server = serve(&data);
+    let day = working_day(Local::now().date_naive());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("a client");
+    let get = |path: String| {
+        let client = client.clone();
+        let url = format!("{}{path}", server.url);
+        let token = token.clone();
+        async move {
+            let t = Instant::now();
+            let resp = client
+                .get(&url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+            let status = resp.status();
+            let body = resp.bytes().await.expect("a body");
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            assert!(status.is_success(), "{url}: {status}: {body:?}");
+            (ms, body)
+        }
+    };
+    // A customer and an agent's day to open, found through the views themselves.
+    let (_, body) = rt.block_on(get(format!("/v1/agents/A-01/day?date={day}")));
+    let agent_day: Json = serde_json::from_slice(&body).expect("JSON");
+    let customer = find_customer(&agent_day).expect("a visit with its customer on A-01's day");
+    let paths = [
+        ("Today", format!("/v1/views/today?date={day}")),
+        ("Week", format!("/v1/views/week?date={day}")),
+        ("Month", format!("/v1/views/month?date={day}")),
+        ("Renewal pipeline", format!("/v1/views/pipeline?date={day}")),
+        ("Escalated problems", "/v1/views/problems".to_string()),
+        ("Spot check", format!("/v1/views/spot-check?date={day}")),
+        ("Agent's day", format!("/v1/agents/A-01/day?date={day}")),
+        (
+            "Customer (card, visits, history)",
+            format!("/v1/customers/{customer}"),
+        ),
+        ("Team members", "/v1/team/members".to_string()),
+    ];
+    let mut rows = vec![];
+    let mut all = vec![];
+    for (name, path) in paths {
+        eprintln!("views: {name}…");
+        let mut ms = vec![];
+        let mut bytes = 0;
+        for i in 0..WARMUP + REQUESTS {
+            let (t, body) = rt.block_on(get(path.clone()));
+            if i >= WARMUP {
+                ms.push(t);
+                bytes = body.len();
+            }
+        }
+        ms.sort_by(f64::total_cmp);
+        all.extend_from_slice(&ms);
+        rows.push(json!({
+            "view": name, "path": path, "requests": ms.len(), "body_bytes": bytes,
+            "p50_ms": percentile(&ms, 50.0), "p99_ms": percentile(&ms, 99.0),
+            "max_ms": ms.last().copied().unwrap_or(f64::NAN),
+        }));
+    }
+    all.sort_by(f64::total_cmp);
+    let worst_p99 = rows
+        .iter()
+        .filter_map(|r| r["p99_ms"].as_f64())
+        .fold(0.0, f64::max);
+    let db = std::fs::metadata(data.join("server.db"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let report = json!({
+        "bench": "views",
+        "params": params(),
+        "visits": visits,
+        "build_s": build_s,
+        "server_db_bytes": db,
+        "day": day.to_string(),
+        "views": rows,
+        "all_p50_ms": percentile(&all, 50.0),
+        "all_p99_ms": percentile(&all, 99.0),
+        "target_p99_ms": TARGET_P99_MS,
+        "target_met": worst_p99 < TARGET_P99_MS,
+        "loadavg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
+    });
+    let file = bench.join("views.json");
+    std::fs::write(
+        &file,
+        serde_json::to_string_pretty(&report).expect("JSON") + "\n",
+    )
+    .expect("write views.json");
+    println!(
+        "A team of {AGENTS} agents, {visits} visits over {DAYS} days; server.db {:.0} MiB; \
+         {REQUESTS} requests per view after {WARMUP} warm-up.\n",
+        db as f64 / 1048576.0
+    );
+    println!(
+        "| view | p50 (ms) | p99 (ms) | max (ms) | body (KiB, decoded) |\n|---|---|---|---|---|"
+    );
+    for r in report["views"].as_array().expect("rows") {
+        println!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            r["view"].as_str().unwrap_or(""),
+            r["p50_ms"].as_f64().unwrap_or(f64::NAN),
+            r["p99_ms"].as_f64().unwrap_or(f64::NAN),
+            r["max_ms"].as_f64().unwrap_or(f64::NAN),
+            r["body_bytes"].as_f64().unwrap_or(f64::NAN) / 1024.0,
+        );
+    }
+    println!(
+        "\nworst p99 {worst_p99:.1} ms: target < {TARGET_P99_MS} ms {}; figures: {}",
+        if worst_p99 < TARGET_P99_MS {
+            "met"
+        } else {
+            "MISSED"
+        },
+        file.display()
+    );
+    drop(server);
+}
+
+/// The id of a customer visited on an agent's day (the first visit's).
+fn find_customer(day: &Json) -> Option<String> {
+    fn walk(v: &Json) -> Option<String> {
+        match v {
+            Json::Object(m) => {
+                if let (Some(Json::String(c)), true) = (m.get("customer"), m.contains_key("start"))
+                {
+                    return Some(c.clone());
+                }
+                m.values().find_map(walk)
+            }
+            Json::Array(a) => a.iter().find_map(walk),
+            _ => None,
+        }
+    }
+    walk(day)
+}
