@@ -270,3 +270,67 @@ fn a_home_cannot_be_created_twice_nor_opened_before_it_exists() {
         Err(Error::NotInitialised(_))
     ));
 }
+
+/// The background checkpointer keeps checkpoints out of the writes, so a long burst lets the
+/// log grow; the promise is that it shrinks back to `journal_size_limit` (4 MiB) once the phone
+/// is quiet for a moment and writes again (docs/benchmarks.md, "Since then").
+#[test]
+fn the_log_is_cut_back_after_a_burst_once_the_phone_is_quiet() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("home.db");
+    let wal = dir.path().join("home.db-wal");
+    let wal_len = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    let mut s = create(
+        &dir,
+        Options {
+            durability: client_core::Durability::Process,
+            ..Options::default()
+        },
+    );
+    let customers: Vec<CustomerId> = (0..200)
+        .map(|i| {
+            s.add_customer(NewCustomer {
+                name: format!("Customer {i}"),
+                ..Default::default()
+            })
+            .unwrap()
+            .id
+        })
+        .collect();
+    // A burst: writes back to back until the log is well past the limit.
+    let limit = 4 * 1024 * 1024;
+    let mut writes = 0;
+    while writes < 1000 || wal_len() < limit + limit / 2 {
+        let c = customers[writes % customers.len()];
+        let day = 1 + (writes / customers.len()) % 28;
+        s.record_visit(
+            c,
+            visit(
+                &format!("2026-06-{day:02}T10:00:00+08:00"),
+                &format!("2026-06-{day:02}T10:30:00+08:00"),
+            ),
+        )
+        .unwrap();
+        writes += 1;
+        assert!(writes < 20_000, "the log never grew past 6 MiB");
+    }
+    // Quiet: the checkpointer copies the log into the database; the next write restarts it.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    s.record_visit(
+        customers[0],
+        visit("2026-06-29T10:00:00+08:00", "2026-06-29T10:30:00+08:00"),
+    )
+    .unwrap();
+    assert!(
+        wal_len() <= limit,
+        "after {writes} writes and a quiet moment the log is still {} bytes",
+        wal_len()
+    );
+    drop(s);
+    let s = Store::open(&path, Options::default()).unwrap();
+    assert_eq!(
+        s.visits_of(customers[0]).unwrap().len(),
+        writes.div_ceil(customers.len()) + 1,
+        "every visit of the burst is still there"
+    );
+}
