@@ -1314,14 +1314,7 @@ impl Store {
             return Err(Error::Forbidden("only managers answer problems".into()));
         }
         non_empty("answer", text)?;
-        let raised = self
-            .problems(None)?
-            .into_iter()
-            .find(|p| p.problem.id == problem)
-            .ok_or(Error::NotFound {
-                what: "problem",
-                id: problem.to_string(),
-            })?;
+        let raised = self.problem(problem)?;
         let next_level = match action {
             ProblemAction::Escalate => {
                 Some(raised.problem.level.escalates_to().ok_or_else(|| {
@@ -1363,14 +1356,33 @@ impl Store {
             }
             write_fields(d, &po, &f)
         })?;
-        self.problems(None)?
-            .into_iter()
-            .find(|p| p.problem.id == problem)
-            .map(|p| p.problem)
-            .ok_or(Error::NotFound {
-                what: "problem",
-                id: problem.to_string(),
-            })
+        Ok(self.problem(problem)?.problem)
+    }
+
+    /// One problem of a report this home holds, with the agent and day it was raised on.
+    pub fn problem(&self, id: ProblemId) -> Result<RaisedProblem> {
+        let not_found = || Error::NotFound {
+            what: "problem",
+            id: id.to_string(),
+        };
+        let row: Option<(String, String, String)> = self
+            .conn
+            .prepare_cached("SELECT agent, date, json FROM problems WHERE id = ?1")?
+            .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        let (agent, date, json) = row.ok_or_else(not_found)?;
+        match (
+            agent.parse::<UserId>(),
+            date.parse::<NaiveDate>(),
+            serde_json::from_str::<Problem>(&json),
+        ) {
+            (Ok(agent), Ok(date), Ok(problem)) => Ok(RaisedProblem {
+                agent,
+                date,
+                problem,
+            }),
+            _ => Err(not_found()),
+        }
     }
 
     /// Problems of the reports this home holds; only open ones with `Some(ProblemStatus::Open)`.

@@ -9,12 +9,12 @@
 //! and the week's spot-check draw. No storage and no HTTP: the store hands over a
 //! [`TeamData`], the handlers serialise what comes back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Datelike, Local, Months, NaiveDate};
-use client_core::model::{Comment, Contact, Day, Policy, PolicyStatus, Role, Visit};
-use client_core::playbook::{self, Calendar, Metric, Phase, Playbook};
-use client_core::{RaisedProblem, UserId};
+use client_core::model::{Comment, Contact, Customer, Day, Policy, PolicyStatus, Role, Visit};
+use client_core::playbook::{self, Calendar, Metric, Phase, Playbook, Prepared};
+use client_core::{CustomerId, RaisedProblem, UserId};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -135,19 +135,21 @@ pub struct TodayRow {
 
 /// The Today view.
 pub fn today(ctx: &TeamContext<'_>, date: NaiveDate) -> TodayView {
-    let ws = &ctx.data.working_set;
+    let prepared = Prepared::new(&ctx.playbook, &ctx.data.working_set);
+    let statuses = prepared.today(&ctx.agent_ids(), date);
     TodayView {
         date,
         playbook: ctx.name(),
         agents: ctx
             .agents
             .iter()
-            .map(|m| TodayRow {
+            .zip(statuses)
+            .map(|(m, today)| TodayRow {
                 agent: m.member.user.clone(),
                 name: m.member.name.clone(),
                 last_sync: m.last_sync.clone(),
                 freshness: freshness(m.last_sync.as_deref(), date),
-                today: playbook::today(&ctx.playbook, &m.member.user, date, ws),
+                today,
             })
             .collect(),
     }
@@ -242,39 +244,86 @@ pub fn day_data_from(date: NaiveDate) -> NaiveDate {
     first.checked_sub_months(Months::new(1)).unwrap_or(first)
 }
 
+/// `f` of each input, in order, spread over the machine's cores (scoped threads).
+fn side_by_side<I: Send, O: Send>(inputs: Vec<I>, f: &(dyn Fn(I) -> O + Sync)) -> Vec<O> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(inputs.len().max(1));
+    if threads <= 1 {
+        return inputs.into_iter().map(f).collect();
+    }
+    let mut chunks: Vec<Vec<(usize, I)>> = (0..threads).map(|_| vec![]).collect();
+    for (i, input) in inputs.into_iter().enumerate() {
+        chunks[i % threads].push((i, input));
+    }
+    let mut out: Vec<(usize, O)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|(i, input)| (i, f(input)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, o)| o).collect()
+}
+
 /// The week or month view.
 pub fn period(ctx: &TeamContext<'_>, kind: PeriodKind, date: NaiveDate) -> PeriodView {
     let pb = &ctx.playbook;
-    let ws = &ctx.data.working_set;
+    let prepared = Prepared::new(pb, &ctx.data.working_set);
     let ids = ctx.agent_ids();
+    let progress = side_by_side(ids.iter().collect(), &|agent| match kind {
+        PeriodKind::Week => prepared.week_progress(agent, date),
+        PeriodKind::Month => prepared.month_progress(agent, date),
+    });
     let agents = ctx
         .agents
         .iter()
-        .map(|m| PeriodRow {
+        .zip(progress)
+        .map(|(m, progress)| PeriodRow {
             agent: m.member.user.clone(),
             name: m.member.name.clone(),
             last_sync: m.last_sync.clone(),
             freshness: freshness(m.last_sync.as_deref(), date),
-            progress: match kind {
-                PeriodKind::Week => playbook::week_progress(pb, &m.member.user, date, ws),
-                PeriodKind::Month => playbook::month_progress(pb, &m.member.user, date, ws),
-            },
+            progress,
         })
         .collect();
     let cycle = pb.schedule.cycle;
-    let mut trend = vec![];
-    let prev_month = date
+    // The weeks of the trend, from the first of the previous month to `date`.
+    let mut weeks = vec![];
+    let mut day = date
         .with_day(1)
         .and_then(|d| d.checked_sub_months(Months::new(1)))
         .unwrap_or(date);
-    let mut day = prev_month;
     while day <= date {
         let (from, last) = cycle.bounds(day);
-        let to = last.min(date);
-        let r = playbook::team_ratios(pb, to, &ids, ws);
-        trend.push(TrendPoint {
-            from,
-            to,
+        weeks.push((from, last.min(date)));
+        day = last.succ_opt().unwrap_or(NaiveDate::MAX);
+    }
+    // Each week's team ratios are independent of the others': computed side by side on the
+    // machine's cores (they are most of this view's time for a large team).
+    let ratios_of = |to: NaiveDate| prepared.team_ratios(to, &ids);
+    let mut all = side_by_side(
+        weeks.iter().map(|(_, to)| *to).chain([date]).collect(),
+        &ratios_of,
+    );
+    let ratios = all.pop().unwrap_or_else(|| ratios_of(date));
+    let trend = weeks
+        .iter()
+        .zip(all)
+        .map(|((from, to), r)| TrendPoint {
+            from: *from,
+            to: *to,
             week: r.week,
             ratios: r
                 .ratios
@@ -286,16 +335,15 @@ pub fn period(ctx: &TeamContext<'_>, kind: PeriodKind, date: NaiveDate) -> Perio
                     min_pct: x.min_pct,
                 })
                 .collect(),
-        });
-        day = last.succ_opt().unwrap_or(NaiveDate::MAX);
-    }
+        })
+        .collect();
     PeriodView {
         period: kind,
         date,
         week: cycle.number(date),
         playbook: ctx.name(),
         agents,
-        ratios: playbook::team_ratios(pb, date, &ids, ws),
+        ratios,
         trend,
     }
 }
@@ -392,9 +440,13 @@ pub struct StatusList {
     pub policies: Vec<PipelinePolicy>,
 }
 
-fn pipeline_policy(ctx: &TeamContext<'_>, p: &Policy, date: NaiveDate) -> PipelinePolicy {
-    let ws = &ctx.data.working_set;
-    let customer = ws.customers.iter().find(|c| c.id == p.customer);
+fn pipeline_policy(
+    ctx: &TeamContext<'_>,
+    customers: &HashMap<CustomerId, &Customer>,
+    p: &Policy,
+    date: NaiveDate,
+) -> PipelinePolicy {
+    let customer = customers.get(&p.customer);
     let phase = ctx.playbook.calendar.phase(p, date);
     PipelinePolicy {
         policy: p.id.to_string(),
@@ -416,12 +468,14 @@ pub fn pipeline(ctx: &TeamContext<'_>, date: NaiveDate) -> PipelineView {
     let pb = &ctx.playbook;
     let ws = &ctx.data.working_set;
     let week = pb.schedule.cycle.number(date);
+    let customers: HashMap<CustomerId, &Customer> =
+        ws.customers.iter().map(|c| (c.id, c)).collect();
     let mut policies: Vec<&Policy> = ws.policies.iter().collect();
     policies.sort_by(|a, b| (a.due_date, &a.number).cmp(&(b.due_date, &b.number)));
     let month = |phase: Phase, label: String, members: Vec<&Policy>| {
         let rows: Vec<PipelinePolicy> = members
             .iter()
-            .map(|p| pipeline_policy(ctx, p, date))
+            .map(|p| pipeline_policy(ctx, &customers, p, date))
             .collect();
         let collected = rows.iter().filter(|r| r.collected).count();
         let rate_pct = if rows.is_empty() {
@@ -506,7 +560,7 @@ pub fn pipeline(ctx: &TeamContext<'_>, date: NaiveDate) -> PipelineView {
         policies: policies
             .iter()
             .filter(|p| p.status == s)
-            .map(|p| pipeline_policy(ctx, p, date))
+            .map(|p| pipeline_policy(ctx, &customers, p, date))
             .collect(),
     })
     .collect();

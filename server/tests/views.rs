@@ -324,6 +324,32 @@ async fn a_supervisor_sees_the_team_through_every_view_and_writes_reach_the_phon
     assert_eq!(problems[0].problem.status, ProblemStatus::Resolved);
     assert_eq!(problems[0].problem.answers[0].author.as_str(), "S-01");
 
+    // The supervisor's desk wrote from copies of those two documents only, not the whole
+    // team's (a desk that pulled every document stalled on a large team).
+    assert!(
+        north.len() > 2,
+        "north has more customers than the desk needs"
+    );
+    let desk = client_core::Store::open(
+        data.join("desks").join("S-01.db"),
+        client_core::Options::default(),
+    )
+    .unwrap();
+    let mut held: Vec<String> = desk
+        .doc_ids()
+        .unwrap()
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    held.sort();
+    let mut written = vec![
+        client_core::DocId::Customer(customer).to_string(),
+        client_core::DocId::Day("A-0001".parse().unwrap(), date).to_string(),
+    ];
+    written.sort();
+    assert_eq!(held, written);
+    drop(desk);
+
     // The customer: card, visits, comments and the history naming who changed what.
     let (status, cust) = s1.get(&format!("/v1/customers/{customer}")).await;
     assert_eq!(status, 200);

@@ -403,10 +403,12 @@ fn offline_phones_converge_through_the_server_in_any_order() {
             0 => {
                 let c = card(&server, customers[0][0]);
                 assert_eq!(c["phones"], serde_json::json!(["13911112222"]), "{c}");
-                // The agent's D never saw the boss's grade: the boss's (last) grade wins.
+                // The agent's D never saw the boss's grade: the boss's (last) grade wins. (The
+                // boss's random work may regrade this card too, to any grade, D included: the
+                // boss's last grade is what must win, whichever it is.)
                 let d = card(&server, customers[0][1]);
+                assert!(boss_grade.is_some(), "the boss graded {d}");
                 assert_eq!(d["grade"].as_str(), boss_grade.as_deref(), "{d}");
-                assert_ne!(d["grade"], "D", "{d}");
             }
             1 => {
                 let c = card(&server, customers[0][2]);

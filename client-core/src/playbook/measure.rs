@@ -252,19 +252,13 @@ impl<'a> Span<'_, 'a> {
             }
             let from = add_days(day, -i64::from(settings.birthday_lead_days));
             let purpose = settings.birthday_purpose.as_deref();
-            let by_contact = f.contacts.iter().any(|x| {
+            let by_contact = f.customer_contacts(c.id).iter().any(|x| {
                 let d = contact_date(x);
-                x.customer == c.id
-                    && d >= from
-                    && d <= day
-                    && purpose.is_none_or(|p| x.purpose.as_deref() == Some(p))
+                d >= from && d <= day && purpose.is_none_or(|p| x.purpose.as_deref() == Some(p))
             });
-            let by_visit = f.visits.iter().any(|v| {
+            let by_visit = f.customer_visits(c.id).iter().any(|v| {
                 let d = visit_date(v);
-                v.customer == c.id
-                    && d >= from
-                    && d <= day
-                    && purpose.is_none_or(|p| v.purposes.iter().any(|q| q == p))
+                d >= from && d <= day && purpose.is_none_or(|p| v.purposes.iter().any(|q| q == p))
             });
             Some(by_contact || by_visit)
         }))

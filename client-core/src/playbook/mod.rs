@@ -17,6 +17,7 @@ mod calendar;
 mod facts;
 mod lists;
 mod measure;
+mod prepared;
 mod reminders;
 mod sms;
 mod standards;
@@ -38,6 +39,7 @@ pub use calendar::{
     PhaseTexts, Schedule, WorkCycle,
 };
 pub use lists::{lists, Household, HouseholdBy, ListEntry, PolicyLine, PostcodeGroup};
+pub use prepared::Prepared;
 pub use reminders::{reminders, Reminder, ReminderKind};
 pub use sms::{SmsSettings, SmsTemplate, SmsValues, PLACEHOLDERS};
 pub use standards::{

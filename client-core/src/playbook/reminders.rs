@@ -145,11 +145,13 @@ fn birthday(f: &Facts<'_>, c: &Customer, date: NaiveDate) -> Option<Reminder> {
     if let Some(purpose) = &settings.birthday_purpose {
         let from = add_days(next, -i64::from(settings.birthday_lead_days));
         let in_window = |d: NaiveDate| d >= from && d <= date;
-        let greeted = f.contacts.iter().any(|x| {
-            x.customer == c.id && in_window(contact_date(x)) && x.purpose.as_ref() == Some(purpose)
-        }) || f.visits.iter().any(|v| {
-            v.customer == c.id && in_window(visit_date(v)) && v.purposes.contains(purpose)
-        });
+        let greeted = f
+            .customer_contacts(c.id)
+            .iter()
+            .any(|x| in_window(contact_date(x)) && x.purpose.as_ref() == Some(purpose))
+            || f.customer_visits(c.id)
+                .iter()
+                .any(|v| in_window(visit_date(v)) && v.purposes.contains(purpose));
         if greeted {
             return None;
         }
@@ -172,9 +174,9 @@ fn follow_up(f: &Facts<'_>, c: &Customer, date: NaiveDate) -> Option<Reminder> {
     let settings = &f.pb.reminders;
     let after = settings.follow_up_after_days?;
     let last = f
-        .visits
+        .customer_visits(c.id)
         .iter()
-        .filter(|v| v.customer == c.id && visit_date(v) <= date)
+        .filter(|v| visit_date(v) <= date)
         .max_by_key(|v| (v.start, v.id))?;
     let sales =
         f.pb.visit_kind(&last.kind)
@@ -193,9 +195,9 @@ fn follow_up(f: &Facts<'_>, c: &Customer, date: NaiveDate) -> Option<Reminder> {
         return None;
     }
     let answered = f
-        .contacts
+        .customer_contacts(c.id)
         .iter()
-        .any(|x| x.customer == c.id && x.at > last.start && contact_date(x) <= date);
+        .any(|x| x.at > last.start && contact_date(x) <= date);
     if answered {
         return None;
     }
@@ -361,15 +363,12 @@ fn step_succeeded(
     let ok = |code: Option<&str>| {
         code.is_some_and(|code| step.step.success_outcomes.iter().any(|s| s == code))
     };
-    f.contacts.iter().any(|x| {
+    f.customer_contacts(c.id).iter().any(|x| {
         let d = contact_date(x);
-        x.customer == c.id && d >= from && d <= to && ok(x.outcome.as_deref())
-    }) || f.visits.iter().any(|v| {
+        d >= from && d <= to && ok(x.outcome.as_deref())
+    }) || f.customer_visits(c.id).iter().any(|v| {
         let d = visit_date(v);
-        v.customer == c.id
-            && d >= from
-            && d <= to
-            && ok(v.outcome.as_ref().map(|o| o.code.as_str()))
+        d >= from && d <= to && ok(v.outcome.as_ref().map(|o| o.code.as_str()))
     })
 }
 

@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::calendar::{month_start, Phase};
-use super::facts::Facts;
+use super::facts::{DayFacts, Facts};
 use super::measure::Span;
 use super::reminders::reminders_in;
 use super::targets::{Metric, Period, Target, Tier};
@@ -241,13 +241,40 @@ pub struct PeriodProgress {
 /// appears in the working set.
 pub fn today(pb: &Playbook, agent: &UserId, date: NaiveDate, ws: &WorkingSet) -> TodayStatus {
     let f = Facts::new(pb, ws);
-    let mut status = today_in(&f, agent, date);
-    let reminders = reminders_in(&f, date);
+    today_with(&f, agent, date, &reminders_in(&f, date))
+}
+
+/// Today's status with the reminder count taken from `reminders` (every reminder of `date`).
+pub(crate) fn today_with(
+    f: &Facts<'_>,
+    agent: &UserId,
+    date: NaiveDate,
+    reminders: &[crate::playbook::Reminder],
+) -> TodayStatus {
+    let mut status = today_in(f, agent, date);
     status.seven_things.reminders = reminders
         .iter()
         .filter(|r| r.agent.as_ref() == Some(agent))
         .count();
     status
+}
+
+/// Whether the agent met 311 on `date` ([`TodayStatus::met_311`] alone: the team ratios ask it
+/// of every working day of every agent's week).
+pub(crate) fn met_311_in(f: &Facts<'_>, agent: &UserId, date: NaiveDate) -> bool {
+    let span = Span {
+        facts: f,
+        agent,
+        from: date,
+        to: date,
+    };
+    let count = DailyCount::new(span.effective_visits(), f.pb.daily.effective_visits);
+    met_311_of(f, count, f.day(agent, date))
+}
+
+fn met_311_of(f: &Facts<'_>, effective_visits: DailyCount, day: DayFacts) -> bool {
+    let daily = &f.pb.daily;
+    effective_visits.met && (!daily.work_log || day.log) && (!daily.evening_report || day.report)
 }
 
 /// Today's status without the reminder count (cheap enough to run for every day of a week).
@@ -262,9 +289,7 @@ pub(crate) fn today_in(f: &Facts<'_>, agent: &UserId, date: NaiveDate) -> TodayS
     };
     let day = f.day(agent, date);
     let effective_visits = DailyCount::new(span.effective_visits(), daily.effective_visits);
-    let met_311 = effective_visits.met
-        && (!daily.work_log || day.log)
-        && (!daily.evening_report || day.report);
+    let met_311 = met_311_of(f, effective_visits, day);
     let calls = DailyCount::new(span.contacts(ContactKind::Call).count(), daily.calls);
     let meetings = DailyCount::new(span.visits().count(), daily.meetings);
     let results = DailyCount::new(span.results(), daily.results);
@@ -329,9 +354,12 @@ pub fn month_progress(
     date: NaiveDate,
     ws: &WorkingSet,
 ) -> PeriodProgress {
-    let f = Facts::new(pb, ws);
+    month_progress_in(&Facts::new(pb, ws), agent, date)
+}
+
+pub(crate) fn month_progress_in(f: &Facts<'_>, agent: &UserId, date: NaiveDate) -> PeriodProgress {
     let span = Span {
-        facts: &f,
+        facts: f,
         agent,
         from: month_start(date),
         to: date,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::calendar::{month_start, Phase};
 use super::facts::Facts;
 use super::measure::Span;
-use super::standards::{active, today_in, week_progress_in};
+use super::standards::{active, met_311_in, week_progress_in};
 use super::{Playbook, WorkingSet};
 use crate::ids::UserId;
 
@@ -127,13 +127,17 @@ pub fn team_ratios(
     agents: &[UserId],
     ws: &WorkingSet,
 ) -> TeamRatios {
-    let f = Facts::new(pb, ws);
+    team_ratios_in(&Facts::new(pb, ws), date, agents)
+}
+
+pub(crate) fn team_ratios_in(f: &Facts<'_>, date: NaiveDate, agents: &[UserId]) -> TeamRatios {
+    let pb = f.pb;
     let agents: BTreeSet<&UserId> = agents.iter().collect();
     let cycle = pb.schedule.cycle;
     let (from, _) = cycle.bounds(date);
     let verdicts: Vec<(&UserId, Verdict)> = agents
         .iter()
-        .map(|a| (*a, Verdict::of(&f, a, from, date)))
+        .map(|a| (*a, Verdict::of(f, a, from, date)))
         .collect();
     let ratios = pb
         .team
@@ -196,7 +200,7 @@ impl Verdict {
             .take_while(|d| *d <= date)
             .filter(|d| pb.schedule.is_working_day(*d))
             .collect();
-        let healthy = !working.is_empty() && working.iter().all(|d| today_in(f, agent, *d).met_311);
+        let healthy = !working.is_empty() && working.iter().all(|d| met_311_in(f, agent, *d));
         let cross_month_plan = f
             .customers_of(agent)
             .filter(|c| f.has_phase(c.id, Phase::Cross, date))

@@ -88,7 +88,7 @@ pub struct TeamData {
     pub members: Vec<TeamMember>,
     /// The team's agents' customers and policies (all of them), and their visits, contacts
     /// and days within the period.
-    pub working_set: client_core::playbook::WorkingSet,
+    pub working_set: std::sync::Arc<client_core::playbook::WorkingSet>,
 }
 
 /// One agent's day as the server holds it: the day document and every visit and contact

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use automerge::{AutoCommit, ChangeHash};
@@ -77,7 +77,27 @@ pub struct SqliteStore {
     path: PathBuf,
     core: Mutex<Core>,
     db: Mutex<Connection>,
+    /// Working sets read lately, for the managers' views (`working_set`).
+    sets: Mutex<Vec<CachedSet>>,
 }
+
+/// A working set as read at one `PRAGMA data_version` of the server tables' connection.
+///
+/// A dashboard re-asks the same views over and over while nothing changes; reading a large
+/// team's working set (tens of thousands of JSON rows) was most of each view's time. The index
+/// tables are written only by other connections (the document store's, or an admin command
+/// in another process), and `data_version` changes whenever any other connection commits, so
+/// an equal version means the rows read are still the rows on disk.
+struct CachedSet {
+    agents: Vec<UserId>,
+    from: NaiveDate,
+    to: NaiveDate,
+    data_version: i64,
+    set: Arc<WorkingSet>,
+}
+
+/// Working sets kept (a few views, a few teams).
+const CACHED_SETS: usize = 16;
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
@@ -190,6 +210,7 @@ impl SqliteStore {
             path,
             core: Mutex::new(Core { store, epoch, lock }),
             db: Mutex::new(conn),
+            sets: Mutex::new(Vec::new()),
         })
     }
 
@@ -206,6 +227,10 @@ impl SqliteStore {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "foreign_keys", "OFF")?;
+        // The managers' views read a team's working set (tens of thousands of index rows) on
+        // this connection: 64 MiB of page cache instead of SQLite's 2 MiB keeps those pages
+        // in the process rather than copying them from the OS on every view.
+        conn.pragma_update(None, "cache_size", -65_536)?;
         schema::init(&conn)?;
         Ok((store, conn))
     }
@@ -462,44 +487,85 @@ impl SqliteStore {
         Ok(report)
     }
 
+    /// The working set of `agents` for `from..=to`, from the cache while nothing changed.
     pub(super) fn working_set(
         &self,
         agents: &[UserId],
         from: NaiveDate,
         to: NaiveDate,
-    ) -> Result<WorkingSet> {
+    ) -> Result<Arc<WorkingSet>> {
         let db = self.db();
-        let mut ws = WorkingSet::default();
-        let (f, t) = (from.to_string(), to.to_string());
-        for a in agents {
-            let a = a.as_str();
-            ws.customers.extend(query_json::<Customer>(
-                &db,
-                "SELECT json FROM customers WHERE agent = ?1 ORDER BY id",
-                [a],
-            )?);
-            ws.policies.extend(query_json::<Policy>(
-                &db,
-                "SELECT p.json FROM policies p JOIN customers c ON c.id = p.customer
-                 WHERE c.agent = ?1 ORDER BY p.id",
-                [a],
-            )?);
-            ws.visits.extend(query_json::<Visit>(
-                &db,
-                "SELECT json FROM visits WHERE agent = ?1 AND day BETWEEN ?2 AND ?3 ORDER BY id",
-                [a, &f, &t],
-            )?);
-            ws.contacts.extend(query_json::<Contact>(
-                &db,
-                "SELECT json FROM contacts WHERE agent = ?1 AND day BETWEEN ?2 AND ?3 ORDER BY id",
-                [a, &f, &t],
-            )?);
-            ws.days.extend(query_json(
-                &db,
-                "SELECT json FROM days WHERE agent = ?1 AND date BETWEEN ?2 AND ?3 ORDER BY doc",
-                [a, &f, &t],
-            )?);
+        let data_version: i64 = db.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        let mut sets = self.sets.lock().unwrap_or_else(|e| e.into_inner());
+        sets.retain(|c| c.data_version == data_version);
+        if let Some(c) = sets
+            .iter()
+            .find(|c| c.agents == agents && c.from == from && c.to == to)
+        {
+            return Ok(c.set.clone());
         }
+        let set = Arc::new(Self::read_working_set(&db, agents, from, to)?);
+        if sets.len() >= CACHED_SETS {
+            sets.remove(0);
+        }
+        sets.push(CachedSet {
+            agents: agents.to_vec(),
+            from,
+            to,
+            data_version,
+            set: set.clone(),
+        });
+        Ok(set)
+    }
+
+    fn read_working_set(
+        db: &Connection,
+        agents: &[UserId],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<WorkingSet> {
+        let mut ws = WorkingSet::default();
+        if agents.is_empty() {
+            return Ok(ws);
+        }
+        // One query per table for the whole group (a query per agent re-scanned the period's
+        // index entries once per agent): the agents are `?1…?n`, the period `?n+1`, `?n+2`.
+        let n = agents.len();
+        let list = (1..=n)
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let (f, t) = (from.to_string(), to.to_string());
+        let ids: Vec<&str> = agents.iter().map(UserId::as_str).collect();
+        let mut args: Vec<&dyn rusqlite::ToSql> = ids.iter().map(|a| a as _).collect();
+        let group = rusqlite::params_from_iter(args.clone());
+        args.extend([&f as &dyn rusqlite::ToSql, &t]);
+        let args = rusqlite::params_from_iter(args);
+        // No ORDER BY: the computations index and sort what they read (`playbook::Prepared`),
+        // and SQLite sorting tens of thousands of JSON rows cost more than the reading.
+        let in_period = |table: &str, day: &str| {
+            format!(
+                "SELECT json FROM {table} WHERE {day} BETWEEN ?{} AND ?{} AND agent IN ({list})",
+                n + 1,
+                n + 2,
+            )
+        };
+        ws.customers = query_json(
+            db,
+            &format!("SELECT json FROM customers WHERE agent IN ({list})"),
+            group.clone(),
+        )?;
+        ws.policies = query_json(
+            db,
+            &format!(
+                "SELECT p.json FROM policies p JOIN customers c ON c.id = p.customer
+                 WHERE c.agent IN ({list})"
+            ),
+            group,
+        )?;
+        ws.visits = query_json(db, &in_period("visits", "day"), args.clone())?;
+        ws.contacts = query_json(db, &in_period("contacts", "day"), args.clone())?;
+        ws.days = query_json(db, &in_period("days", "date"), args)?;
         Ok(ws)
     }
 }

@@ -176,6 +176,18 @@ impl SqliteStore {
 
     /// Runs one sync request (the device is authenticated and not revoked).
     pub(super) fn sync_request(&self, device: &Device, req: &SyncRequest) -> Result<SyncResponse> {
+        self.sync_request_within(device, req, None)
+    }
+
+    /// [`Self::sync_request`], pushing only `scope` when it is given: a manager's desk syncs
+    /// the one document it writes to, not the whole team (`desk`). Messages the device sends
+    /// are answered either way, and entitlement is checked the same way.
+    pub(super) fn sync_request_within(
+        &self,
+        device: &Device,
+        req: &SyncRequest,
+        scope: Option<&DocId>,
+    ) -> Result<SyncResponse> {
         if req.protocol != PROTOCOL_VERSION {
             return Err(Error::UnsupportedProtocol(req.protocol));
         }
@@ -308,7 +320,11 @@ impl SqliteStore {
                     _ => removed.push(msg.doc.clone()),
                 }
             }
-            for doc in core.out_of_sync(&peer)? {
+            let candidates = match scope {
+                Some(doc) => vec![doc.clone()],
+                None => core.out_of_sync(&peer)?,
+            };
+            for doc in candidates {
                 if in_request.contains(&doc) || !ent.allows(&doc) {
                     continue;
                 }
