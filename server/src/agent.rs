@@ -158,8 +158,14 @@ pub enum AgentCommand {
         /// The server's URL (e.g. https://sync.example.com).
         #[arg(long)]
         server: String,
-        /// The device token issued by `doorstep admin`.
-        #[arg(long, env = "DOORSTEP_TOKEN", hide_env_values = true)]
+        /// The device token issued by `doorstep admin` (may begin with `-`: tokens are
+        /// URL-safe base64).
+        #[arg(
+            long,
+            env = "DOORSTEP_TOKEN",
+            hide_env_values = true,
+            allow_hyphen_values = true
+        )]
         token: String,
     },
     /// Syncs with the server now, until both sides have nothing left to say.
@@ -942,6 +948,24 @@ fn contact(store: &mut Store, json: bool, kind: ContactKind, c: ContactArgs) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One device token in 64 begins with `-` (URL-safe base64); it must still be a value.
+    #[test]
+    fn a_token_that_begins_with_a_hyphen_is_a_token() {
+        #[derive(Debug, clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            agent: AgentArgs,
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from([
+            "doorstep", "--home", "h", "login", "--server", "http://x", "--token", "-m0Eb_x",
+        ])
+        .unwrap();
+        match cli.agent.command {
+            AgentCommand::Login { token, .. } => assert_eq!(token, "-m0Eb_x"),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn money_parses_to_minor_units_and_refuses_garbage() {
