@@ -1361,28 +1361,15 @@ impl Store {
 
     /// One problem of a report this home holds, with the agent and day it was raised on.
     pub fn problem(&self, id: ProblemId) -> Result<RaisedProblem> {
-        let not_found = || Error::NotFound {
-            what: "problem",
-            id: id.to_string(),
-        };
-        let row: Option<(String, String, String)> = self
-            .conn
+        self.conn
             .prepare_cached("SELECT agent, date, json FROM problems WHERE id = ?1")?
-            .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?;
-        let (agent, date, json) = row.ok_or_else(not_found)?;
-        match (
-            agent.parse::<UserId>(),
-            date.parse::<NaiveDate>(),
-            serde_json::from_str::<Problem>(&json),
-        ) {
-            (Ok(agent), Ok(date), Ok(problem)) => Ok(RaisedProblem {
-                agent,
-                date,
-                problem,
-            }),
-            _ => Err(not_found()),
-        }
+            .query_row([id.to_string()], problem_row)
+            .optional()?
+            .and_then(raised_problem)
+            .ok_or(Error::NotFound {
+                what: "problem",
+                id: id.to_string(),
+            })
     }
 
     /// Problems of the reports this home holds; only open ones with `Some(ProblemStatus::Open)`.
@@ -1390,29 +1377,11 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT agent, date, json FROM problems ORDER BY date, agent, id")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
         let mut out = vec![];
-        for row in rows {
-            let (agent, date, json) = row?;
-            let (Ok(agent), Ok(date), Ok(problem)) = (
-                agent.parse::<UserId>(),
-                date.parse::<NaiveDate>(),
-                serde_json::from_str::<Problem>(&json),
-            ) else {
-                continue;
-            };
-            if status.is_none_or(|s| s == problem.status) {
-                out.push(RaisedProblem {
-                    agent,
-                    date,
-                    problem,
-                });
+        for row in stmt.query_map([], problem_row)? {
+            match raised_problem(row?) {
+                Some(p) if status.is_none_or(|s| s == p.problem.status) => out.push(p),
+                _ => {}
             }
         }
         Ok(out)
@@ -1526,4 +1495,18 @@ fn hex_bytes(s: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
         .collect()
+}
+
+/// A `problems` index row: agent, date, JSON.
+fn problem_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
+/// The problem of an index row, or `None` for a row that does not parse (skipped).
+fn raised_problem((agent, date, json): (String, String, String)) -> Option<RaisedProblem> {
+    Some(RaisedProblem {
+        agent: agent.parse().ok()?,
+        date: date.parse().ok()?,
+        problem: serde_json::from_str(&json).ok()?,
+    })
 }

@@ -73,31 +73,10 @@ impl<'a> Facts<'a> {
             f.log |= day.log.as_ref().is_some_and(|l| !l.text.trim().is_empty());
             f.report |= day.report.is_some();
         }
-        let mut visits_of: HashMap<CustomerId, Vec<&Visit>> = HashMap::new();
-        let mut visits_by_agent: HashMap<&UserId, Vec<(NaiveDate, &Visit)>> = HashMap::new();
-        for v in &visits {
-            visits_of.entry(v.customer).or_default().push(v);
-            visits_by_agent
-                .entry(&v.agent)
-                .or_default()
-                .push((visit_date(v), v));
-        }
-        for list in visits_by_agent.values_mut() {
-            // Stable: within a date, start order as above.
-            list.sort_by_key(|(d, _)| *d);
-        }
-        let mut contacts_of: HashMap<CustomerId, Vec<&Contact>> = HashMap::new();
-        let mut contacts_by_agent: HashMap<&UserId, Vec<(NaiveDate, &Contact)>> = HashMap::new();
-        for c in &contacts {
-            contacts_of.entry(c.customer).or_default().push(c);
-            contacts_by_agent
-                .entry(&c.agent)
-                .or_default()
-                .push((contact_date(c), c));
-        }
-        for list in contacts_by_agent.values_mut() {
-            list.sort_by_key(|(d, _)| *d);
-        }
+        let (visits_of, visits_by_agent) =
+            by_customer_and_agent(&visits, |v| (v.customer, &v.agent, visit_date(v)));
+        let (contacts_of, contacts_by_agent) =
+            by_customer_and_agent(&contacts, |c| (c.customer, &c.agent, contact_date(c)));
         let mut assigned: HashMap<&UserId, Vec<&Customer>> = HashMap::new();
         for c in customers.values() {
             if let Some(agent) = &c.agent {
@@ -262,6 +241,29 @@ impl<'a> Facts<'a> {
             unpaid && hard
         })
     }
+}
+
+/// Records (in time order) by customer, and by agent with their local dates sorted by date
+/// (stable: time order within a date).
+#[allow(clippy::type_complexity)]
+fn by_customer_and_agent<'a, T>(
+    records: &[&'a T],
+    key: impl Fn(&'a T) -> (CustomerId, &'a UserId, NaiveDate),
+) -> (
+    HashMap<CustomerId, Vec<&'a T>>,
+    HashMap<&'a UserId, Vec<(NaiveDate, &'a T)>>,
+) {
+    let mut of: HashMap<CustomerId, Vec<&T>> = HashMap::new();
+    let mut by: HashMap<&UserId, Vec<(NaiveDate, &T)>> = HashMap::new();
+    for r in records {
+        let (customer, agent, date) = key(r);
+        of.entry(customer).or_default().push(r);
+        by.entry(agent).or_default().push((date, r));
+    }
+    for list in by.values_mut() {
+        list.sort_by_key(|(d, _)| *d);
+    }
+    (of, by)
 }
 
 /// The records of a date-sorted list whose date is in `[from, to]`, in the list's order.

@@ -23,7 +23,7 @@ use client_core::model::{
     Comment, Conflict, Contact, Customer, CustomerPatch, CustomerStatus, NewCustomer, NewPolicy,
     Policy, PolicyPatch, PolicyStatus, Problem, Role, Visit,
 };
-use client_core::playbook::{self, Playbook, WorkingSet};
+use client_core::playbook::{Playbook, Prepared, WorkingSet};
 use client_core::protocol::{PlaybookUpdate, SyncRequest, SyncResponse};
 use client_core::{
     CustomerId, DocId, Identity, Options, PolicyId, ProblemAction, ProblemId, RaisedProblem, Store,
@@ -981,13 +981,16 @@ impl ServerStore for SqliteStore {
             .checked_sub_months(chrono::Months::new(1))
             .unwrap_or(first);
         let ws = self.working_set(&ids, from, date)?;
+        // One index of the team's records for every agent (see `playbook::Prepared`).
+        let statuses = Prepared::new(&pb, &ws).today(&ids, date);
         Ok(agents
             .into_iter()
-            .map(|m| AgentToday {
+            .zip(statuses)
+            .map(|(m, today)| AgentToday {
                 agent: m.member.user.clone(),
                 name: m.member.name.clone(),
                 last_sync: m.last_sync.clone(),
-                today: playbook::today(&pb, &m.member.user, date, &ws),
+                today,
             })
             .collect())
     }
