@@ -16,6 +16,7 @@ mod schema;
 pub mod sqlite;
 mod sync;
 mod team_data;
+mod working_sets;
 
 use chrono::NaiveDate;
 use client_core::model::{Comment, Conflict, Contact, Customer, Day, Policy, Problem, Visit};
@@ -30,6 +31,7 @@ use crate::history::HistoryEntry;
 use crate::import::PolicyRow;
 
 pub use sqlite::SqliteStore;
+pub use working_sets::SetReads;
 
 /// A member as the team list shows them.
 #[derive(Clone, Debug, Serialize)]

@@ -101,10 +101,47 @@ CREATE TABLE IF NOT EXISTS desks (
 ) STRICT;
 ";
 
+/// What changes in client-core's index tables, for the managers' cached working sets
+/// (`working_sets`): a trigger per table and statement appends the key of each row inserted,
+/// updated or deleted, in the writer's own transaction, whichever connection or process
+/// writes. The shape of client-core's tables is untouched; these only watch them.
+const INDEX_TOUCHES: &str = "
+CREATE TABLE IF NOT EXISTS index_touches (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tbl TEXT NOT NULL,
+    id  TEXT NOT NULL
+) STRICT;
+";
+
+/// The watched index tables and their key columns.
+const WATCHED: &[(&str, &str)] = &[
+    ("customers", "id"),
+    ("policies", "id"),
+    ("visits", "id"),
+    ("contacts", "id"),
+    ("days", "doc"),
+];
+
+fn touch_triggers() -> String {
+    let mut sql = String::from(INDEX_TOUCHES);
+    for (table, key) in WATCHED {
+        for (op, row) in [("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")] {
+            let name = format!("{table}_touch_{}", op.to_ascii_lowercase());
+            sql.push_str(&format!(
+                "CREATE TRIGGER IF NOT EXISTS {name} AFTER {op} ON {table} BEGIN
+                     INSERT INTO index_touches (tbl, id) VALUES ('{table}', {row}.{key});
+                 END;\n"
+            ));
+        }
+    }
+    sql
+}
+
 /// Creates the server's tables if missing, or checks that they are not newer than this build.
 pub fn init(conn: &Connection) -> Result<()> {
     conn.execute_batch(TABLES)?;
     conn.execute_batch(DASHBOARD_TABLES)?;
+    conn.execute_batch(&touch_triggers())?;
     let found: Option<String> = conn
         .query_row(
             "SELECT value FROM server_meta WHERE key = 'schema'",

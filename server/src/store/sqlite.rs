@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use automerge::{AutoCommit, ChangeHash};
@@ -23,7 +23,7 @@ use client_core::model::{
     Comment, Conflict, Contact, Customer, CustomerPatch, CustomerStatus, NewCustomer, NewPolicy,
     Policy, PolicyPatch, PolicyStatus, Problem, Role, Visit,
 };
-use client_core::playbook::{Playbook, Prepared, WorkingSet};
+use client_core::playbook::{Playbook, Prepared};
 use client_core::protocol::{PlaybookUpdate, SyncRequest, SyncResponse};
 use client_core::{
     CustomerId, DocId, Identity, Options, PolicyId, ProblemAction, ProblemId, RaisedProblem, Store,
@@ -32,6 +32,7 @@ use client_core::{
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
+use super::working_sets::SetCache;
 use super::{
     schema, AgentDayRecords, AgentToday, CustomerDetail, ImportReport, RejectionRecord,
     ServerStore, TeamData, TeamMember,
@@ -78,26 +79,8 @@ pub struct SqliteStore {
     core: Mutex<Core>,
     db: Mutex<Connection>,
     /// Working sets read lately, for the managers' views (`working_set`).
-    sets: Mutex<Vec<CachedSet>>,
+    pub(super) sets: Mutex<SetCache>,
 }
-
-/// A working set as read at one `PRAGMA data_version` of the server tables' connection.
-///
-/// A dashboard re-asks the same views over and over while nothing changes; reading a large
-/// team's working set (tens of thousands of JSON rows) was most of each view's time. The index
-/// tables are written only by other connections (the document store's, or an admin command
-/// in another process), and `data_version` changes whenever any other connection commits, so
-/// an equal version means the rows read are still the rows on disk.
-struct CachedSet {
-    agents: Vec<UserId>,
-    from: NaiveDate,
-    to: NaiveDate,
-    data_version: i64,
-    set: Arc<WorkingSet>,
-}
-
-/// Working sets kept (a few views, a few teams).
-const CACHED_SETS: usize = 16;
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
@@ -210,7 +193,7 @@ impl SqliteStore {
             path,
             core: Mutex::new(Core { store, epoch, lock }),
             db: Mutex::new(conn),
-            sets: Mutex::new(Vec::new()),
+            sets: Mutex::new(SetCache::default()),
         })
     }
 
@@ -485,88 +468,6 @@ impl SqliteStore {
             report.customers.push(id);
         }
         Ok(report)
-    }
-
-    /// The working set of `agents` for `from..=to`, from the cache while nothing changed.
-    pub(super) fn working_set(
-        &self,
-        agents: &[UserId],
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<Arc<WorkingSet>> {
-        let db = self.db();
-        let data_version: i64 = db.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-        let mut sets = self.sets.lock().unwrap_or_else(|e| e.into_inner());
-        sets.retain(|c| c.data_version == data_version);
-        if let Some(c) = sets
-            .iter()
-            .find(|c| c.agents == agents && c.from == from && c.to == to)
-        {
-            return Ok(c.set.clone());
-        }
-        let set = Arc::new(Self::read_working_set(&db, agents, from, to)?);
-        if sets.len() >= CACHED_SETS {
-            sets.remove(0);
-        }
-        sets.push(CachedSet {
-            agents: agents.to_vec(),
-            from,
-            to,
-            data_version,
-            set: set.clone(),
-        });
-        Ok(set)
-    }
-
-    fn read_working_set(
-        db: &Connection,
-        agents: &[UserId],
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<WorkingSet> {
-        let mut ws = WorkingSet::default();
-        if agents.is_empty() {
-            return Ok(ws);
-        }
-        // One query per table for the whole group (a query per agent re-scanned the period's
-        // index entries once per agent): the agents are `?1…?n`, the period `?n+1`, `?n+2`.
-        let n = agents.len();
-        let list = (1..=n)
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let (f, t) = (from.to_string(), to.to_string());
-        let ids: Vec<&str> = agents.iter().map(UserId::as_str).collect();
-        let mut args: Vec<&dyn rusqlite::ToSql> = ids.iter().map(|a| a as _).collect();
-        let group = rusqlite::params_from_iter(args.clone());
-        args.extend([&f as &dyn rusqlite::ToSql, &t]);
-        let args = rusqlite::params_from_iter(args);
-        // No ORDER BY: the computations index and sort what they read (`playbook::Prepared`),
-        // and SQLite sorting tens of thousands of JSON rows cost more than the reading.
-        let in_period = |table: &str, day: &str| {
-            format!(
-                "SELECT json FROM {table} WHERE {day} BETWEEN ?{} AND ?{} AND agent IN ({list})",
-                n + 1,
-                n + 2,
-            )
-        };
-        ws.customers = query_json(
-            db,
-            &format!("SELECT json FROM customers WHERE agent IN ({list})"),
-            group.clone(),
-        )?;
-        ws.policies = query_json(
-            db,
-            &format!(
-                "SELECT p.json FROM policies p JOIN customers c ON c.id = p.customer
-                 WHERE c.agent IN ({list})"
-            ),
-            group,
-        )?;
-        ws.visits = query_json(db, &in_period("visits", "day"), args.clone())?;
-        ws.contacts = query_json(db, &in_period("contacts", "day"), args.clone())?;
-        ws.days = query_json(db, &in_period("days", "date"), args)?;
-        Ok(ws)
     }
 }
 

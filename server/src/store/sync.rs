@@ -355,6 +355,9 @@ impl SqliteStore {
                 .execute(params![hash.to_string(), doc.to_string(), at, peer])?;
             }
         }
+        if !received.is_empty() {
+            super::working_sets::prune_touches(&db)?;
+        }
         for l in &logged {
             tracing::warn!(
                 device = %device.id,
