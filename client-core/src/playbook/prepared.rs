@@ -10,11 +10,14 @@
 use chrono::NaiveDate;
 
 use super::facts::Facts;
-use super::reminders::reminders_in;
+use super::reminders::{reminders_in, reminders_on_two_threads};
 use super::standards::{month_progress_in, today_with, week_progress_in};
 use super::team::team_ratios_in;
 use super::{PeriodProgress, Playbook, Reminder, TeamRatios, TodayStatus, WorkingSet};
 use crate::ids::UserId;
+
+/// Customers from which the reminders are computed on two threads.
+const TWO_THREADS_FROM: usize = 2_000;
 
 /// A working set indexed for a playbook's computations.
 pub struct Prepared<'a> {
@@ -32,7 +35,7 @@ impl<'a> Prepared<'a> {
     /// [`super::today`] for each of `agents`, in their order; the reminders of `date` are
     /// computed once for all of them.
     pub fn today(&self, agents: &[UserId], date: NaiveDate) -> Vec<TodayStatus> {
-        let reminders = reminders_in(&self.facts, date);
+        let reminders = self.reminders(date);
         agents
             .iter()
             .map(|a| today_with(&self.facts, a, date, &reminders))
@@ -54,9 +57,13 @@ impl<'a> Prepared<'a> {
         team_ratios_in(&self.facts, date, agents)
     }
 
-    /// [`super::reminders`].
+    /// [`super::reminders`]; for a team's thousands of customers, on two threads.
     pub fn reminders(&self, date: NaiveDate) -> Vec<Reminder> {
-        reminders_in(&self.facts, date)
+        if self.facts.customers().nth(TWO_THREADS_FROM).is_some() {
+            reminders_on_two_threads(&self.facts, date)
+        } else {
+            reminders_in(&self.facts, date)
+        }
     }
 }
 
@@ -154,6 +161,32 @@ mod tests {
                 team_ratios(&pb, date, &agents, &ws)
             );
             assert_eq!(prepared.reminders(date), reminders(&pb, date, &ws));
+        }
+    }
+
+    /// A large team's work is indexed and its reminders computed on two threads; the answers
+    /// are those of one thread.
+    #[test]
+    fn two_threads_answer_as_one() {
+        use crate::playbook::facts::Facts;
+        use crate::playbook::reminders::reminders_on_two_threads;
+        use crate::playbook::standards::week_progress_in;
+        let pb = Playbook::insurance();
+        let ws = sample_team();
+        let one = Facts::new_on_one_thread(&pb, &ws);
+        let two = Facts::new_on_two_threads(&pb, &ws);
+        for date in d(2026, 6, 1).iter_days().take(40) {
+            let expected = reminders_in(&one, date);
+            assert!(!expected.is_empty() || date.day() > 30);
+            assert_eq!(reminders_in(&two, date), expected, "{date}");
+            assert_eq!(reminders_on_two_threads(&one, date), expected, "{date}");
+            for a in ["agent-1", "agent-2"] {
+                let a: UserId = a.parse().unwrap();
+                assert_eq!(
+                    week_progress_in(&two, &a, date),
+                    week_progress_in(&one, &a, date)
+                );
+            }
         }
     }
 }

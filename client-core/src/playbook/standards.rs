@@ -379,6 +379,26 @@ pub(crate) fn week_progress_in(f: &Facts<'_>, agent: &UserId, date: NaiveDate) -
     period_progress(&span, Some(week), |t| t.applies_in_week(week))
 }
 
+/// Whether the agent meets every target of the week so far: `week_progress_in(…).all_met`
+/// without building the report, stopping at the first target missed. The team ratios ask it
+/// of every agent for every week of the trend; the counts are tried before the percentages,
+/// which go through each of the agent's customers.
+pub(crate) fn week_targets_met_in(f: &Facts<'_>, agent: &UserId, date: NaiveDate) -> bool {
+    let cycle = f.pb.schedule.cycle;
+    let week = cycle.number(date);
+    let span = Span {
+        facts: f,
+        agent,
+        from: cycle.bounds(date).0,
+        to: date,
+    };
+    let applies = || f.pb.targets.iter().filter(|t| t.applies_in_week(week));
+    applies()
+        .filter(|t| !t.metric.is_pct())
+        .chain(applies().filter(|t| t.metric.is_pct()))
+        .all(|t| span.measure(t) >= t.target)
+}
+
 fn period_progress(
     span: &Span<'_, '_>,
     week: Option<u32>,

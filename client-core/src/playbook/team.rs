@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::calendar::{month_start, Phase};
 use super::facts::Facts;
 use super::measure::Span;
-use super::standards::{active, met_311_in, week_progress_in};
+use super::standards::{active, met_311_in, week_targets_met_in};
 use super::{Playbook, WorkingSet};
 use crate::ids::UserId;
 
@@ -212,7 +212,7 @@ impl Verdict {
             to: date,
         };
         Verdict {
-            met_target: week_progress_in(f, agent, date).all_met,
+            met_target: week_targets_met_in(f, agent, date),
             healthy,
             active: active(f, agent, from, date),
             cross_month_plan,
@@ -298,5 +298,81 @@ mod tests {
         // Duplicated agents are counted once.
         let twice: Vec<UserId> = agents.iter().chain(agents.iter()).cloned().collect();
         assert_eq!(team_ratios(&pb, date, &twice, &ws).agents, 4);
+    }
+
+    #[test]
+    fn the_week_shortcut_agrees_with_the_full_progress() {
+        use crate::playbook::facts::Facts;
+        use crate::playbook::standards::week_progress_in;
+        use crate::playbook::targets::{Metric, Period, Target};
+        // Two targets for every week: a count (one close) and a share (every cross-month
+        // customer called this month), so that an agent can meet them all or miss either.
+        let mut pb = Playbook::insurance();
+        let target = |metric, target| Target {
+            period: Period::Week,
+            week: None,
+            metric,
+            target,
+            good: None,
+            excellent: None,
+            label: None,
+            kind: None,
+            purpose: None,
+            outcome: None,
+            grade: None,
+            phase: None,
+        };
+        pb.targets = vec![
+            target(Metric::CrossMonthCallsPct, 100.0),
+            target(Metric::Closes, 1.0),
+        ];
+        let date = d(2026, 6, 3);
+        let mut ws = WorkingSet::default();
+        // a1 closes and calls their cross-month customer (a policy due in August); a2 calls
+        // but does not close; a3 closes but does not call; a4 does nothing.
+        for (who, closes, calls) in [
+            ("a1", true, true),
+            ("a2", false, true),
+            ("a3", true, false),
+            ("a4", false, false),
+        ] {
+            let c = customer("客户", who);
+            ws.policies.push(policy_of(&c, d(2026, 8, 15)));
+            if closes {
+                ws.visits.push(visit(
+                    &c,
+                    who,
+                    "2026-06-02T10:00:00+08:00",
+                    30,
+                    "sales",
+                    &["needs_discovery"],
+                    Some("new_policy"),
+                ));
+            }
+            if calls {
+                ws.contacts.push(call(
+                    &c,
+                    who,
+                    "2026-06-01T09:00:00+08:00",
+                    "renewal_contact",
+                    None,
+                ));
+            }
+            ws.customers.push(c);
+        }
+        let f = Facts::new(&pb, &ws);
+        let mut met = vec![];
+        for who in ["a1", "a2", "a3", "a4"] {
+            for date in [date, d(2026, 6, 1), d(2026, 6, 6)] {
+                let full = week_progress_in(&f, &agent(who), date).all_met;
+                assert_eq!(
+                    week_targets_met_in(&f, &agent(who), date),
+                    full,
+                    "{who} {date}"
+                );
+            }
+            met.push(week_targets_met_in(&f, &agent(who), date));
+        }
+        assert_eq!(met, [true, false, false, false], "both answers occur");
     }
 }
