@@ -10,10 +10,13 @@
 //!    over HTTP. The directory is kept in `target/bench/views-data` and reused by the next run
 //!    with the same parameters (building it takes minutes).
 //! 2. **The views.** `doorstep serve` on that directory; a supervisor's device token; every
-//!    view of the dashboard requested one after another (warm-up first), each timed from
-//!    request to the last byte of the body, over loopback HTTP. Then each view again just
-//!    after another process wrote to the database: the server's cached working sets are stale
-//!    and the team's records are read again, as after a phone's sync.
+//!    view of the dashboard requested 100 times one after another (warm-up first), each timed
+//!    from request to the last byte of the body, over loopback HTTP. Then 20 times more, each
+//!    just after a phone's sync: agent A-01's phone (the demo's home, a real client-core store)
+//!    records a visit on the day and syncs it over HTTP, so the server's cached working sets
+//!    are stale and must take the new rows in before answering — what a live dashboard asks
+//!    after every sync. The runs work on a copy of the data, so the year stays as built. The
+//!    target (p99 < 200 ms) holds for each view's p99 over both kinds of request.
 //!
 //! The server runs as its own release process, so the figures include HTTP, JSON, gzip and
 //! the SQLite reads, as a dashboard sees them.
@@ -34,10 +37,10 @@ const DAYS: i64 = 365;
 const VISITS_PER_DAY: f64 = 21.5;
 const SEED: u64 = 50;
 const WARMUP: usize = 3;
-const REQUESTS: usize = 40;
-/// Requests per view made just after a write to the database (the server's cached working
-/// sets are then stale and read again, as after a phone's sync).
-const AFTER_CHANGE: usize = 10;
+const REQUESTS: usize = 100;
+/// Requests per view made just after a phone's sync (the server's cached working sets are
+/// then stale).
+const AFTER_CHANGE: usize = 20;
 const TARGET_P99_MS: f64 = 200.0;
 
 fn target_dir() -> PathBuf {
@@ -198,6 +201,17 @@ fn main() {
         build_s,
         on,
     } = build(&data);
+    // The runs change the data (the after-a-sync visits): work on a copy.
+    let run = bench.join("views-run");
+    let _ = std::fs::remove_dir_all(&run);
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&data)
+        .arg(&run)
+        .status()
+        .expect("cp runs");
+    assert!(copied.success(), "copying {} failed", data.display());
+    let data = run;
     let token = supervisor_token(&data);
     let server = serve(&data);
     let day = working_day(on);
@@ -229,9 +243,15 @@ fn main() {
         }
     };
     // A customer and an agent's day to open, found through the views themselves.
-    let (_, body) = rt.block_on(get(format!("/v1/agents/A-01/day?date={day}")));
-    let agent_day: Json = serde_json::from_slice(&body).expect("JSON");
-    let customer = find_customer(&agent_day).expect("a visit with its customer on A-01's day");
+    // (A-01 may have taken the day off: the customer comes from their last day with a visit.)
+    let (worked, customer) = (0..14)
+        .find_map(|back| {
+            let on = day - chrono::Duration::days(back);
+            let (_, body) = rt.block_on(get(format!("/v1/agents/A-01/day?date={on}")));
+            find_customer(&serde_json::from_slice(&body).expect("JSON")).map(|c| (on, c))
+        })
+        .expect("a visit with its customer on one of A-01's last days");
+    let mut phone = Phone::open(&data.join("phones").join("A-01"), &server.url);
     let paths = [
         ("Today", format!("/v1/views/today?date={day}")),
         ("Week", format!("/v1/views/week?date={day}")),
@@ -239,7 +259,7 @@ fn main() {
         ("Renewal pipeline", format!("/v1/views/pipeline?date={day}")),
         ("Escalated problems", "/v1/views/problems".to_string()),
         ("Spot check", format!("/v1/views/spot-check?date={day}")),
-        ("Agent's day", format!("/v1/agents/A-01/day?date={day}")),
+        ("Agent's day", format!("/v1/agents/A-01/day?date={worked}")),
         (
             "Customer (card, visits, history)",
             format!("/v1/customers/{customer}"),
@@ -259,29 +279,39 @@ fn main() {
                 bytes = body.len();
             }
         }
+        let in_order = ms.clone();
         ms.sort_by(f64::total_cmp);
         all.extend_from_slice(&ms);
-        // After a change: another process writes (issues a device token, as `doorstep admin`
-        // does), which is enough for the server to read the team's records again.
+        // After a sync: A-01's phone records a visit on the day and syncs it.
         let mut changed = vec![];
         for _ in 0..AFTER_CHANGE {
-            supervisor_token(&data);
+            phone.visit_and_sync(&customer, day);
             changed.push(rt.block_on(get(path.clone())).0);
         }
+        let changed_in_order = changed.clone();
+        let mut both: Vec<f64> = ms.iter().chain(&changed).copied().collect();
+        both.sort_by(f64::total_cmp);
         changed.sort_by(f64::total_cmp);
         rows.push(json!({
             "view": name, "path": path, "requests": ms.len(), "body_bytes": bytes,
+            "samples_ms": in_order, "after_change_samples_ms": changed_in_order,
             "p50_ms": percentile(&ms, 50.0), "p99_ms": percentile(&ms, 99.0),
             "max_ms": ms.last().copied().unwrap_or(f64::NAN),
+            "p99_all_ms": percentile(&both, 99.0),
             "after_change_requests": changed.len(),
             "after_change_p50_ms": percentile(&changed, 50.0),
             "after_change_max_ms": changed.last().copied().unwrap_or(f64::NAN),
         }));
     }
     all.sort_by(f64::total_cmp);
+    // The target holds for each view's p99 over all its requests, repeated and after a sync.
     let worst_p99 = rows
         .iter()
-        .filter_map(|r| r["p99_ms"].as_f64())
+        .filter_map(|r| r["p99_all_ms"].as_f64())
+        .fold(0.0, f64::max);
+    let worst_after = rows
+        .iter()
+        .filter_map(|r| r["after_change_max_ms"].as_f64())
         .fold(0.0, f64::max);
     let db = std::fs::metadata(data.join("server.db"))
         .map(|m| m.len())
@@ -298,6 +328,8 @@ fn main() {
         "all_p50_ms": percentile(&all, 50.0),
         "all_p99_ms": percentile(&all, 99.0),
         "target_p99_ms": TARGET_P99_MS,
+        "worst_p99_ms": worst_p99,
+        "worst_after_sync_ms": worst_after,
         "target_met": worst_p99 < TARGET_P99_MS,
         "loadavg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
     });
@@ -313,23 +345,25 @@ fn main() {
         db as f64 / 1048576.0
     );
     println!(
-        "| view | p50 (ms) | p99 (ms) | max (ms) | after a change: p50 (ms) | max (ms) | body (KiB, decoded) |\n|---|---|---|---|---|---|---|"
+        "| view | p50 (ms) | p99 (ms) | max (ms) | after a sync: p50 (ms) | max (ms) | p99 of both (ms) | body (KiB, decoded) |\n|---|---|---|---|---|---|---|---|"
     );
     for r in report["views"].as_array().expect("rows") {
         println!(
-            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
             r["view"].as_str().unwrap_or(""),
             r["p50_ms"].as_f64().unwrap_or(f64::NAN),
             r["p99_ms"].as_f64().unwrap_or(f64::NAN),
             r["max_ms"].as_f64().unwrap_or(f64::NAN),
             r["after_change_p50_ms"].as_f64().unwrap_or(f64::NAN),
             r["after_change_max_ms"].as_f64().unwrap_or(f64::NAN),
+            r["p99_all_ms"].as_f64().unwrap_or(f64::NAN),
             r["body_bytes"].as_f64().unwrap_or(f64::NAN) / 1024.0,
         );
     }
     println!(
-        "\nworst p99 {worst_p99:.1} ms: target < {TARGET_P99_MS} ms {}; figures: {}",
-        if worst_p99 < TARGET_P99_MS {
+        "\nworst p99 (a view's requests, repeated and after a sync) {worst_p99:.1} ms: target < \
+         {TARGET_P99_MS} ms {}; slowest after a sync {worst_after:.1} ms; figures: {}",
+        if report["target_met"] == true {
             "met"
         } else {
             "MISSED"
@@ -337,6 +371,65 @@ fn main() {
         file.display()
     );
     drop(server);
+}
+
+/// An agent's phone from the demo (its home holds the device token), syncing with the
+/// bench's server.
+struct Phone {
+    store: std::sync::Mutex<client_core::Store>,
+    transport: client_sync::HttpTransport,
+    visits: u32,
+}
+
+impl Phone {
+    fn open(home: &Path, server: &str) -> Phone {
+        let store = client_core::Store::open(
+            home.join(doorstep_server::agent::HOME_DB),
+            client_core::Options::default(),
+        )
+        .expect("the demo's phone opens");
+        let login = client_sync::stored_login(&store)
+            .expect("settings")
+            .expect("the demo logged the phone in");
+        Phone {
+            store: std::sync::Mutex::new(store),
+            transport: client_sync::HttpTransport::new(server, &login.token).expect("a transport"),
+            visits: 0,
+        }
+    }
+
+    /// Records a short service visit late on `day` and syncs it (not timed).
+    fn visit_and_sync(&mut self, customer: &str, day: NaiveDate) {
+        self.visits += 1;
+        let start = day
+            .and_hms_opt(20, 0, 0)
+            .expect("a time")
+            .and_utc()
+            .fixed_offset()
+            + chrono::Duration::seconds(i64::from(self.visits));
+        let visit = client_core::model::NewVisit {
+            kind: "service".into(),
+            purposes: vec![],
+            outcome: None,
+            policies: vec![],
+            start,
+            end: start + chrono::Duration::minutes(10),
+            location: None,
+            notes: format!("bench visit {}", self.visits),
+        };
+        self.store
+            .lock()
+            .expect("the phone")
+            .record_visit(customer.parse().expect("a customer id"), visit)
+            .expect("the visit is recorded");
+        let report =
+            client_sync::run_sync_blocking(&self.store, &self.transport, &Default::default())
+                .expect("the phone syncs");
+        assert!(
+            report.messages_sent > 0 && report.rejected.is_empty(),
+            "the visit reached the server: {report:?}"
+        );
+    }
 }
 
 /// The id of a customer visited on an agent's day (the first visit's).
