@@ -559,6 +559,15 @@ async fn bad_requests_get_json_errors_and_the_server_keeps_serving() {
     let v2 = good.replace("\"protocol\":1", "\"protocol\":2");
     let not_hex = good.replace(&phone.store.actor_hex(), "zz");
     let oversized = vec![b' '; 17 << 20];
+    // 200,000 nested arrays (400 KB): a parser without a depth limit overflows its stack.
+    let deep = good.replace(
+        "\"messages\":[]",
+        &format!(
+            "\"messages\":{}{}",
+            "[".repeat(200_000),
+            "]".repeat(200_000)
+        ),
+    );
     type Case<'a> = (&'a str, Vec<u8>, &'a str, Option<&'a str>, u16, &'a str);
     let cases: Vec<Case> = vec![
         (
@@ -588,6 +597,14 @@ async fn bad_requests_get_json_errors_and_the_server_keeps_serving() {
         (
             "bad actor",
             not_hex.into(),
+            "application/json",
+            None,
+            400,
+            "malformed",
+        ),
+        (
+            "deeply nested",
+            deep.into(),
             "application/json",
             None,
             400,
