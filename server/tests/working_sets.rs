@@ -196,8 +196,10 @@ async fn kept_working_sets_equal_fresh_reads_after_syncs_reassignments_imports_a
 
     // Touches pruned before the kept sets saw them: the sets are read afresh, not patched
     // with half of what changed.
-    let late = phone1.store.record_visit(new_customer, visit(&phone1, 1));
-    let late = late.unwrap();
+    let late = phone1
+        .store
+        .record_visit(new_customer, visit(&phone1, 1))
+        .unwrap();
     phone1.sync(&http, &server.url).await;
     rusqlite::Connection::open(data.join("server.db"))
         .unwrap()

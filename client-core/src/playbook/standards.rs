@@ -367,15 +367,20 @@ pub(crate) fn month_progress_in(f: &Facts<'_>, agent: &UserId, date: NaiveDate) 
     period_progress(&span, None, |t| t.period == Period::Month)
 }
 
-pub(crate) fn week_progress_in(f: &Facts<'_>, agent: &UserId, date: NaiveDate) -> PeriodProgress {
+/// The agent's work cycle so far on `date`, and the cycle's number.
+fn week_span<'s, 'a>(f: &'s Facts<'a>, agent: &'s UserId, date: NaiveDate) -> (Span<'s, 'a>, u32) {
     let cycle = f.pb.schedule.cycle;
-    let week = cycle.number(date);
     let span = Span {
         facts: f,
         agent,
         from: cycle.bounds(date).0,
         to: date,
     };
+    (span, cycle.number(date))
+}
+
+pub(crate) fn week_progress_in(f: &Facts<'_>, agent: &UserId, date: NaiveDate) -> PeriodProgress {
+    let (span, week) = week_span(f, agent, date);
     period_progress(&span, Some(week), |t| t.applies_in_week(week))
 }
 
@@ -384,14 +389,7 @@ pub(crate) fn week_progress_in(f: &Facts<'_>, agent: &UserId, date: NaiveDate) -
 /// of every agent for every week of the trend; the counts are tried before the percentages,
 /// which go through each of the agent's customers.
 pub(crate) fn week_targets_met_in(f: &Facts<'_>, agent: &UserId, date: NaiveDate) -> bool {
-    let cycle = f.pb.schedule.cycle;
-    let week = cycle.number(date);
-    let span = Span {
-        facts: f,
-        agent,
-        from: cycle.bounds(date).0,
-        to: date,
-    };
+    let (span, week) = week_span(f, agent, date);
     let applies = || f.pb.targets.iter().filter(|t| t.applies_in_week(week));
     applies()
         .filter(|t| !t.metric.is_pct())

@@ -221,8 +221,7 @@ impl Group<'_> {
         let mut sql = table.select(n);
         let keys_json;
         if let Some(only) = only {
-            keys_json = serde_json::to_string(only)
-                .map_err(|e| crate::error::Error::Internal(format!("keys: {e}")))?;
+            keys_json = self::keys_json(only)?;
             sql.push_str(&format!(
                 " AND {} IN (SELECT value FROM json_each(?{}))",
                 table.key(),
@@ -244,6 +243,27 @@ impl Group<'_> {
         }
         Ok(out)
     }
+
+    /// Brings one table's records of a set up to date with its touched keys.
+    fn patch<T: DeserializeOwned>(
+        &self,
+        db: &Connection,
+        table: Table,
+        records: &mut Vec<T>,
+        keyed: &mut Keyed,
+        touched: &BTreeSet<String>,
+    ) -> Result<()> {
+        if !touched.is_empty() {
+            let fresh = self.rows(db, table, Some(touched))?;
+            keyed.patch(records, touched, fresh);
+        }
+        Ok(())
+    }
+}
+
+/// Keys as a JSON array, for `json_each`.
+fn keys_json(keys: &BTreeSet<String>) -> Result<String> {
+    serde_json::to_string(keys).map_err(|e| crate::error::Error::Internal(format!("keys: {e}")))
 }
 
 /// The last touch ever recorded (`AUTOINCREMENT` keeps it in `sqlite_sequence`, even when
@@ -328,11 +348,6 @@ fn patch(
     let mut take = |table| touched.remove(&table).unwrap_or_default();
     let customers = take(Table::Customers);
     let mut policies = take(Table::Policies);
-    let (visits, contacts, days) = (
-        take(Table::Visits),
-        take(Table::Contacts),
-        take(Table::Days),
-    );
     // A policy belongs to the set through its customer's agent: a reassigned customer brings
     // or takes its policies with it, though their rows did not change.
     if !customers.is_empty() {
@@ -343,8 +358,7 @@ fn patch(
                 policies.insert(keys.policies.keys[i].clone());
             }
         }
-        let json = serde_json::to_string(&customers)
-            .map_err(|e| crate::error::Error::Internal(format!("keys: {e}")))?;
+        let json = keys_json(&customers)?;
         let mut stmt = db.prepare_cached(
             "SELECT id FROM policies WHERE customer IN (SELECT value FROM json_each(?1))",
         )?;
@@ -352,26 +366,38 @@ fn patch(
             policies.insert(id?);
         }
     }
-    if !customers.is_empty() {
-        let fresh = g.rows(db, Table::Customers, Some(&customers))?;
-        keys.customers.patch(&mut set.customers, &customers, fresh);
-    }
-    if !policies.is_empty() {
-        let fresh = g.rows(db, Table::Policies, Some(&policies))?;
-        keys.policies.patch(&mut set.policies, &policies, fresh);
-    }
-    if !visits.is_empty() {
-        let fresh = g.rows(db, Table::Visits, Some(&visits))?;
-        keys.visits.patch(&mut set.visits, &visits, fresh);
-    }
-    if !contacts.is_empty() {
-        let fresh = g.rows(db, Table::Contacts, Some(&contacts))?;
-        keys.contacts.patch(&mut set.contacts, &contacts, fresh);
-    }
-    if !days.is_empty() {
-        let fresh = g.rows(db, Table::Days, Some(&days))?;
-        keys.days.patch(&mut set.days, &days, fresh);
-    }
+    g.patch(
+        db,
+        Table::Customers,
+        &mut set.customers,
+        &mut keys.customers,
+        &customers,
+    )?;
+    g.patch(
+        db,
+        Table::Policies,
+        &mut set.policies,
+        &mut keys.policies,
+        &policies,
+    )?;
+    let visits = take(Table::Visits);
+    g.patch(
+        db,
+        Table::Visits,
+        &mut set.visits,
+        &mut keys.visits,
+        &visits,
+    )?;
+    let contacts = take(Table::Contacts);
+    g.patch(
+        db,
+        Table::Contacts,
+        &mut set.contacts,
+        &mut keys.contacts,
+        &contacts,
+    )?;
+    let days = take(Table::Days);
+    g.patch(db, Table::Days, &mut set.days, &mut keys.days, &days)?;
     Ok(())
 }
 
