@@ -32,7 +32,7 @@ use crate::agent::HOME_DB;
 use crate::error::{Error, Result};
 use crate::import::PolicyRow;
 use crate::logins;
-use crate::serve::{init_logging, serve_store, Ready};
+use crate::serve::{init_logging, serve_store, EdgeArgs, Ready};
 use crate::store::{ServerStore, SqliteStore};
 
 /// Marks a data directory as the demo's own, so a second run may replace it.
@@ -133,7 +133,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let exit = args.exit_when_ready;
     let (days, seed, per_day) = (args.days, args.seed, args.visits_per_day);
     let server = store.clone();
-    serve_store(store, args.addr, move |local| {
+    serve_store(store, args.addr, &EdgeArgs::default(), move |local| {
         let url = format!("http://{local}");
         let phones: Vec<PathBuf> = tokens
             .iter()

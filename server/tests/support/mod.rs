@@ -30,11 +30,17 @@ pub struct Server {
 impl Server {
     /// Starts a server on `data`, returning once it printed its URL (it is then bound).
     pub fn start(data: &Path) -> Server {
+        Server::start_with(data, &[])
+    }
+
+    /// Starts a server on `data` with more `doorstep serve` flags.
+    pub fn start_with(data: &Path, flags: &[&str]) -> Server {
         let log = data.with_extension("log");
         let err = std::fs::File::create(&log).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_doorstep"))
             .args(["serve", "--addr", "127.0.0.1:0", "--data"])
             .arg(data)
+            .args(flags)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(err)
@@ -59,6 +65,16 @@ impl Server {
             data: data.to_path_buf(),
             log,
         }
+    }
+
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
     }
 
     /// The server's log so far.
