@@ -555,7 +555,14 @@ async fn the_dashboard_answers_with_security_headers() {
         let csp = h["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
-        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert!(
+            csp.contains("script-src 'self';"),
+            "no inline script: {path}: {csp}"
+        );
+        assert!(
+            csp.contains("style-src 'self';"),
+            "no <style>: {path}: {csp}"
+        );
         assert_eq!(h["x-frame-options"], "DENY", "{path}");
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");

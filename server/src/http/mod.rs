@@ -103,11 +103,13 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (router, doc)
 }
 
-/// The dashboard's Content-Security-Policy: its own scripts, styles and API only, never in a
-/// frame.
+/// The dashboard's Content-Security-Policy: its own scripts, style sheets and API only, never
+/// in a frame. Inline `style` attributes are allowed (`style-src-attr`: the page sizes its bars
+/// with them); inline scripts, event-handler attributes and `<style>` elements are not.
 pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
-     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+     style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; \
+     connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
 
 /// The whole application: `/health`, the `/v1` API, `/openapi.json` and the dashboard.
 ///
