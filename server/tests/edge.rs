@@ -283,6 +283,39 @@ async fn wrong_passwords_lock_the_account_even_against_the_right_one() {
     assert_eq!(again.status().as_u16(), 401);
 }
 
+/// Guesses sent all at once do not slip past the lockout: only the free ones (and the checks
+/// already running when it began) are heard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guesses_sent_at_once_are_heard_only_up_to_the_lockout() {
+    let dir = TempDir::new().unwrap();
+    let data = team_with_password(&dir);
+    let server = Server::start(&data);
+    let http = support::http();
+    let guesses: Vec<_> = (0..30)
+        .map(|i| {
+            let (http, url) = (http.clone(), server.url.clone());
+            tokio::spawn(async move {
+                login(&http, &url, "S-01", &format!("guess {i}"))
+                    .await
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut heard = 0;
+    for g in guesses {
+        match g.await.unwrap() {
+            401 => heard += 1,
+            429 => {}
+            s => panic!("{s}"),
+        }
+    }
+    assert!(
+        (5..=7).contains(&heard),
+        "{heard} of 30 guesses were checked"
+    );
+}
+
 /// One address guessing many accounts is locked out too, for every account.
 #[tokio::test]
 async fn one_address_guessing_many_accounts_is_locked_out() {

@@ -102,14 +102,23 @@ impl LoginGuard {
     }
 
     /// Checks `password` against `phc` (or, with none, against an unmatchable hash: the same
-    /// work), waiting for a free check at most [`QUEUE_WAIT`].
-    pub async fn verify(&self, phc: Option<String>, password: String) -> Result<bool, Error> {
+    /// work), waiting for a free check at most [`QUEUE_WAIT`]. The throttle is asked again
+    /// once a check is free: guesses sent all at once, admitted before the first of them
+    /// failed, are refused unheard once the account or address is locked.
+    pub async fn verify(
+        &self,
+        user: &str,
+        addr: Option<IpAddr>,
+        phc: Option<String>,
+        password: String,
+    ) -> Result<bool, Error> {
         let _permit = tokio::time::timeout(QUEUE_WAIT, self.checks.acquire())
             .await
             .map_err(|_| Error::Busy {
                 retry_after_secs: 5,
             })?
             .map_err(|_| Error::Internal("the password checks are closed".into()))?;
+        self.admit(user, addr)?;
         let phc = match phc {
             Some(phc) => phc,
             None => self

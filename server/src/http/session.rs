@@ -183,7 +183,9 @@ async fn login(
     };
     // A name without a password is checked too (against a hash nothing matches): the answer
     // takes as long whether the name exists or not.
-    let matched = guard.verify(phc.clone(), body.password).await?;
+    let matched = guard
+        .verify(&body.user, peer.addr, phc.clone(), body.password)
+        .await?;
     let member = match member {
         Some(member) if matched && phc.is_some() => member,
         _ => {
