@@ -3,6 +3,8 @@
 //! It opens the store, binds the address, prints `listening on http://ADDR` on stdout once the
 //! socket is bound (with `--addr 127.0.0.1:0` the real port: tests read this line), and on a
 //! signal stops accepting connections and lets in-flight requests finish before exiting.
+//! Connections are served by `http::connections` within the edge's limits ([`EdgeArgs`]:
+//! header, body and idle timeouts, a connection cap fitted under the file descriptor limit).
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
