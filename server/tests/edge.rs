@@ -180,6 +180,42 @@ fn past_the_connection_cap_a_newcomer_waits_for_a_free_place() {
     drop(silent);
 }
 
+/// At a 256 file descriptor limit, 300 silent connections used to leave the server no
+/// descriptor to accept `/health` with (for a minute). The cap now fits under the limit: the
+/// silent ones wait their header timeout out and `/health` is answered soon after.
+#[test]
+fn silent_connections_past_the_fd_limit_only_delay_health() {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start_with_fd_limit(&data, 256, &["--header-timeout", "2"]);
+    let t0 = Instant::now();
+    let silent: Vec<TcpStream> = (0..300)
+        .map(|_| TcpStream::connect(server.addr()).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut health = TcpStream::connect(server.addr()).unwrap();
+    health.write_all(health_request()).unwrap();
+    let answer = read_response(&mut health, Duration::from_secs(10));
+    assert_eq!(
+        answer.as_ref().map(|a| a.0),
+        Some(200),
+        "after {:?}",
+        t0.elapsed()
+    );
+    assert!(t0.elapsed() < Duration::from_secs(8), "{:?}", t0.elapsed());
+    assert!(
+        server
+            .log_text()
+            .contains("the file descriptor limit lowers the connection cap"),
+        "{}",
+        server.log_text()
+    );
+    drop(silent);
+}
+
 /// A kept-alive connection with nothing to do is closed after the idle timeout.
 #[test]
 fn an_idle_keep_alive_is_closed_after_the_idle_timeout() {

@@ -35,9 +35,24 @@ impl Server {
 
     /// Starts a server on `data` with more `doorstep serve` flags.
     pub fn start_with(data: &Path, flags: &[&str]) -> Server {
+        Server::spawn(Command::new(env!("CARGO_BIN_EXE_doorstep")), data, flags)
+    }
+
+    /// Starts a server whose file descriptor limit (soft and hard) is `nofile`.
+    pub fn start_with_fd_limit(data: &Path, nofile: u32, flags: &[&str]) -> Server {
+        let mut sh = Command::new("sh");
+        sh.args([
+            "-c",
+            &format!("ulimit -n {nofile} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_doorstep"),
+        ]);
+        Server::spawn(sh, data, flags)
+    }
+
+    fn spawn(mut command: Command, data: &Path, flags: &[&str]) -> Server {
         let log = data.with_extension("log");
         let err = std::fs::File::create(&log).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        let mut child = command
             .args(["serve", "--addr", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(flags)
