@@ -6,6 +6,9 @@
 //! up as a [`Viewer`] (a member); [`Manager`] also requires a manager's role (`403` for an
 //! agent). Session tokens are random, handed to the browser once and stored only hashed;
 //! SameSite=Strict keeps other sites from riding on the cookie for the dashboard's writes.
+//! A password login passes the [`super::login_guard::LoginGuard`] first (backoff per account
+//! and address, bounded argon2 checks, the same work for names that do not exist); the cookie
+//! is `Secure` when the browser came over HTTPS through a trusted proxy ([`Peer`]).
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::header::{AUTHORIZATION, COOKIE, LOCATION, SET_COOKIE};
