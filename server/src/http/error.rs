@@ -123,3 +123,33 @@ pub async fn json_errors(response: Response) -> Response {
 pub async fn not_found() -> AppError {
     AppError(Error::not_found("path", "requested"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_answer_429_or_503_with_retry_after() {
+        for (e, status) in [
+            (
+                Error::TooManyAttempts {
+                    retry_after_secs: 4,
+                },
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            (
+                Error::Busy {
+                    retry_after_secs: 5,
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+        ] {
+            let secs = e.retry_after_secs().unwrap().to_string();
+            let r = AppError(e).into_response();
+            assert_eq!(r.status(), status);
+            assert_eq!(r.headers()[RETRY_AFTER], secs.as_str());
+        }
+        let r = AppError(Error::LoginFailed).into_response();
+        assert!(!r.headers().contains_key(RETRY_AFTER));
+    }
+}

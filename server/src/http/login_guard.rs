@@ -38,6 +38,7 @@ pub struct LoginGuard {
     accounts: Mutex<Throttle<String>>,
     addresses: Mutex<Throttle<IpAddr>>,
     checks: Semaphore,
+    queue_wait: Duration,
     memory: Mutex<Vec<Vec<Block>>>,
     unmatchable: OnceLock<String>,
 }
@@ -66,10 +67,16 @@ fn account_key(user: &str) -> String {
 impl LoginGuard {
     /// A guard with nothing counted.
     pub fn new() -> Self {
+        Self::with_checks(CONCURRENT_CHECKS, QUEUE_WAIT)
+    }
+
+    /// A guard running `checks` password checks at once, a login waiting at most `queue_wait`.
+    pub fn with_checks(checks: usize, queue_wait: Duration) -> Self {
         LoginGuard {
             accounts: Mutex::new(Throttle::new(throttle::ACCOUNT)),
             addresses: Mutex::new(Throttle::new(throttle::ADDRESS)),
-            checks: Semaphore::new(CONCURRENT_CHECKS),
+            checks: Semaphore::new(checks),
+            queue_wait,
             memory: Mutex::new(Vec::new()),
             unmatchable: OnceLock::new(),
         }
@@ -112,7 +119,7 @@ impl LoginGuard {
         phc: Option<String>,
         password: String,
     ) -> Result<bool, Error> {
-        let _permit = tokio::time::timeout(QUEUE_WAIT, self.checks.acquire())
+        let _permit = tokio::time::timeout(self.queue_wait, self.checks.acquire())
             .await
             .map_err(|_| Error::Busy {
                 retry_after_secs: 5,
@@ -135,5 +142,39 @@ impl LoginGuard {
         .map_err(|e| Error::Internal(format!("password check failed: {e}")))?;
         lock(&self.memory).push(memory);
         Ok(ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_login_that_waits_too_long_for_a_check_is_told_to_come_back() {
+        let guard = LoginGuard::with_checks(0, Duration::from_millis(20));
+        let e = guard
+            .verify("S-01", None, None, "guess".into())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "busy");
+        assert_eq!(e.retry_after_secs(), Some(5));
+    }
+
+    #[tokio::test]
+    async fn a_locked_account_is_refused_before_and_after_the_wait() {
+        let guard = LoginGuard::new();
+        for _ in 0..throttle::ACCOUNT.free_failures {
+            guard.failed("S-01", None);
+        }
+        assert_eq!(
+            guard.admit("S-01", None).unwrap_err().code(),
+            "too_many_attempts"
+        );
+        let e = guard
+            .verify("S-01", None, None, "x".into())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "too_many_attempts");
+        assert!(guard.admit("S-02", None).is_ok());
     }
 }
