@@ -109,17 +109,18 @@ impl LoginGuard {
     }
 
     /// Checks `password` against `phc` (or, with none, against an unmatchable hash: the same
-    /// work), waiting for a free check at most [`QUEUE_WAIT`]. The throttle is asked again
-    /// once a check is free: guesses sent all at once, admitted before the first of them
-    /// failed, are refused unheard once the account or address is locked.
-    pub async fn verify(
+    /// work), waiting for a free check at most [`QUEUE_WAIT`], and counts the outcome for
+    /// `user` and `addr`. The throttle is asked again once a check is free, and the outcome is
+    /// counted before the check is freed: guesses sent all at once, admitted before the first
+    /// of them failed, are refused unheard once the account or address is locked.
+    pub async fn check(
         &self,
         user: &str,
         addr: Option<IpAddr>,
         phc: Option<String>,
         password: String,
     ) -> Result<bool, Error> {
-        let _permit = tokio::time::timeout(self.queue_wait, self.checks.acquire())
+        let permit = tokio::time::timeout(self.queue_wait, self.checks.acquire())
             .await
             .map_err(|_| Error::Busy {
                 retry_after_secs: 5,
@@ -141,6 +142,12 @@ impl LoginGuard {
         .await
         .map_err(|e| Error::Internal(format!("password check failed: {e}")))?;
         lock(&self.memory).push(memory);
+        if ok {
+            self.succeeded(user);
+        } else {
+            self.failed(user, addr);
+        }
+        drop(permit);
         Ok(ok)
     }
 }
@@ -153,7 +160,7 @@ mod tests {
     async fn a_login_that_waits_too_long_for_a_check_is_told_to_come_back() {
         let guard = LoginGuard::with_checks(0, Duration::from_millis(20));
         let e = guard
-            .verify("S-01", None, None, "guess".into())
+            .check("S-01", None, None, "guess".into())
             .await
             .unwrap_err();
         assert_eq!(e.code(), "busy");
@@ -171,10 +178,41 @@ mod tests {
             "too_many_attempts"
         );
         let e = guard
-            .verify("S-01", None, None, "x".into())
+            .check("S-01", None, None, "x".into())
             .await
             .unwrap_err();
         assert_eq!(e.code(), "too_many_attempts");
         assert!(guard.admit("S-02", None).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_check_counts_its_outcome() {
+        let guard = LoginGuard::new();
+        let phc = logins::hash_password("correct horse").unwrap();
+        for i in 0..throttle::ACCOUNT.free_failures {
+            let unknown = format!("U-{i}");
+            assert!(!guard.check(&unknown, None, None, "x".into()).await.unwrap());
+            assert!(!guard
+                .check("S-01", None, Some(phc.clone()), "x".into())
+                .await
+                .unwrap());
+        }
+        assert_eq!(
+            guard.admit("S-01", None).unwrap_err().code(),
+            "too_many_attempts"
+        );
+        let guard = LoginGuard::new();
+        for _ in 0..throttle::ACCOUNT.free_failures - 1 {
+            guard.failed("S-01", None);
+        }
+        assert!(guard
+            .check("S-01", None, Some(phc.clone()), "correct horse".into())
+            .await
+            .unwrap());
+        guard.failed("S-01", None);
+        assert!(
+            guard.admit("S-01", None).is_ok(),
+            "the success cleared the count"
+        );
     }
 }

@@ -186,17 +186,14 @@ async fn login(
     };
     // A name without a password is checked too (against a hash nothing matches): the answer
     // takes as long whether the name exists or not.
+    let has_password = phc.is_some();
     let matched = guard
-        .verify(&body.user, peer.addr, phc.clone(), body.password)
+        .check(&body.user, peer.addr, phc, body.password)
         .await?;
     let member = match member {
-        Some(member) if matched && phc.is_some() => member,
-        _ => {
-            guard.failed(&body.user, peer.addr);
-            return Err(Error::LoginFailed.into());
-        }
+        Some(member) if matched && has_password => member,
+        _ => return Err(Error::LoginFailed.into()),
     };
-    guard.succeeded(&body.user);
     if !member.role.is_manager() {
         return Err(Error::Forbidden("the dashboard is for managers".into()).into());
     }
