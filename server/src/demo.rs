@@ -67,8 +67,9 @@ pub struct DemoArgs {
     /// Visits a fully diligent agent records on a working day (agents vary below it).
     #[arg(long, default_value_t = 4.0)]
     pub visits_per_day: f64,
-    /// Seed of the generator (the team and its month are the same for every seed left
-    /// out); given, the supervisor's password comes from it too, otherwise it is random.
+    /// Seed of the generator: the same seed gives the same team and month (runs without one
+    /// share those of seed 2026). Given, the supervisor's password comes from it too;
+    /// otherwise the password is random on every run.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Stop once the phones have synced instead of serving (for scripts and tests).
