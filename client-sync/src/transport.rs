@@ -185,6 +185,9 @@ impl HttpTransport {
         let client = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .timeout(options.timeout)
+            // Below the server's keep-alive (its 20 s header timeout): a pooled connection is
+            // never one the server is closing as the next round goes out on it.
+            .pool_idle_timeout(Duration::from_secs(15))
             .user_agent(concat!("doorstep-client-sync/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| SyncError::Network(describe(&e)))?;

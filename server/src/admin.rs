@@ -163,12 +163,12 @@ pub enum DeviceCommand {
 }
 
 fn out<T: Serialize>(json: bool, v: &T, human: impl FnOnce(&T) -> String) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    let text = if json {
+        serde_json::to_string_pretty(v).unwrap_or_default()
     } else {
-        println!("{}", human(v));
-    }
-    Ok(())
+        human(v)
+    };
+    crate::text::print_stdout(&text)
 }
 
 fn role(s: &str) -> Result<Role> {

@@ -450,12 +450,12 @@ pub fn open_home(home: &Path) -> Result<Store> {
 
 /// Prints a value as JSON, or with `human` for people.
 fn out<T: Serialize>(json: bool, v: &T, human: impl FnOnce(&T) -> String) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    let text = if json {
+        serde_json::to_string_pretty(v).unwrap_or_default()
     } else {
-        println!("{}", human(v));
-    }
-    Ok(())
+        human(v)
+    };
+    crate::text::print_stdout(&text)
 }
 
 fn pretty<T: Serialize>(v: &T) -> String {

@@ -9,6 +9,10 @@
 //! dashboard's URL and the supervisor's login, and keeps serving until stopped.
 //!
 //! The data come from a seeded generator: the same seed gives the same team and the same month.
+//! The supervisor's password is random on every run, unless a seed is given (then it comes
+//! from the seed too, for scripts). While a demo runs it holds a lock on its directory's
+//! marker file: a second demo on the same directory is refused rather than deleting the
+//! running one's database under it.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -32,11 +36,14 @@ use crate::agent::HOME_DB;
 use crate::error::{Error, Result};
 use crate::import::PolicyRow;
 use crate::logins;
-use crate::serve::{init_logging, serve_store, Ready};
+use crate::serve::{init_logging, serve_store, EdgeArgs, Ready};
 use crate::store::{ServerStore, SqliteStore};
 
 /// Marks a data directory as the demo's own, so a second run may replace it.
 const MARKER: &str = "DOORSTEP-DEMO";
+
+/// The generator's seed when none is given.
+const DEFAULT_SEED: u64 = 2026;
 
 /// `doorstep demo`.
 #[derive(Debug, Args)]
@@ -60,9 +67,11 @@ pub struct DemoArgs {
     /// Visits a fully diligent agent records on a working day (agents vary below it).
     #[arg(long, default_value_t = 4.0)]
     pub visits_per_day: f64,
-    /// Seed of the generator.
-    #[arg(long, default_value_t = 2026)]
-    pub seed: u64,
+    /// Seed of the generator: the same seed gives the same team and month (runs without one
+    /// share those of seed 2026). Given, the supervisor's password comes from it too;
+    /// otherwise the password is random on every run.
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Stop once the phones have synced instead of serving (for scripts and tests).
     #[arg(long)]
     pub exit_when_ready: bool,
@@ -123,17 +132,22 @@ pub fn run(args: DemoArgs) -> Result<()> {
     if !(0.0..=40.0).contains(&args.visits_per_day) {
         return Err(Error::invalid("visits-per-day", "between 0 and 40"));
     }
-    fresh_directory(&args.data)?;
+    // Held (locked) until the process ends.
+    let _held = fresh_directory(&args.data)?;
     let store: Arc<dyn ServerStore> = Arc::new(SqliteStore::open(&args.data)?);
-    let mut rng = StdRng::seed_from_u64(args.seed);
+    let seed = args.seed.unwrap_or(DEFAULT_SEED);
+    let mut rng = StdRng::seed_from_u64(seed);
     let today = Local::now().date_naive();
-    let password = random_password(&mut rng);
+    let password = match args.seed {
+        Some(seed) => random_password(&mut StdRng::seed_from_u64(seed ^ 0x7a55)),
+        None => random_password(&mut StdRng::from_os_rng()),
+    };
     let tokens = seed_team(store.as_ref(), &args, today, &password, &mut rng)?;
     let data = args.data.clone();
     let exit = args.exit_when_ready;
-    let (days, seed, per_day) = (args.days, args.seed, args.visits_per_day);
+    let (days, per_day) = (args.days, args.visits_per_day);
     let server = store.clone();
-    serve_store(store, args.addr, move |local| {
+    serve_store(store, args.addr, &EdgeArgs::default(), move |local| {
         let url = format!("http://{local}");
         let phones: Vec<PathBuf> = tokens
             .iter()
@@ -189,13 +203,30 @@ pub fn run(args: DemoArgs) -> Result<()> {
     })
 }
 
-/// Empties the demo's directory (only if it is the demo's) and creates it.
-fn fresh_directory(dir: &Path) -> Result<()> {
+/// Empties the demo's directory (only if it is the demo's and no demo runs on it) and creates
+/// it; returns its marker file, locked: the lock lasts as long as the file is open.
+fn fresh_directory(dir: &Path) -> Result<std::fs::File> {
     let io = |source| Error::Io {
         path: dir.display().to_string(),
         source,
     };
-    if dir.join(MARKER).exists() {
+    let marker = dir.join(MARKER);
+    if marker.exists() {
+        let previous = std::fs::File::open(&marker).map_err(io)?;
+        match previous.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::invalid(
+                    "data",
+                    format!(
+                    "another `doorstep demo` is running on {}: stop it or choose another --data",
+                    dir.display()
+                ),
+                ))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        drop(previous);
         std::fs::remove_dir_all(dir).map_err(io)?;
     } else if dir.exists() && std::fs::read_dir(dir).map_err(io)?.next().is_some() {
         return Err(Error::invalid(
@@ -208,10 +239,13 @@ fn fresh_directory(dir: &Path) -> Result<()> {
     }
     std::fs::create_dir_all(dir).map_err(io)?;
     std::fs::write(
-        dir.join(MARKER),
+        &marker,
         "made by `doorstep demo`; the next demo run replaces this directory\n",
     )
-    .map_err(io)
+    .map_err(io)?;
+    let held = std::fs::File::open(&marker).map_err(io)?;
+    held.lock().map_err(io)?;
+    Ok(held)
 }
 
 fn random_password(rng: &mut StdRng) -> String {
@@ -581,7 +615,10 @@ fn print_ready(team: &DemoTeam, serving: bool) {
         .first()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    println!(
+    // A closed stdout (`| head`) must not stop the demo.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
         "Doorstep demo: {} visits recorded offline on {} phones and synced.\n\n  \
          dashboard:  {}\n  log in as:  {} (supervisor), password {}\n  a phone:    \
          doorstep agent --home {first} today\n\n{}",
@@ -596,5 +633,5 @@ fn print_ready(team: &DemoTeam, serving: bool) {
             "Stopping (--exit-when-ready)."
         },
     );
-    let _ = std::io::stdout().flush();
+    let _ = out.flush();
 }

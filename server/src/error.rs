@@ -66,6 +66,18 @@ pub enum Error {
     /// A dashboard login with a wrong user, password or link.
     #[error("wrong user or password, or a used or expired login link")]
     LoginFailed,
+    /// Too many failed logins for this account or from this address: wait and try again.
+    #[error("too many failed logins: try again in {retry_after_secs} s")]
+    TooManyAttempts {
+        /// Seconds until the next attempt is heard.
+        retry_after_secs: u64,
+    },
+    /// The server is at its limit for this kind of work (password checks): try again soon.
+    #[error("the server is busy: try again in {retry_after_secs} s")]
+    Busy {
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
     /// The device's token was revoked: it must wipe its local data.
     #[error("this device was revoked: wipe its local data")]
     Revoked,
@@ -135,6 +147,8 @@ impl Error {
             Error::Exists { .. } => "exists",
             Error::Unauthorized | Error::LoginFailed => "unauthorized",
             Error::Revoked => "revoked",
+            Error::TooManyAttempts { .. } => "too_many_attempts",
+            Error::Busy { .. } => "busy",
             Error::ActorMismatch { .. } => "actor_mismatch",
             Error::Forbidden(_) => "forbidden",
             Error::UnsupportedProtocol(_) => "unsupported_protocol",
@@ -151,6 +165,16 @@ impl Error {
         match self.code() {
             "invalid" | "not_found" | "forbidden" | "playbook" | "exists" | "malformed" => 2,
             _ => 1,
+        }
+    }
+
+    /// Seconds the caller should wait before trying again (`Retry-After`), if any.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Error::TooManyAttempts { retry_after_secs } | Error::Busy { retry_after_secs } => {
+                Some(*retry_after_secs)
+            }
+            _ => None,
         }
     }
 

@@ -20,6 +20,7 @@ pub mod logins;
 pub mod serve;
 pub mod store;
 pub mod text;
+pub mod throttle;
 pub mod verify;
 pub mod views;
 

@@ -1,5 +1,6 @@
 //! The `doorstep` binary: parses the command line and hands over to the library.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -42,9 +43,9 @@ fn main() -> ExitCode {
         Err(e) => {
             if json {
                 let body = serde_json::json!({ "error": e.body() });
-                println!("{body}");
+                let _ = doorstep_server::text::print_stdout(&body.to_string());
             } else {
-                eprintln!("error: {e}");
+                let _ = writeln!(std::io::stderr(), "error: {e}");
             }
             ExitCode::from(e.exit_code() as u8)
         }

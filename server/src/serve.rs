@@ -3,15 +3,19 @@
 //! It opens the store, binds the address, prints `listening on http://ADDR` on stdout once the
 //! socket is bound (with `--addr 127.0.0.1:0` the real port: tests read this line), and on a
 //! signal stops accepting connections and lets in-flight requests finish before exiting.
+//! Connections are served by `http::connections` within the edge's limits ([`EdgeArgs`]:
+//! header, body and idle timeouts, a connection cap fitted under the file descriptor limit).
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 
 use crate::error::{Error, Result};
+use crate::http::connections::{self, Limits};
 use crate::http::{app, AppState};
 use crate::store::{ServerStore, SqliteStore};
 
@@ -24,6 +28,58 @@ pub struct ServeArgs {
     /// The address to listen on (`127.0.0.1:0` picks a free port).
     #[arg(long, env = "DOORSTEP_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
+    /// The limits at the edge.
+    #[command(flatten)]
+    pub edge: EdgeArgs,
+}
+
+/// The HTTP edge's limits and trust, as flags (each also an environment variable).
+#[derive(Clone, Debug, Args)]
+pub struct EdgeArgs {
+    /// Seconds a client has to send a request's head (on a kept-alive connection, counted
+    /// from the previous response: it also ends idle keep-alives).
+    #[arg(long, env = "DOORSTEP_HEADER_TIMEOUT", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Seconds a client has to send a request's whole body, counted from its head.
+    #[arg(long, env = "DOORSTEP_BODY_TIMEOUT", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Seconds a connection may sit with no byte moving while no request is being handled.
+    #[arg(long, env = "DOORSTEP_IDLE_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Connections held at once (lowered to fit the process's file descriptor limit); past
+    /// it, new connections wait until one ends.
+    #[arg(long, env = "DOORSTEP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+    /// The server is behind a reverse proxy: take the client's address from the last
+    /// `X-Forwarded-For` entry and mark the session cookie `Secure` when `X-Forwarded-Proto`
+    /// says https. Without it those headers are ignored (anyone could send them).
+    #[arg(long, env = "DOORSTEP_TRUST_PROXY")]
+    pub trust_proxy: bool,
+}
+
+impl Default for EdgeArgs {
+    fn default() -> Self {
+        let limits = Limits::default();
+        EdgeArgs {
+            header_timeout: limits.header_timeout.as_secs(),
+            body_timeout: limits.body_timeout.as_secs(),
+            idle_timeout: limits.idle_timeout.as_secs(),
+            max_connections: limits.max_connections as u64,
+            trust_proxy: false,
+        }
+    }
+}
+
+impl EdgeArgs {
+    /// The connection limits.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs(self.header_timeout),
+            body_timeout: Duration::from_secs(self.body_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+        }
+    }
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default `info`).
@@ -42,9 +98,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
     init_logging();
     let store = SqliteStore::open(&args.data)?;
     tracing::info!(data = %args.data.display(), "data directory opened");
-    serve_store(Arc::new(store), args.addr, |local| {
-        println!("listening on http://{local}");
-        let _ = std::io::stdout().flush();
+    serve_store(Arc::new(store), args.addr, &args.edge, |local| {
+        // A closed stdout (`| head`) must not stop the server.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on http://{local}");
+        let _ = out.flush();
         Ok(Ready::Serve)
     })
 }
@@ -66,9 +124,21 @@ pub enum Ready {
 pub fn serve_store(
     store: Arc<dyn ServerStore>,
     addr: SocketAddr,
+    edge: &EdgeArgs,
     ready: impl FnOnce(SocketAddr) -> Result<Ready> + Send + 'static,
 ) -> Result<()> {
-    let state = AppState::new(store);
+    let mut state = AppState::new(store);
+    state.trust_proxy = edge.trust_proxy;
+    let mut limits = edge.limits();
+    let room = connections::descriptor_room();
+    if limits.max_connections > room {
+        tracing::warn!(
+            max_connections = limits.max_connections,
+            room,
+            "the file descriptor limit lowers the connection cap"
+        );
+        limits.max_connections = room;
+    }
     let events = state.events.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -95,31 +165,26 @@ pub fn serve_store(
         });
         let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
         let failed_in = failed.clone();
-        axum::serve(listener, app(state))
-            .with_graceful_shutdown(async move {
-                let stop = async {
-                    let failure = match ready_rx.await {
-                        Ok(Ok(Ready::Serve)) => std::future::pending::<Option<Error>>().await,
-                        Ok(Ok(Ready::Stop)) => None,
-                        Ok(Err(e)) => Some(e),
-                        // The thread panicked (a closed stdout, say): stop rather than serve
-                        // a half-done job.
-                        Err(_) => Some(Error::Internal("the start-up work failed".into())),
-                    };
-                    *failed_in.lock().unwrap_or_else(|p| p.into_inner()) = failure;
+        connections::serve(listener, app(state), limits, async move {
+            let stop = async {
+                let failure = match ready_rx.await {
+                    Ok(Ok(Ready::Serve)) => std::future::pending::<Option<Error>>().await,
+                    Ok(Ok(Ready::Stop)) => None,
+                    Ok(Err(e)) => Some(e),
+                    // The thread panicked (a closed stdout, say): stop rather than serve
+                    // a half-done job.
+                    Err(_) => Some(Error::Internal("the start-up work failed".into())),
                 };
-                tokio::select! {
-                    _ = shutdown_signal() => {}
-                    _ = stop => {}
-                }
-                // Open dashboards' event streams end, or the graceful stop would wait for them.
-                events.close();
-            })
-            .await
-            .map_err(|source| Error::Io {
-                path: local.to_string(),
-                source,
-            })?;
+                *failed_in.lock().unwrap_or_else(|p| p.into_inner()) = failure;
+            };
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                _ = stop => {}
+            }
+            // Open dashboards' event streams end, or the graceful stop would wait for them.
+            events.close();
+        })
+        .await;
         tracing::info!("doorstep server stopped");
         let failure = failed.lock().unwrap_or_else(|p| p.into_inner()).take();
         match failure {

@@ -2,10 +2,26 @@
 //!
 //! The JSON output is the results' own serde form; these functions are what a person reads in
 //! a terminal: short lines with ✓/✗ marks, money in units, dates as the agent writes them.
+//! [`print_stdout`] prints them: a reader that went away (`doorstep … | head -1`) ends the
+//! output quietly instead of panicking as `println!` does.
 
 use client_core::playbook::{
     DailyCount, PeriodProgress, PolicyLine, PostcodeGroup, Reminder, TodayStatus,
 };
+
+/// Writes `text` and a newline to stdout; a closed pipe is not an error (the reader has what
+/// it wanted), any other write error is.
+pub fn print_stdout(text: &str) -> crate::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(crate::Error::Io {
+            path: "stdout".into(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
 
 fn mark(ok: bool) -> &'static str {
     if ok {

@@ -342,3 +342,29 @@ fn another_playbook_changes_what_is_counted_without_code_changes() {
     phone.ok(&["customer", "add", "--name", "Zhou", "--grade", &first_grade]);
     assert_eq!(phone.ok(&["whoami"])["playbook"], "car-insurance");
 }
+
+/// `doorstep agent … | head -1`: a reader that goes away before the output is written ends
+/// the command quietly (status 0, no panic), as it does for other command-line tools.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let dir = TempDir::new().unwrap();
+    let home = dir.path().join("home");
+    Phone { home: &home }.ok(&["init", "--user", "agent-7"]);
+    for args in [&["--json", "whoami"][..], &["whoami"], &["today"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+            .arg("agent")
+            .arg("--home")
+            .arg(&home)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader is gone before the command writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+    }
+}

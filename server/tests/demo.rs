@@ -138,3 +138,102 @@ fn a_second_demo_replaces_the_first_but_no_other_directory() {
         "keep me"
     );
 }
+
+/// The supervisor's password printed by a demo run.
+fn password_printed(stdout: &str) -> String {
+    stdout
+        .split("(supervisor), password ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no password in {stdout}"))
+        .to_string()
+}
+
+/// Without a seed the supervisor's password differs on every run; with one it is the seed's.
+#[test]
+fn the_demo_password_is_random_unless_a_seed_is_given() {
+    let dir = TempDir::new().unwrap();
+    let mut passwords = vec![];
+    for (i, extra) in [&[][..], &[], &["--seed", "7"], &["--seed", "7"]]
+        .iter()
+        .enumerate()
+    {
+        let data = dir.path().join(format!("demo{i}"));
+        let out = demo(&data, extra);
+        assert!(out.status.success(), "{out:?}");
+        passwords.push(password_printed(&String::from_utf8_lossy(&out.stdout)));
+    }
+    assert_ne!(passwords[0], passwords[1], "random without a seed");
+    assert_eq!(passwords[2], passwords[3], "the seed's with one");
+    assert_ne!(passwords[2], passwords[0]);
+    assert!(passwords.iter().all(|p| p.len() >= 12), "{passwords:?}");
+}
+
+/// A second demo on the directory of a running one is refused, and the running one keeps its
+/// database and keeps serving.
+#[test]
+fn a_second_demo_is_refused_while_the_first_runs() {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("demo");
+    /// Kills the running demo however the test ends.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut first = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args(["demo", "--addr", "127.0.0.1:0"])
+        .args(["--agents", "1", "--customers", "4", "--days", "1"])
+        .arg("--data")
+        .arg(&data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(Running)
+        .unwrap();
+    let mut lines = BufReader::new(first.0.stdout.take().unwrap()).lines();
+    let mut url = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(u) = line.trim().strip_prefix("dashboard:  ") {
+            url = Some(u.trim().to_string());
+        }
+        if line.contains("Serving until") {
+            break;
+        }
+    }
+    let url = url.expect("the first demo serves");
+    let second = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args(["demo", "--addr", "127.0.0.1:0", "--exit-when-ready"])
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("another `doorstep demo` is running"),
+        "{stderr}"
+    );
+    assert!(
+        data.join("server.db").exists(),
+        "the running demo's database was deleted"
+    );
+    // The first still answers, from its database.
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    std::io::Write::write_all(
+        &mut s,
+        b"GET /health HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop(first);
+    // Once it stopped, the directory is a previous demo's again: replaced without fuss.
+    assert!(demo(&data, &[]).status.success());
+}

@@ -101,6 +101,9 @@ async function logIn(page, user) {
 test("a supervisor sees an agent's visit appear on Today within 2 s of the agent's sync", async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
+  // The server's Content-Security-Policy must refuse nothing the page does.
+  const refused = [];
+  page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) refused.push(m.text()); });
   await logIn(page, "S-01");
   await page.click('#nav a[data-view="today"]');
   const cell = page.locator('#today-table tr[data-agent="A-0001"] td.effective');
@@ -156,6 +159,7 @@ test("a supervisor sees an agent's visit appear on Today within 2 s of the agent
   if (process.env.DOORSTEP_SCREENSHOTS) {
     await page.screenshot({ path: join(process.env.DOORSTEP_SCREENSHOTS, "customer.png"), fullPage: true });
   }
+  assert.deepEqual(refused, [], "the CSP refused part of the page");
   await context.close();
 });
 

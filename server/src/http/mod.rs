@@ -12,13 +12,16 @@
 
 mod agents;
 mod auth;
+pub mod connections;
 mod customers;
 mod dashboard;
 pub mod error;
 pub mod events;
 mod exports;
 mod health;
+pub mod login_guard;
 mod openapi;
+pub mod peer;
 mod playbook;
 mod session;
 mod sync;
@@ -27,8 +30,13 @@ mod views;
 
 use std::sync::Arc;
 
+use axum::http::header::{
+    CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use axum::http::HeaderValue;
 use axum::Router;
 use tower_http::compression::CompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -45,6 +53,11 @@ pub struct AppState {
     pub store: Arc<dyn ServerStore>,
     /// Tells open dashboards that a team's records changed.
     pub events: events::Events,
+    /// Who may try a password, and how many are checked at once.
+    pub logins: Arc<login_guard::LoginGuard>,
+    /// Whether `X-Forwarded-For` / `X-Forwarded-Proto` come from a proxy we trust
+    /// (`doorstep serve --trust-proxy`).
+    pub trust_proxy: bool,
 }
 
 impl AppState {
@@ -53,6 +66,8 @@ impl AppState {
         AppState {
             store,
             events: events::Events::new(),
+            logins: Arc::new(login_guard::LoginGuard::new()),
+            trust_proxy: false,
         }
     }
 }
@@ -81,14 +96,30 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(events::router())
         .merge(exports::router())
         .merge(playbook::router());
-    OpenApiRouter::with_openapi(openapi::base())
+    let (router, mut doc) = OpenApiRouter::with_openapi(openapi::base())
         .nest("/v1", v1)
-        .split_for_parts()
+        .split_for_parts();
+    openapi::finish(&mut doc);
+    (router, doc)
 }
 
+/// The dashboard's Content-Security-Policy: its own scripts, style sheets and API only, never
+/// in a frame. Inline `style` attributes are allowed (`style-src-attr`: the page sizes its bars
+/// with them); inline scripts, event-handler attributes and `<style>` elements are not.
+pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; \
+     connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
 /// The whole application: `/health`, the `/v1` API, `/openapi.json` and the dashboard.
+///
+/// Every answer carries the browser security headers (the dashboard needs them; on JSON they
+/// cost nothing), and every error answer is JSON ([`error::json_errors`]).
 pub fn app(state: AppState) -> Router {
     let (v1, doc) = api();
+    let header = |name, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
     Router::new()
         .merge(health::router())
         .merge(v1)
@@ -96,6 +127,14 @@ pub fn app(state: AppState) -> Router {
         .merge(dashboard::router())
         .fallback(error::not_found)
         .with_state(state)
+        .layer(axum::middleware::map_response(error::json_errors))
+        .layer(header(
+            CONTENT_SECURITY_POLICY,
+            CONTENT_SECURITY_POLICY_VALUE,
+        ))
+        .layer(header(X_FRAME_OPTIONS, "DENY"))
+        .layer(header(X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header(REFERRER_POLICY, "no-referrer"))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
 }

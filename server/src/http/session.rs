@@ -6,6 +6,9 @@
 //! up as a [`Viewer`] (a member); [`Manager`] also requires a manager's role (`403` for an
 //! agent). Session tokens are random, handed to the browser once and stored only hashed;
 //! SameSite=Strict keeps other sites from riding on the cookie for the dashboard's writes.
+//! A password login passes the [`super::login_guard::LoginGuard`] first (backoff per account
+//! and address, bounded argon2 checks, the same work for names that do not exist); the cookie
+//! is `Secure` when the browser came over HTTPS through a trusted proxy ([`Peer`]).
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::header::{AUTHORIZATION, COOKIE, LOCATION, SET_COOKIE};
@@ -20,6 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
+use super::peer::Peer;
 use super::{blocking, AppError, AppState};
 use crate::accounts::{new_token, token_hash, Member};
 use crate::error::Error;
@@ -112,21 +116,33 @@ pub struct Login {
     pub password: String,
 }
 
-fn session_cookie(token: &str, max_age_secs: i64) -> Result<HeaderValue, Error> {
+/// The session cookie; `Secure` when the browser reached us over HTTPS (through a proxy the
+/// server trusts), so that it never travels in clear once HTTPS is in use, while a loopback
+/// or LAN address over plain HTTP still works.
+fn session_cookie(token: &str, max_age_secs: i64, secure: bool) -> Result<HeaderValue, Error> {
+    let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_secs}"
+        "{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_secs}{secure}"
     ))
     .map_err(|e| Error::Internal(format!("cookie: {e}")))
 }
 
 /// Opens a session for `member` and returns its cookie.
-async fn open_session(state: &AppState, member: &Member) -> Result<HeaderValue, AppError> {
+async fn open_session(
+    state: &AppState,
+    member: &Member,
+    secure: bool,
+) -> Result<HeaderValue, AppError> {
     let token = new_token();
     let hash = token_hash(&token);
     let user = member.user.clone();
     let expires = logins::expiry(chrono::Utc::now(), logins::SESSION_HOURS * 60);
     blocking(state, move |s| s.create_session(&user, &hash, &expires)).await?;
-    Ok(session_cookie(&token, logins::SESSION_HOURS * 3600)?)
+    Ok(session_cookie(
+        &token,
+        logins::SESSION_HOURS * 3600,
+        secure,
+    )?)
 }
 
 /// Logs a manager in with their password: sets the session cookie.
@@ -137,30 +153,52 @@ async fn open_session(state: &AppState, member: &Member) -> Result<HeaderValue, 
     request_body = Login,
     responses(
         (status = 200, description = "Logged in; the `doorstep_session` cookie is set", body = Me),
+        (status = 400, description = "The body is not a login"),
         (status = 401, description = "Wrong user or password"),
         (status = 403, description = "Not a manager"),
+        (status = 429, description = "Too many failed logins for this account or address; \
+            `Retry-After` says when the next attempt is heard"),
+        (status = 503, description = "Too many logins at once; `Retry-After`"),
     )
 )]
 async fn login(
     State(state): State<AppState>,
+    peer: Peer,
     Json(body): Json<Login>,
 ) -> Result<Response, AppError> {
-    let member = blocking(&state, move |s| {
-        let wrong = || Error::LoginFailed;
-        let user = body.user.trim().parse().map_err(|_| wrong())?;
-        let member = s.member(&user)?.ok_or_else(wrong)?;
-        let phc = s.password_hash(&user)?.ok_or_else(wrong)?;
-        if !logins::verify_password(&phc, &body.password) {
-            return Err(wrong());
-        }
-        Ok(member)
+    let guard = state.logins.clone();
+    guard.admit(&body.user, peer.addr)?;
+    let name = body.user.clone();
+    let found = blocking(&state, move |s| {
+        let Ok(user) = name.trim().parse() else {
+            return Ok(None);
+        };
+        let Some(member) = s.member(&user)? else {
+            return Ok(None);
+        };
+        let phc = s.password_hash(&user)?;
+        Ok(Some((member, phc)))
     })
     .await?;
+    let (member, phc) = match found {
+        Some((member, phc)) => (Some(member), phc),
+        None => (None, None),
+    };
+    // A name without a password is checked too (against a hash nothing matches): the answer
+    // takes as long whether the name exists or not.
+    let has_password = phc.is_some();
+    let matched = guard
+        .check(&body.user, peer.addr, phc, body.password)
+        .await?;
+    let member = match member {
+        Some(member) if matched && has_password => member,
+        _ => return Err(Error::LoginFailed.into()),
+    };
     if !member.role.is_manager() {
         return Err(Error::Forbidden("the dashboard is for managers".into()).into());
     }
     tracing::info!(user = %member.user, "dashboard login");
-    let cookie = open_session(&state, &member).await?;
+    let cookie = open_session(&state, &member, peer.https).await?;
     Ok(([(SET_COOKIE, cookie)], Json(Me::from(&member))).into_response())
 }
 
@@ -192,7 +230,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
     }
     Ok((
         StatusCode::NO_CONTENT,
-        [(SET_COOKIE, session_cookie("", 0)?)],
+        [(SET_COOKIE, session_cookie("", 0, false)?)],
     )
         .into_response())
 }
@@ -201,6 +239,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
 /// session and goes to the dashboard.
 async fn login_link(
     State(state): State<AppState>,
+    peer: Peer,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
     let hash = token_hash(&token);
@@ -212,7 +251,7 @@ async fn login_link(
     .filter(|m| m.role.is_manager())
     .ok_or(Error::LoginFailed)?;
     tracing::info!(user = %member.user, "dashboard login by link");
-    let cookie = open_session(&state, &member).await?;
+    let cookie = open_session(&state, &member, peer.https).await?;
     Ok((
         StatusCode::SEE_OTHER,
         [

@@ -72,6 +72,7 @@ impl DateQuery {
 #[utoipa::path(
     get,
     path = "/team/today",
+    operation_id = "team_today",
     tag = "team",
     params(DateQuery),
     responses(

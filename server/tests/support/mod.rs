@@ -30,11 +30,32 @@ pub struct Server {
 impl Server {
     /// Starts a server on `data`, returning once it printed its URL (it is then bound).
     pub fn start(data: &Path) -> Server {
+        Server::start_with(data, &[])
+    }
+
+    /// Starts a server on `data` with more `doorstep serve` flags.
+    pub fn start_with(data: &Path, flags: &[&str]) -> Server {
+        Server::spawn(Command::new(env!("CARGO_BIN_EXE_doorstep")), data, flags)
+    }
+
+    /// Starts a server whose file descriptor limit (soft and hard) is `nofile`.
+    pub fn start_with_fd_limit(data: &Path, nofile: u32, flags: &[&str]) -> Server {
+        let mut sh = Command::new("sh");
+        sh.args([
+            "-c",
+            &format!("ulimit -n {nofile} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_doorstep"),
+        ]);
+        Server::spawn(sh, data, flags)
+    }
+
+    fn spawn(mut command: Command, data: &Path, flags: &[&str]) -> Server {
         let log = data.with_extension("log");
         let err = std::fs::File::create(&log).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        let mut child = command
             .args(["serve", "--addr", "127.0.0.1:0", "--data"])
             .arg(data)
+            .args(flags)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(err)
@@ -59,6 +80,16 @@ impl Server {
             data: data.to_path_buf(),
             log,
         }
+    }
+
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
     }
 
     /// The server's log so far.
