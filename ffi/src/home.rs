@@ -15,9 +15,9 @@ use client_sync::{Device, DeviceConfig};
 use crate::error::DoorstepError;
 use crate::progress::{PeriodProgress, PostcodeGroup, Reminder, TodayStatus};
 use crate::records::{
-    all, Comment, Contact, Customer, CustomerPatch, CustomerView, Day, EveningReport, Identity,
-    NewContact, NewCustomer, NewPolicy, NewProblem, NewVisit, PlaybookInfo, Policy, PolicyPatch,
-    Problem, ProblemAction, RaisedProblem, Role, Visit, WorkLog,
+    all, Comment, Contact, Customer, CustomerPatch, CustomerView, Day, EveningReport,
+    FormVocabulary, Identity, NewContact, NewCustomer, NewPolicy, NewProblem, NewVisit,
+    PlaybookInfo, Policy, PolicyPatch, Problem, ProblemAction, RaisedProblem, Role, Visit, WorkLog,
 };
 use crate::scalars::{date, id};
 use crate::sync::{Relay, SyncListener, SyncReport, SyncStatus};
@@ -120,6 +120,12 @@ impl Home {
     /// The playbook in force on this device.
     pub fn playbook(&self) -> PlaybookInfo {
         guard(&self.store).playbook().into()
+    }
+
+    /// The playbook's vocabulary for building the visit, call and customer forms, with labels
+    /// in `language` (`zh` or `en`); see docs/mobile.md.
+    pub fn vocabulary(&self, language: String) -> Result<FormVocabulary> {
+        self.read(|s| s.playbook().form_vocabulary(&language).map(Into::into))
     }
 
     /// Puts a playbook in force from a TOML file's text (kept across restarts; the server's

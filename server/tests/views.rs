@@ -239,6 +239,31 @@ async fn a_supervisor_sees_the_team_through_every_view_and_writes_reach_the_phon
     let a2 = rows.iter().find(|r| r["agent"] == "A-0002").unwrap();
     assert_eq!(a2["freshness"], "never");
 
+    // The playbook's vocabulary for the dashboard's forms: the phone library's answer.
+    let (status, voc) = s1.get("/v1/team/playbook/vocabulary?lang=en").await;
+    assert_eq!(status, 200, "{voc}");
+    assert_eq!(
+        (voc["playbook"].as_str(), voc["language"].as_str()),
+        (Some("insurance"), Some("en"))
+    );
+    let paid = voc["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["code"] == "paid")
+        .unwrap();
+    assert_eq!(
+        (paid["requires_amount"].as_bool(), paid["label"].as_str()),
+        (Some(true), Some("已缴费"))
+    );
+    assert_eq!(voc["visit_kinds"][0]["code"], "collection");
+    let (status, bad) = s1.get("/v1/team/playbook/vocabulary?lang=fr").await;
+    assert_eq!(
+        (status, bad["error"]["code"].as_str()),
+        (400, Some("invalid")),
+        "{bad}"
+    );
+
     // Week and month: every agent's targets, the ratios and a trend of weeks.
     for period in ["week", "month"] {
         let (status, v) = s1.get(&format!("/v1/views/{period}?date={date}")).await;

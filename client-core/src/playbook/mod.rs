@@ -15,6 +15,7 @@
 
 mod calendar;
 mod facts;
+mod form;
 mod lists;
 mod measure;
 mod prepared;
@@ -39,6 +40,7 @@ pub use calendar::{
     week_of_month, Cadence, CadenceDue, CadenceStep, Calendar, MonthlyCalendar, Phase, PhaseText,
     PhaseTexts, Schedule, WorkCycle,
 };
+pub use form::{FormVocabulary, OutcomeTerm, Term, LANGUAGES};
 pub use lists::{lists, Household, HouseholdBy, ListEntry, PolicyLine, PostcodeGroup};
 pub use prepared::Prepared;
 pub use reminders::{reminders, Reminder, ReminderKind, Urgency};
