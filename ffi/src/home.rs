@@ -326,6 +326,14 @@ impl Home {
         Ok(client_sync::login(&guard(&self.store), &server, &token)?)
     }
 
+    /// Binds this home from an enrolment link or QR code (`doorstep://enrol?server=…&token=…`,
+    /// from `doorstep admin device issue --link`); returns the server's URL. On a home that
+    /// already exists (a reinstall over the old data) only the binding changes: the work not
+    /// yet synced stays and goes up at the next sync.
+    pub fn enrol(&self, link: String) -> Result<String> {
+        Ok(client_sync::enrol(&guard(&self.store), &link)?)
+    }
+
     /// Starts the background sync (after `login`): it syncs at once if `online`, after each
     /// write (debounced), when the network returns, and retries with backoff. Restarting
     /// replaces the running one.

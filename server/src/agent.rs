@@ -168,6 +168,13 @@ pub enum AgentCommand {
         )]
         token: String,
     },
+    /// Binds this home from an enrolment link (`doorstep://enrol?server=…&token=…`, printed
+    /// and shown as a QR code by `doorstep admin device issue --link`). On an existing home
+    /// (a reinstall) only the binding changes: unsynced work stays and syncs next time.
+    Enrol {
+        /// The enrolment link.
+        link: String,
+    },
     /// Syncs with the server now, until both sides have nothing left to say.
     Sync,
     /// Shows where sync stands: server, pending documents, last success, last error.
@@ -695,6 +702,13 @@ pub fn run(args: AgentArgs) -> Result<()> {
         }
         AgentCommand::Login { server, token } => {
             let server = client_sync::login(&store, &server, &token)?;
+            let v = serde_json::json!({ "server": server });
+            out(json, &v, |_| {
+                format!("home bound to {server}: run `doorstep agent sync` to sync")
+            })
+        }
+        AgentCommand::Enrol { link } => {
+            let server = client_sync::enrol(&store, &link)?;
             let v = serde_json::json!({ "server": server });
             out(json, &v, |_| {
                 format!("home bound to {server}: run `doorstep agent sync` to sync")
