@@ -10,7 +10,7 @@ use client_core::Store;
 use serde::Serialize;
 
 use crate::error::SyncError;
-use crate::transport::normalize_server_url;
+use crate::transport::{normalize_server_url, parse_enrol_link};
 
 /// The peer name of the server in the home's sync states.
 pub const SERVER_PEER: &str = "server";
@@ -82,54 +82,6 @@ pub fn login(store: &Store, server: &str, token: &str) -> Result<String, SyncErr
     Ok(server)
 }
 
-/// The start of an enrolment link: `doorstep://enrol?server=URL&token=TOKEN`.
-pub const ENROL_LINK_PREFIX: &str = "doorstep://enrol?";
-
-/// The enrolment link for a device token on `server` (what `doorstep admin device issue
-/// --link` prints and shows as a QR code): the phone joins by opening it instead of typing a
-/// 43-character token. The server URL is normalised; both values are form-encoded.
-pub fn enrol_link(server: &str, token: &str) -> Result<String, SyncError> {
-    let server = normalize_server_url(server)?;
-    let link = reqwest::Url::parse_with_params(
-        "doorstep://enrol",
-        [("server", server.as_str()), ("token", token.trim())],
-    )
-    .map_err(|e| SyncError::Invalid {
-        field: "link",
-        reason: e.to_string(),
-    })?;
-    Ok(link.to_string())
-}
-
-/// The server URL and token of an enrolment link. Anything else (another scheme, a missing
-/// or repeated field) is [`SyncError::Invalid`] on `link`, never echoing the token.
-pub fn parse_enrol_link(link: &str) -> Result<(String, String), SyncError> {
-    let bad = |reason: &str| SyncError::Invalid {
-        field: "link",
-        reason: reason.to_string(),
-    };
-    let link = link.trim();
-    if !link.starts_with(ENROL_LINK_PREFIX) {
-        return Err(bad("an enrolment link begins with doorstep://enrol?"));
-    }
-    let url = reqwest::Url::parse(link).map_err(|_| bad("not a link"))?;
-    let (mut server, mut token) = (None, None);
-    for (key, value) in url.query_pairs() {
-        let slot = match key.as_ref() {
-            "server" => &mut server,
-            "token" => &mut token,
-            _ => continue,
-        };
-        if slot.replace(value.into_owned()).is_some() {
-            return Err(bad(&format!("`{key}` is given twice")));
-        }
-    }
-    match (server, token) {
-        (Some(s), Some(t)) => Ok((s, t)),
-        _ => Err(bad("the link needs both server= and token=")),
-    }
-}
-
 /// Binds the home from an enrolment link (see [`login`]). On a home that already exists (the
 /// app reinstalled over its old data, a new token issued for the phone) this only replaces the
 /// binding: the records not yet synced stay and go up at the next sync.
@@ -185,6 +137,7 @@ mod tests {
     use client_core::{Identity, Options};
 
     use super::*;
+    use crate::transport::{enrol_link, ENROL_LINK_PREFIX};
 
     #[test]
     fn an_enrolment_link_carries_the_server_and_the_token_and_nothing_else() {
