@@ -175,6 +175,21 @@ def test_a_visit_form_is_built_from_the_playbook_vocabulary(tmp_path):
         home.vocabulary("fr")
 
 
+def test_a_phone_joins_with_the_enrolment_link(tmp_path, server):
+    """The link `doorstep admin device issue --link` prints, instead of a token to type."""
+    issued = server.admin("device", "issue", "--user", "A-0001", "--link", "--server", server.url)
+    assert issued["link"].startswith("doorstep://enrol?")
+    home = new_home(tmp_path)
+    home.write_log(TODAY, "Visited two customers.")
+    assert home.enrol(issued["link"]) == server.url
+    home.start_sync(online=True)
+    report = run(home.sync_now())
+    assert report.pending_documents == 0 and not report.rejected, report
+    home.stop_sync()
+    with pytest.raises(DoorstepError.Invalid):
+        home.enrol("https://example.com/?token=abc")
+
+
 def test_encrypted_home_is_unreadable_without_its_key(tmp_path):
     key = os.urandom(32)
     secret = "Zhang Secretname"
