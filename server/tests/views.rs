@@ -292,6 +292,39 @@ async fn a_supervisor_sees_the_team_through_every_view_and_writes_reach_the_phon
         .unwrap();
     assert!(due["total"].as_u64().unwrap() >= 2, "{due}");
     assert!(due["target"]["target"].as_f64().is_some(), "{due}");
+    assert!(
+        ["met", "missed"].contains(&due["target"]["standing"].as_str().unwrap()),
+        "{due}"
+    );
+    // Issue 13, item 7: a month with no policy has no rate (null, "n/a"), never 0% missed:
+    // the same client-core rule as the agent's week on the phone. In October none of the
+    // sample policies is due: this month's pool is empty, and it has its every-week target.
+    let (_, october) = s1.get("/v1/views/pipeline?date=2026-10-10").await;
+    let empty: Vec<&Value> = october["months"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["total"] == 0)
+        .collect();
+    assert!(
+        empty
+            .iter()
+            .any(|m| m["phase"] == "due" && !m["target"].is_null()),
+        "{october}"
+    );
+    for m in empty {
+        assert!(m["rate_pct"].is_null(), "{m}");
+        if !m["target"].is_null() {
+            assert_eq!(
+                (
+                    m["target"]["standing"].as_str(),
+                    m["target"]["met"].as_bool()
+                ),
+                (Some("n/a"), Some(false)),
+                "{m}"
+            );
+        }
+    }
     let difficult = p["lists"]
         .as_array()
         .unwrap()
