@@ -58,7 +58,7 @@ pub enum Urgency {
     Today,
     /// Due within the next seven days.
     ThisWeek,
-    /// Due later (a month's job, a birthday next week…).
+    /// Due later than that (a renewal month's job due at the month's end…).
     Later,
 }
 
