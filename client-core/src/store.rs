@@ -180,6 +180,20 @@ pub struct Incoming<'a> {
     pub new_changes: Vec<(ChangeHash, String)>,
 }
 
+/// Marks these policies of a customer's document paid on `day` (and their failed deduction
+/// settled), in the change that records the visit or contact whose outcome paid them.
+fn mark_paid(d: &mut AutoCommit, policies: &[String], day: NaiveDate) -> Result<()> {
+    for p in policies {
+        if let Some(po) = record_obj(d, "policies", p, false)? {
+            let mut m = Map::new();
+            m.insert("paid_on".into(), Json::from(day.to_string()));
+            m.insert("deduction_failed_on".into(), Json::Null);
+            write_fields(d, &po, &m)?;
+        }
+    }
+    Ok(())
+}
+
 fn non_empty(field: &str, s: &str) -> Result<()> {
     if s.trim().is_empty() {
         return Err(Error::invalid(field, "must not be empty"));
@@ -1088,6 +1102,8 @@ impl Store {
             }
         }
         self.playbook.check_visit(&new)?;
+        self.playbook
+            .check_visit_day(new.start.date_naive(), self.now().date_naive())?;
         let visit = Visit {
             id: VisitId::new(),
             customer,
@@ -1102,33 +1118,32 @@ impl Store {
             notes: new.notes,
             number: 0,
         };
-        let marks_paid = visit
-            .outcome
-            .as_ref()
-            .and_then(|o| self.playbook.outcome(&o.code))
-            .is_some_and(|o| o.marks_paid);
+        let paid = self.paid_by(
+            visit.outcome.as_ref().map(|o| o.code.as_str()),
+            &visit.policies,
+        );
         let day = visit.start.date_naive();
         let fields = documents::to_fields(&visit, &["id", "customer", "number"]);
         let vid = visit.id.to_string();
-        let paid: Vec<String> = if marks_paid {
-            visit.policies.iter().map(|p| p.to_string()).collect()
-        } else {
-            vec![]
-        };
         self.change(&DocId::Customer(customer), false, |d| {
             let o = record_obj(d, "visits", &vid, true)?.expect("created");
             write_fields(d, &o, &fields)?;
-            for p in &paid {
-                if let Some(po) = record_obj(d, "policies", p, false)? {
-                    let mut m = Map::new();
-                    m.insert("paid_on".into(), Json::from(day.to_string()));
-                    m.insert("deduction_failed_on".into(), Json::Null);
-                    write_fields(d, &po, &m)?;
-                }
-            }
-            Ok(())
+            mark_paid(d, &paid, day)
         })?;
         self.visit(visit.id)
+    }
+
+    /// The policies a visit's or contact's outcome marks paid: those it names, when the
+    /// playbook flags the outcome `marks_paid`.
+    fn paid_by(&self, outcome: Option<&str>, policies: &[PolicyId]) -> Vec<String> {
+        let marks_paid = outcome
+            .and_then(|o| self.playbook.outcome(o))
+            .is_some_and(|o| o.marks_paid);
+        if marks_paid {
+            policies.iter().map(|p| p.to_string()).collect()
+        } else {
+            vec![]
+        }
     }
 
     /// One visit, from the index (with its number for the customer).
@@ -1190,11 +1205,16 @@ impl Store {
             policies: new.policies,
             notes: new.notes,
         };
+        // A renewal closed by phone is a renewal (domain: "a renewal is a close, wherever it
+        // was recorded"): the policies it names are paid, as for a visit.
+        let paid = self.paid_by(contact.outcome.as_deref(), &contact.policies);
+        let day = contact.at.date_naive();
         let fields = documents::to_fields(&contact, &["id", "customer"]);
         let cid = contact.id.to_string();
         self.change(&DocId::Customer(customer), false, |d| {
             let o = record_obj(d, "contacts", &cid, true)?.expect("created");
-            write_fields(d, &o, &fields)
+            write_fields(d, &o, &fields)?;
+            mark_paid(d, &paid, day)
         })?;
         Ok(contact)
     }

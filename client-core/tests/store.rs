@@ -250,6 +250,125 @@ fn a_paid_visit_marks_its_policies_paid() {
     );
 }
 
+/// Issue 13, item 1: a car renewal closed by phone is recorded as paid, so the D−15
+/// "reassign" reminder does not fire for a customer who renewed.
+#[test]
+fn a_car_renewal_closed_by_phone_marks_the_policy_paid_and_silences_reassign() {
+    use client_core::model::{ContactKind, NewContact};
+    use client_core::playbook::ReminderKind;
+    let dir = TempDir::new().unwrap();
+    let mut s = create(&dir, Options::default());
+    s.set_playbook_toml(include_str!("../../docs/playbooks/car-insurance.toml"))
+        .unwrap();
+    let c = s
+        .add_customer(NewCustomer {
+            name: "Car owner".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let expiry = NaiveDate::from_ymd_opt(2026, 7, 1).unwrap();
+    let p = s
+        .add_policy(
+            c.id,
+            NewPolicy {
+                number: "CAR-1".into(),
+                product: "Motor".into(),
+                policyholder: String::new(),
+                insured: String::new(),
+                premium_cents: 400_000,
+                payment_method: Default::default(),
+                riders: vec![],
+                due_date: expiry,
+                status: Default::default(),
+            },
+        )
+        .unwrap();
+    let d15 = expiry - chrono::Days::new(15);
+    let reassign = |s: &Store| {
+        s.reminders(d15)
+            .unwrap()
+            .iter()
+            .filter(|r| r.kind == ReminderKind::Reassign)
+            .count()
+    };
+    assert_eq!(reassign(&s), 1, "unrenewed at D-15: reassign");
+    s.record_contact(
+        c.id,
+        NewContact {
+            kind: ContactKind::Call,
+            at: t("2026-06-10T10:00:00+08:00"),
+            purpose: None,
+            outcome: Some("renewed".into()),
+            policies: vec![p.id],
+            notes: String::new(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        s.policy(p.id).unwrap().paid_on,
+        Some(NaiveDate::from_ymd_opt(2026, 6, 10).unwrap())
+    );
+    assert_eq!(reassign(&s), 0, "renewed by phone: nobody to reassign");
+}
+
+/// Issue 13, item 10: "paid" carries an amount, "promised" a date, and a visit dated 400 days
+/// ahead is refused (the phone's clock reads 16 June 2026); each refusal is a validation error
+/// naming the field, and nothing is written.
+#[test]
+fn paid_without_amount_promised_without_date_and_a_visit_400_days_ahead_are_refused() {
+    let dir = TempDir::new().unwrap();
+    let mut s = create(&dir, Options::default());
+    let c = s
+        .add_customer(NewCustomer {
+            name: "Wang".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let collection = |code: &str, amount: Option<i64>, date: Option<NaiveDate>| {
+        let mut v = visit("2026-06-16T10:00:00+08:00", "2026-06-16T10:30:00+08:00");
+        v.kind = "collection".into();
+        v.purposes = vec!["premium_collected".into()];
+        v.outcome = Some(Outcome {
+            code: code.into(),
+            amount_cents: amount,
+            date,
+            detail: None,
+        });
+        v
+    };
+    let refused = |r: Result<client_core::model::Visit, Error>, field: &str| match r {
+        Err(e @ Error::Invalid { .. }) => assert!(e.to_string().contains(field), "{e}"),
+        other => panic!("expected a validation error on {field}, got {other:?}"),
+    };
+    refused(
+        s.record_visit(c.id, collection("paid", None, None)),
+        "amount",
+    );
+    refused(
+        s.record_visit(c.id, collection("paid", Some(0), None)),
+        "amount",
+    );
+    refused(
+        s.record_visit(c.id, collection("promised", None, None)),
+        "date",
+    );
+    let far = visit("2027-07-21T10:00:00+08:00", "2027-07-21T10:30:00+08:00");
+    refused(s.record_visit(c.id, far), "start");
+    assert!(s.visits_of(c.id).unwrap().is_empty(), "nothing written");
+    // With the amount, the date, and three days ahead at most, they are accepted.
+    s.record_visit(c.id, collection("paid", Some(50_000), None))
+        .unwrap();
+    let promised = NaiveDate::from_ymd_opt(2026, 6, 20);
+    s.record_visit(c.id, collection("promised", None, promised))
+        .unwrap();
+    s.record_visit(
+        c.id,
+        visit("2026-06-19T10:00:00+08:00", "2026-06-19T10:30:00+08:00"),
+    )
+    .unwrap();
+    assert_eq!(s.visits_of(c.id).unwrap().len(), 3);
+}
+
 #[test]
 fn a_home_cannot_be_created_twice_nor_opened_before_it_exists() {
     let dir = TempDir::new().unwrap();
@@ -287,6 +406,8 @@ fn the_log_is_cut_back_after_a_burst_once_the_phone_is_quiet() {
             ..Options::default()
         },
     );
+    // The visits go to the end of June: the phone's clock reads its last day.
+    s.set_clock(Box::new(|| t("2026-06-30T18:00:00+08:00")));
     let customers: Vec<CustomerId> = (0..200)
         .map(|i| {
             s.add_customer(NewCustomer {

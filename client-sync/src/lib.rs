@@ -28,8 +28,11 @@ pub mod transport;
 pub use device::{Device, DeviceConfig, DeviceStatus, SyncEvent, SyncListener};
 pub use error::SyncError;
 pub use run::{run_sync, run_sync_blocking, wipe_revoked, LocalFailure, RunOptions, SyncReport};
-pub use settings::{login, stored_login, stored_status, Login, StoredStatus, SERVER_PEER};
-pub use transport::{normalize_server_url, HttpOptions, HttpTransport, Transport};
+pub use settings::{enrol, login, stored_login, stored_status, Login, StoredStatus, SERVER_PEER};
+pub use transport::{
+    enrol_link, normalize_server_url, parse_enrol_link, HttpOptions, HttpTransport, Transport,
+    ENROL_LINK_PREFIX,
+};
 
 /// Results of client-sync.
 pub type Result<T, E = SyncError> = std::result::Result<T, E>;

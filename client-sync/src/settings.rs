@@ -10,7 +10,7 @@ use client_core::Store;
 use serde::Serialize;
 
 use crate::error::SyncError;
-use crate::transport::normalize_server_url;
+use crate::transport::{normalize_server_url, parse_enrol_link};
 
 /// The peer name of the server in the home's sync states.
 pub const SERVER_PEER: &str = "server";
@@ -82,6 +82,14 @@ pub fn login(store: &Store, server: &str, token: &str) -> Result<String, SyncErr
     Ok(server)
 }
 
+/// Binds the home from an enrolment link (see [`login`]). On a home that already exists (the
+/// app reinstalled over its old data, a new token issued for the phone) this only replaces the
+/// binding: the records not yet synced stay and go up at the next sync.
+pub fn enrol(store: &Store, link: &str) -> Result<String, SyncError> {
+    let (server, token) = parse_enrol_link(link)?;
+    login(store, &server, &token)
+}
+
 /// The server the home is bound to, if any.
 pub fn stored_login(store: &Store) -> Result<Option<Login>, SyncError> {
     Ok(match (store.setting(SERVER)?, store.setting(TOKEN)?) {
@@ -119,4 +127,76 @@ pub(crate) fn record_success(store: &Store, problem: Option<&str>) -> Result<(),
 /// Records a failed run.
 pub(crate) fn record_failure(store: &Store, error: &SyncError) -> Result<(), SyncError> {
     Ok(store.set_setting(LAST_ERROR, Some(&error.to_string()))?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use client_core::model::{NewCustomer, Role};
+    use client_core::{Identity, Options};
+
+    use super::*;
+    use crate::transport::{enrol_link, ENROL_LINK_PREFIX};
+
+    #[test]
+    fn an_enrolment_link_carries_the_server_and_the_token_and_nothing_else() {
+        let token = "-m0Eb_xY9aQ2Lk8Zr4Tt7Uu1Vv3Ww5Xx6Yy0Zz2Aa4B";
+        let link = enrol_link("https://sync.example.com:8443/team/", token).unwrap();
+        assert!(link.starts_with(ENROL_LINK_PREFIX), "{link}");
+        assert_eq!(
+            parse_enrol_link(&link).unwrap(),
+            (
+                "https://sync.example.com:8443/team".to_string(),
+                token.to_string()
+            )
+        );
+        for bad in [
+            "https://sync.example.com/?token=x",
+            "doorstep://enrol?server=https%3A%2F%2Fa.example",
+            "doorstep://enrol?token=abc",
+            "doorstep://enrol?server=a&server=b&token=c",
+            "",
+        ] {
+            match parse_enrol_link(bad) {
+                Err(e @ SyncError::Invalid { field: "link", .. }) => {
+                    assert!(!e.to_string().contains("abc"), "{e}");
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        assert!(enrol_link("ftp://example", token).is_err());
+    }
+
+    #[test]
+    fn re_enrolment_keeps_the_work_not_yet_synced() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut store = Store::create(
+            dir.path().join("home.db"),
+            Identity {
+                user: "A-0001".parse().unwrap(),
+                role: Role::Agent,
+            },
+            Options::default(),
+        )
+        .unwrap();
+        let first = enrol_link("http://127.0.0.1:9", "first-token").unwrap();
+        assert_eq!(enrol(&store, &first).unwrap(), "http://127.0.0.1:9");
+        store
+            .add_customer(NewCustomer {
+                name: "Wang".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        let pending = stored_status(&store).unwrap().pending_documents;
+        assert!(pending > 0);
+        // The app is reinstalled over the old home; the admin issues a new token.
+        drop(store);
+        let store = Store::open(dir.path().join("home.db"), Options::default()).unwrap();
+        let again = enrol_link("http://127.0.0.1:9", "second-token").unwrap();
+        enrol(&store, &again).unwrap();
+        assert_eq!(store.customers().unwrap().len(), 1);
+        assert_eq!(stored_status(&store).unwrap().pending_documents, pending);
+        assert_eq!(stored_login(&store).unwrap().unwrap().token, "second-token");
+    }
 }

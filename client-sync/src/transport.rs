@@ -63,6 +63,54 @@ pub fn normalize_server_url(url: &str) -> Result<String, SyncError> {
     Ok(parsed.as_str().trim_end_matches('/').to_string())
 }
 
+/// The start of an enrolment link: `doorstep://enrol?server=URL&token=TOKEN`.
+pub const ENROL_LINK_PREFIX: &str = "doorstep://enrol?";
+
+/// The enrolment link for a device token on `server` (what `doorstep admin device issue
+/// --link` prints and shows as a QR code): the phone joins by opening it instead of typing a
+/// 43-character token. The server URL is normalised; both values are form-encoded.
+pub fn enrol_link(server: &str, token: &str) -> Result<String, SyncError> {
+    let server = normalize_server_url(server)?;
+    let link = reqwest::Url::parse_with_params(
+        "doorstep://enrol",
+        [("server", server.as_str()), ("token", token.trim())],
+    )
+    .map_err(|e| SyncError::Invalid {
+        field: "link",
+        reason: e.to_string(),
+    })?;
+    Ok(link.to_string())
+}
+
+/// The server URL and token of an enrolment link. Anything else (another scheme, a missing
+/// or repeated field) is [`SyncError::Invalid`] on `link`, never echoing the token.
+pub fn parse_enrol_link(link: &str) -> Result<(String, String), SyncError> {
+    let bad = |reason: &str| SyncError::Invalid {
+        field: "link",
+        reason: reason.to_string(),
+    };
+    let link = link.trim();
+    if !link.starts_with(ENROL_LINK_PREFIX) {
+        return Err(bad("an enrolment link begins with doorstep://enrol?"));
+    }
+    let url = reqwest::Url::parse(link).map_err(|_| bad("not a link"))?;
+    let (mut server, mut token) = (None, None);
+    for (key, value) in url.query_pairs() {
+        let slot = match key.as_ref() {
+            "server" => &mut server,
+            "token" => &mut token,
+            _ => continue,
+        };
+        if slot.replace(value.into_owned()).is_some() {
+            return Err(bad(&format!("`{key}` is given twice")));
+        }
+    }
+    match (server, token) {
+        (Some(s), Some(t)) => Ok((s, t)),
+        _ => Err(bad("the link needs both server= and token=")),
+    }
+}
+
 /// Tuning of the HTTP client.
 #[derive(Clone, Debug)]
 pub struct HttpOptions {

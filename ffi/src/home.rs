@@ -15,9 +15,9 @@ use client_sync::{Device, DeviceConfig};
 use crate::error::DoorstepError;
 use crate::progress::{PeriodProgress, PostcodeGroup, Reminder, TodayStatus};
 use crate::records::{
-    all, Comment, Contact, Customer, CustomerPatch, CustomerView, Day, EveningReport, Identity,
-    NewContact, NewCustomer, NewPolicy, NewProblem, NewVisit, PlaybookInfo, Policy, PolicyPatch,
-    Problem, ProblemAction, RaisedProblem, Role, Visit, WorkLog,
+    all, Comment, Contact, Customer, CustomerPatch, CustomerView, Day, EveningReport,
+    FormVocabulary, Identity, NewContact, NewCustomer, NewPolicy, NewProblem, NewVisit,
+    PlaybookInfo, Policy, PolicyPatch, Problem, ProblemAction, RaisedProblem, Role, Visit, WorkLog,
 };
 use crate::scalars::{date, id};
 use crate::sync::{Relay, SyncListener, SyncReport, SyncStatus};
@@ -120,6 +120,12 @@ impl Home {
     /// The playbook in force on this device.
     pub fn playbook(&self) -> PlaybookInfo {
         guard(&self.store).playbook().into()
+    }
+
+    /// The playbook's vocabulary for building the visit, call and customer forms, with labels
+    /// in `language` (`zh` or `en`); see docs/mobile.md.
+    pub fn vocabulary(&self, language: String) -> Result<FormVocabulary> {
+        self.read(|s| s.playbook().form_vocabulary(&language).map(Into::into))
     }
 
     /// Puts a playbook in force from a TOML file's text (kept across restarts; the server's
@@ -318,6 +324,14 @@ impl Home {
     /// again). Returns the server's normalised URL. Takes effect at the next `start_sync`.
     pub fn login(&self, server: String, token: String) -> Result<String> {
         Ok(client_sync::login(&guard(&self.store), &server, &token)?)
+    }
+
+    /// Binds this home from an enrolment link or QR code (`doorstep://enrol?server=…&token=…`,
+    /// from `doorstep admin device issue --link`); returns the server's URL. On a home that
+    /// already exists (a reinstall over the old data) only the binding changes: the work not
+    /// yet synced stays and goes up at the next sync.
+    pub fn enrol(&self, link: String) -> Result<String> {
+        Ok(client_sync::enrol(&guard(&self.store), &link)?)
     }
 
     /// Starts the background sync (after `login`): it syncs at once if `online`, after each

@@ -10,7 +10,9 @@ use client_core::playbook as pb;
 use crate::records::{mirror_enum, PolicyStatus};
 use crate::scalars::{code, texts};
 
-use pb::{HouseholdBy as CoreHouseholdBy, ReminderKind as CoreReminderKind};
+use pb::{
+    HouseholdBy as CoreHouseholdBy, ReminderKind as CoreReminderKind, Urgency as CoreUrgency,
+};
 
 /// A daily count against its target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Record)]
@@ -79,6 +81,8 @@ pub struct Progress {
     pub actual: f64,
     /// Whether `actual` reaches `target`.
     pub met: bool,
+    /// `met`, `missed` or `n/a` (a rate over an empty pool: neither met nor missed).
+    pub standing: String,
     /// `actual` as a percentage of `target`.
     pub percent: f64,
     /// The tier reached (`basic`, `good`, `excellent`), for a target with tiers.
@@ -95,6 +99,7 @@ impl From<pb::Progress> for Progress {
             target: p.target,
             actual: p.actual,
             met: p.met,
+            standing: p.standing.code().to_string(),
             percent: p.percent,
             tier: p.tier.map(|t| code(&t)),
             phase: p.phase.map(|ph| code(&ph)),
@@ -205,6 +210,20 @@ mirror_enum!(
     }
 );
 
+mirror_enum!(
+    /// How soon a reminder is due: the day's list is read in this order.
+    Urgency = CoreUrgency {
+        /// Due before the day.
+        Overdue,
+        /// Due on the day.
+        Today,
+        /// Due within seven days.
+        ThisWeek,
+        /// Due later.
+        Later,
+    }
+);
+
 /// One thing to do for one customer.
 #[derive(Clone, Debug, PartialEq, uniffi::Record)]
 pub struct Reminder {
@@ -218,8 +237,12 @@ pub struct Reminder {
     pub customer_name: String,
     /// The agent the customer is assigned to.
     pub agent: Option<String>,
-    /// The policy concerned.
+    /// The policy concerned (the first of `policies`).
     pub policy: Option<String>,
+    /// Every policy concerned (a renewal month's reminder gathers the customer's policies).
+    pub policies: Vec<String>,
+    /// How soon it is due.
+    pub urgency: Urgency,
     /// The policy's renewal phase code, for a renewal reminder.
     pub phase: Option<String>,
     /// The cadence step's code, for a car-renewal step.
@@ -239,6 +262,8 @@ impl From<pb::Reminder> for Reminder {
             customer_name: r.customer_name,
             agent: r.agent.map(|a| a.to_string()),
             policy: r.policy.map(|p| p.to_string()),
+            policies: texts(&r.policies),
+            urgency: r.urgency.into(),
             phase: r.phase.map(|p| code(&p)),
             step: r.step,
             sms: r.sms,
@@ -264,6 +289,8 @@ pub struct PolicyLine {
     pub status: PolicyStatus,
     /// Its renewal phase code on the day.
     pub phase: String,
+    /// Its riders (附加险).
+    pub riders: Vec<String>,
 }
 
 impl From<pb::PolicyLine> for PolicyLine {
@@ -276,6 +303,7 @@ impl From<pb::PolicyLine> for PolicyLine {
             due_date: p.due_date.to_string(),
             status: p.status.into(),
             phase: code(&p.phase),
+            riders: p.riders,
         }
     }
 }
@@ -352,9 +380,11 @@ pub struct PostcodeGroup {
     pub large_premiums: Vec<ListEntry>,
     /// Several policies with the same policyholder or insured.
     pub households: Vec<Household>,
+    /// Customers with a policy carrying riders (附加险).
+    pub riders: Vec<ListEntry>,
     /// Customers with a difficult policy (疑难单).
     pub difficult: Vec<ListEntry>,
-    /// Customers with an exited policy (退出单).
+    /// Customers with an exited policy (退出单): surrender asked or lapsed.
     pub exited: Vec<ListEntry>,
     /// Customers with a dead policy (死单).
     pub dead: Vec<ListEntry>,
@@ -370,6 +400,7 @@ impl From<pb::PostcodeGroup> for PostcodeGroup {
             in_play: entries(g.in_play),
             large_premiums: entries(g.large_premiums),
             households: g.households.into_iter().map(Into::into).collect(),
+            riders: entries(g.riders),
             difficult: entries(g.difficult),
             exited: entries(g.exited),
             dead: entries(g.dead),

@@ -9,7 +9,7 @@ use client_core::model;
 use client_core::{RaisedProblem as CoreRaisedProblem, UserId};
 
 use crate::error::DoorstepError;
-use crate::scalars::{date, id, ids, moment, opt_date, texts, time_text};
+use crate::scalars::{code, date, id, ids, moment, opt_date, texts, time_text};
 
 /// Declares a uniffi enum that mirrors a client-core enum variant for variant, with the
 /// conversions both ways.
@@ -163,6 +163,109 @@ impl From<&client_core::playbook::Playbook> for PlaybookInfo {
         PlaybookInfo {
             name: p.name.clone(),
             title: p.title.clone(),
+        }
+    }
+}
+
+/// The playbook's vocabulary for building forms (client-core's `FormVocabulary`).
+#[derive(Clone, Debug, PartialEq, uniffi::Record)]
+pub struct FormVocabulary {
+    /// The playbook's short name.
+    pub playbook: String,
+    /// Its title.
+    pub title: String,
+    /// The language asked for (`zh`, `en`).
+    pub language: String,
+    /// Customer grades, best first.
+    pub grades: Vec<Term>,
+    /// Visit kinds.
+    pub visit_kinds: Vec<Term>,
+    /// Visit purposes.
+    pub purposes: Vec<Term>,
+    /// Purposes of calls and SMS.
+    pub contact_purposes: Vec<Term>,
+    /// Outcomes, with what each needs.
+    pub outcomes: Vec<OutcomeTerm>,
+}
+
+/// One code of the playbook with its label.
+#[derive(Clone, Debug, PartialEq, uniffi::Record)]
+pub struct Term {
+    /// What records store.
+    pub code: String,
+    /// What screens show.
+    pub label: String,
+    /// What it covers.
+    pub description: Option<String>,
+    /// `collection`, `service` or `sales`, for visit kinds and contact purposes.
+    pub category: Option<String>,
+    /// The family of purposes it belongs to.
+    pub group: Option<String>,
+    /// For a visit purpose: whether it can make a visit effective.
+    pub effective: Option<bool>,
+}
+
+/// An outcome with what a form must ask for.
+#[derive(Clone, Debug, PartialEq, uniffi::Record)]
+pub struct OutcomeTerm {
+    /// What records store.
+    pub code: String,
+    /// What screens show.
+    pub label: String,
+    /// What it means.
+    pub description: Option<String>,
+    /// The visit form must ask for an amount above zero.
+    pub requires_amount: bool,
+    /// The visit form must ask for a date.
+    pub requires_date: bool,
+    /// Whether the customer was met.
+    pub met: bool,
+    /// Whether it marks the policies named paid.
+    pub marks_paid: bool,
+    /// Whether it is new business closed.
+    pub closes: bool,
+}
+
+impl From<client_core::playbook::FormVocabulary> for FormVocabulary {
+    fn from(v: client_core::playbook::FormVocabulary) -> Self {
+        let terms = |t: Vec<client_core::playbook::Term>| t.into_iter().map(Into::into).collect();
+        FormVocabulary {
+            playbook: v.playbook,
+            title: v.title,
+            language: v.language,
+            grades: terms(v.grades),
+            visit_kinds: terms(v.visit_kinds),
+            purposes: terms(v.purposes),
+            contact_purposes: terms(v.contact_purposes),
+            outcomes: v.outcomes.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<client_core::playbook::Term> for Term {
+    fn from(t: client_core::playbook::Term) -> Self {
+        Term {
+            code: t.code,
+            label: t.label,
+            description: t.description,
+            category: t.category.map(|c| code(&c)),
+            group: t.group,
+            effective: t.effective,
+        }
+    }
+}
+
+impl From<client_core::playbook::OutcomeTerm> for OutcomeTerm {
+    fn from(o: client_core::playbook::OutcomeTerm) -> Self {
+        OutcomeTerm {
+            code: o.code,
+            label: o.label,
+            description: o.description,
+            requires_amount: o.requires_amount,
+            requires_date: o.requires_date,
+            met: o.met,
+            marks_paid: o.marks_paid,
+            closes: o.closes,
         }
     }
 }

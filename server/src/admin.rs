@@ -151,6 +151,13 @@ pub enum DeviceCommand {
         /// The member.
         #[arg(long)]
         user: String,
+        /// Also print an enrolment link (`doorstep://enrol?server=…&token=…`) and its QR code:
+        /// the phone joins by scanning it (`Home.enrol`, `doorstep agent enrol LINK`).
+        #[arg(long, requires = "server")]
+        link: bool,
+        /// The sync server's address as the phones reach it (for `--link`).
+        #[arg(long)]
+        server: Option<String>,
     },
     /// Revokes a device: its next request is refused and told to wipe its data.
     Revoke {
@@ -160,6 +167,29 @@ pub enum DeviceCommand {
     },
     /// Lists devices (never their tokens).
     List,
+}
+
+/// A QR code of `text` for the terminal (two modules per character, dark on light), or a
+/// sentence saying why there is none.
+fn terminal_qr(text: &str) -> String {
+    match qrcode::QrCode::new(text.as_bytes()) {
+        Ok(code) => code
+            .render::<qrcode::render::unicode::Dense1x2>()
+            .dark_color(qrcode::render::unicode::Dense1x2::Light)
+            .light_color(qrcode::render::unicode::Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+        Err(e) => format!("(no QR code: {e})"),
+    }
+}
+
+/// An issued device with its enrolment link, when one was asked for.
+#[derive(Debug, Serialize)]
+struct IssuedWithLink {
+    #[serde(flatten)]
+    device: crate::accounts::IssuedDevice,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link: Option<String>,
 }
 
 fn out<T: Serialize>(json: bool, v: &T, human: impl FnOnce(&T) -> String) -> Result<()> {
@@ -290,13 +320,32 @@ pub fn run(args: AdminArgs) -> Result<()> {
                 },
             )
         }
-        AdminCommand::Device(DeviceCommand::Issue { user }) => {
+        AdminCommand::Device(DeviceCommand::Issue { user, link, server }) => {
+            // The link is made before the device is issued: a bad server URL issues nothing.
+            let enrol = |token: &str| -> Result<Option<String>> {
+                match (&server, link) {
+                    (Some(url), true) => Ok(Some(client_sync::enrol_link(url, token)?)),
+                    _ => Ok(None),
+                }
+            };
+            enrol("check")?;
             let d = store.issue_device(&user.parse()?)?;
-            out(json, &d, |d| {
-                format!(
+            let issued = IssuedWithLink {
+                link: enrol(&d.token)?,
+                device: d,
+            };
+            out(json, &issued, |i| {
+                let mut text = format!(
                     "device {} issued for {}\ntoken (shown once, keep it secret): {}",
-                    d.device, d.user, d.token
-                )
+                    i.device.device, i.device.user, i.device.token
+                );
+                if let Some(l) = &i.link {
+                    text.push_str(&format!(
+                        "\nenrolment link (open or scan it on the phone, once):\n{l}\n{}",
+                        terminal_qr(l)
+                    ));
+                }
+                text
             })
         }
         AdminCommand::Device(DeviceCommand::Revoke { device }) => {

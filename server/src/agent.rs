@@ -168,6 +168,13 @@ pub enum AgentCommand {
         )]
         token: String,
     },
+    /// Binds this home from an enrolment link (`doorstep://enrol?server=…&token=…`, printed
+    /// and shown as a QR code by `doorstep admin device issue --link`). On an existing home
+    /// (a reinstall) only the binding changes: unsynced work stays and syncs next time.
+    Enrol {
+        /// The enrolment link.
+        link: String,
+    },
     /// Syncs with the server now, until both sides have nothing left to say.
     Sync,
     /// Shows where sync stands: server, pending documents, last success, last error.
@@ -257,8 +264,9 @@ pub enum PolicyCommand {
         /// Product name.
         #[arg(long, default_value = "")]
         product: String,
-        /// Premium (e.g. 1234.50).
-        #[arg(long, default_value = "0")]
+        /// Premium (e.g. 1234.50). A negative number reaches the parser (and is refused with one
+        /// line) instead of reading as an unknown flag.
+        #[arg(long, default_value = "0", allow_hyphen_values = true)]
         premium: String,
         /// Due date (YYYY-MM-DD).
         #[arg(long)]
@@ -290,7 +298,7 @@ pub enum PolicyCommand {
         #[arg(long)]
         due: Option<String>,
         /// New premium.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         premium: Option<String>,
         /// Premium received on this day.
         #[arg(long)]
@@ -317,7 +325,7 @@ pub struct VisitArgs {
     #[arg(long)]
     pub outcome: Option<String>,
     /// Amount collected (e.g. 1234.50).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub amount: Option<String>,
     /// Promised date or appointment day.
     #[arg(long)]
@@ -413,6 +421,9 @@ pub fn parse_time(what: &'static str, s: &str) -> Result<DateTime<FixedOffset>> 
 pub fn parse_money(what: &'static str, s: &str) -> Result<i64> {
     let bad = || arg_err(what, s, "an amount like 1234.50");
     let t = s.trim();
+    if t.starts_with('-') {
+        return Err(arg_err(what, s, "an amount of zero or more, like 1234.50"));
+    }
     let (int, frac) = t.split_once('.').unwrap_or((t, ""));
     if int.is_empty() || frac.len() > 2 || !int.chars().all(|c| c.is_ascii_digit()) {
         return Err(bad());
@@ -664,13 +675,7 @@ pub fn run(args: AgentArgs) -> Result<()> {
         AgentCommand::Reminders { date } => {
             let date = date_or_today(&store, &date)?;
             let r = store.reminders(date)?;
-            out(json, &r, |rs| {
-                let mut s = format!("{} reminder(s) for {date}", rs.len());
-                for r in rs {
-                    s.push_str(&format!("\n  {}", text::reminder(r)));
-                }
-                s
-            })
+            out(json, &r, |rs| text::reminders(rs, date))
         }
         AgentCommand::Lists { date } => {
             let date = date_or_today(&store, &date)?;
@@ -697,6 +702,13 @@ pub fn run(args: AgentArgs) -> Result<()> {
         }
         AgentCommand::Login { server, token } => {
             let server = client_sync::login(&store, &server, &token)?;
+            let v = serde_json::json!({ "server": server });
+            out(json, &v, |_| {
+                format!("home bound to {server}: run `doorstep agent sync` to sync")
+            })
+        }
+        AgentCommand::Enrol { link } => {
+            let server = client_sync::enrol(&store, &link)?;
             let v = serde_json::json!({ "server": server });
             out(json, &v, |_| {
                 format!("home bound to {server}: run `doorstep agent sync` to sync")

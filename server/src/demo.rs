@@ -512,7 +512,8 @@ fn plausible_visit(
         Some(Outcome {
             code: code.into(),
             amount_cents: amount,
-            date: None,
+            // A promise carries its date (the playbook's `requires_date`): a week on.
+            date: (code == "promised").then(|| day + chrono::Days::new(7)),
             detail: None,
         })
     };

@@ -31,7 +31,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let (json, result) = match cli.command {
         Command::Agent(args) => (args.json, agent::run(args)),
         Command::Serve(args) => (false, serve::run(args)),
@@ -45,9 +48,56 @@ fn main() -> ExitCode {
                 let body = serde_json::json!({ "error": e.body() });
                 let _ = doorstep_server::text::print_stdout(&body.to_string());
             } else {
-                let _ = writeln!(std::io::stderr(), "error: {e}");
+                // One line, as the README promises (a playbook's problems are several).
+                let _ = writeln!(std::io::stderr(), "error: {}", one_line(&e.to_string()));
             }
             ExitCode::from(e.exit_code() as u8)
         }
     }
+}
+
+/// A command line that does not parse: help and version print as clap writes them; anything
+/// else (an unknown flag, a missing value) is one line, or `{"error": …}` under `--json`, with
+/// exit status 2 (bad input).
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let text = e.to_string();
+    // clap's first line says what is wrong; the rest is usage and a hint.
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("bad command line")
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string();
+    let message = format!("{first} (see --help)");
+    if std::env::args().any(|a| a == "--json") {
+        let body = serde_json::json!({ "error": { "code": "usage", "message": message } });
+        println!("{body}");
+    } else {
+        eprintln!("error: {message}");
+    }
+    ExitCode::from(2)
+}
+
+/// The lines of a message joined with "; ".
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }

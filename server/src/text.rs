@@ -5,8 +5,9 @@
 //! [`print_stdout`] prints them: a reader that went away (`doorstep … | head -1`) ends the
 //! output quietly instead of panicking as `println!` does.
 
+use chrono::NaiveDate;
 use client_core::playbook::{
-    DailyCount, PeriodProgress, PolicyLine, PostcodeGroup, Reminder, TodayStatus,
+    DailyCount, PeriodProgress, PolicyLine, PostcodeGroup, Reminder, Standing, TodayStatus, Urgency,
 };
 
 /// Writes `text` and a newline to stdout; a closed pipe is not an error (the reader has what
@@ -96,6 +97,14 @@ pub fn progress(p: &PeriodProgress) -> String {
         None => format!("{}: month to date, {} to {}", p.agent, p.from, p.to),
     };
     for t in &p.targets {
+        if t.standing == Standing::NotApplicable {
+            // A rate over nothing: neither met nor missed.
+            s.push_str(&format!(
+                "\n  – {:<50}    n/a / {:<6.1} (nothing to count)",
+                t.label, t.target
+            ));
+            continue;
+        }
         s.push_str(&format!(
             "\n  {} {:<50} {:>6.1} / {:<6.1} ({:.0}%)",
             mark(t.met),
@@ -116,6 +125,26 @@ pub fn reminder(r: &Reminder) -> String {
     format!("{}  {:<16} {}", r.due, r.customer_name, r.message)
 }
 
+/// The day's reminders under one heading per urgency (they come most urgent first).
+pub fn reminders(rs: &[Reminder], date: NaiveDate) -> String {
+    let mut s = format!("{} reminder(s) for {date}", rs.len());
+    let mut heading = None;
+    for r in rs {
+        if heading != Some(r.urgency) {
+            heading = Some(r.urgency);
+            let name = match r.urgency {
+                Urgency::Overdue => "overdue",
+                Urgency::Today => "today",
+                Urgency::ThisWeek => "this week",
+                Urgency::Later => "later",
+            };
+            s.push_str(&format!("\n {name}:"));
+        }
+        s.push_str(&format!("\n  {}", reminder(r)));
+    }
+    s
+}
+
 fn policy(p: &PolicyLine) -> String {
     format!(
         "{} {} due {} ({}, {})",
@@ -133,6 +162,7 @@ pub fn group(g: &PostcodeGroup) -> String {
     let lists = [
         ("in play", &g.in_play),
         ("large premiums", &g.large_premiums),
+        ("riders", &g.riders),
         ("difficult", &g.difficult),
         ("exited", &g.exited),
         ("dead", &g.dead),

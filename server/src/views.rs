@@ -27,8 +27,12 @@ use crate::store::{AgentDayRecords, TeamData, TeamMember};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Freshness {
-    /// A device of theirs synced on or after that day: the numbers are theirs.
+    /// A device of theirs synced after that day ended: the day's numbers are final.
     Synced,
+    /// Their last sync was during that day (at `last_sync`): what they did before it is
+    /// counted, what they did after it is not known yet, so a count below target is "unknown",
+    /// not "not done".
+    Partial,
     /// Their last sync was before that day: what they did since is not known yet.
     Behind,
     /// None of their devices ever synced.
@@ -39,8 +43,16 @@ pub enum Freshness {
 pub fn freshness(last_sync: Option<&str>, date: NaiveDate) -> Freshness {
     match last_sync.and_then(|s| DateTime::parse_from_rfc3339(s).ok()) {
         None => Freshness::Never,
-        Some(t) if t.with_timezone(&Local).date_naive() >= date => Freshness::Synced,
-        Some(_) => Freshness::Behind,
+        Some(t) => {
+            let synced_on = t.with_timezone(&Local).date_naive();
+            if synced_on > date {
+                Freshness::Synced
+            } else if synced_on == date {
+                Freshness::Partial
+            } else {
+                Freshness::Behind
+            }
+        }
     }
 }
 
@@ -364,7 +376,7 @@ pub struct PipelineView {
     pub calendar: String,
     /// One entry per renewal month in play (none without a renewal calendar).
     pub months: Vec<PipelineMonth>,
-    /// Difficult, exited, dead and orphan policies.
+    /// Difficult, exited (surrender asked or lapsed), dead and orphan policies.
     pub lists: Vec<StatusList>,
 }
 
@@ -379,8 +391,8 @@ pub struct PipelineMonth {
     pub total: usize,
     /// How many are collected (paid in this cycle).
     pub collected: usize,
-    /// `collected / total` in percent (0 without policies).
-    pub rate_pct: f64,
+    /// `collected / total` in percent; null without policies (no rate: "n/a").
+    pub rate_pct: Option<f64>,
     /// The playbook's collection-rate target for this month in this week, if it sets one.
     pub target: Option<RateTarget>,
     /// The policies.
@@ -402,6 +414,9 @@ pub struct RateTarget {
     pub tier: Option<String>,
     /// Whether the basic tier is reached.
     pub met: bool,
+    /// `met`, `missed` or `n/a` (no policy this month: neither met nor missed), decided by
+    /// client-core's `Target::standing` as on the agent's phone.
+    pub standing: String,
 }
 
 /// A policy as the pipeline and its CSV list it.
@@ -478,11 +493,8 @@ pub fn pipeline(ctx: &TeamContext<'_>, date: NaiveDate) -> PipelineView {
             .map(|p| pipeline_policy(ctx, &customers, p, date))
             .collect();
         let collected = rows.iter().filter(|r| r.collected).count();
-        let rate_pct = if rows.is_empty() {
-            0.0
-        } else {
-            collected as f64 * 100.0 / rows.len() as f64
-        };
+        // No policy this month: no rate (n/a), as on the agent's phone.
+        let rate = playbook::rate_pct(rows.iter().map(|r| r.collected));
         let target = pb
             .targets
             .iter()
@@ -496,20 +508,21 @@ pub fn pipeline(ctx: &TeamContext<'_>, date: NaiveDate) -> PipelineView {
                 target: t.target,
                 good: t.good,
                 excellent: t.excellent,
-                tier: t.tier(rate_pct).map(|x| {
+                tier: rate.and_then(|r| t.tier(r)).map(|x| {
                     serde_json::to_value(x)
                         .ok()
                         .and_then(|v| v.as_str().map(str::to_string))
                         .unwrap_or_default()
                 }),
-                met: rate_pct >= t.target,
+                met: t.standing(rate).is_met(),
+                standing: t.standing(rate).code().to_string(),
             });
         PipelineMonth {
             phase: phase.code().to_string(),
             label,
             total: rows.len(),
             collected,
-            rate_pct,
+            rate_pct: rate,
             target,
             policies: rows,
         }
@@ -559,7 +572,11 @@ pub fn pipeline(ctx: &TeamContext<'_>, date: NaiveDate) -> PipelineView {
         status: s.code().to_string(),
         policies: policies
             .iter()
-            .filter(|p| p.status == s)
+            .filter(|p| match s {
+                // Exited is lapsed or surrender asked, as on the phone's lists.
+                PolicyStatus::Exited => pb.is_exited(p, date),
+                _ => p.status == s,
+            })
             .map(|p| pipeline_policy(ctx, &customers, p, date))
             .collect(),
     })
@@ -920,6 +937,8 @@ pub fn spot_check(ctx: &TeamContext<'_>, date: NaiveDate) -> SpotCheckView {
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeZone;
+
     use super::*;
 
     #[test]
@@ -934,6 +953,25 @@ mod tests {
             freshness(Some("2026-06-16T10:00:00.000Z"), d),
             Freshness::Synced
         );
+    }
+
+    /// Issue 13, item 9: a sync in the middle of the day does not make the day's numbers
+    /// final: visits recorded after it are unknown, not a final zero.
+    #[test]
+    fn a_sync_at_noon_leaves_the_afternoon_unknown() {
+        let d = NaiveDate::from_ymd_opt(2026, 6, 15).unwrap();
+        let noon = chrono::Local
+            .from_local_datetime(&d.and_hms_opt(12, 0, 0).unwrap())
+            .single()
+            .unwrap()
+            .to_rfc3339();
+        assert_eq!(freshness(Some(&noon), d), Freshness::Partial);
+        let next_morning = chrono::Local
+            .from_local_datetime(&d.succ_opt().unwrap().and_hms_opt(7, 0, 0).unwrap())
+            .single()
+            .unwrap()
+            .to_rfc3339();
+        assert_eq!(freshness(Some(&next_morning), d), Freshness::Synced);
     }
 
     #[test]

@@ -368,3 +368,68 @@ fn a_closed_stdout_ends_the_command_quietly() {
         assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
     }
 }
+
+/// Runs `doorstep agent --home HOME ARGS` without `--json`: (status, stdout, stderr).
+fn run_plain(home: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .arg("agent")
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .output()
+        .expect("doorstep runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Issue 13, item 8: `--premium -100`, an unknown flag and a broken playbook file print the
+/// one-line error the README promises (or a JSON error under `--json`), not clap's usage.
+#[test]
+fn a_negative_premium_an_unknown_flag_and_a_broken_playbook_are_one_line_errors() {
+    let dir = TempDir::new().unwrap();
+    let phone = Phone { home: dir.path() };
+    phone.ok(&["init", "--user", "agent-7"]);
+    let wang = id(&phone.ok(&["customer", "add", "--name", "Wang Fang"]));
+    let policy = [
+        "policy",
+        "add",
+        "--customer",
+        &wang,
+        "--number",
+        "P-1",
+        "--premium",
+        "-100",
+        "--due",
+        "2026-06-15",
+    ];
+    let e = phone.fails(&policy);
+    assert_eq!(e["code"], "invalid", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("premium"), "{e}");
+    let e = phone.fails(&["whoami", "--colour", "red"]);
+    assert_eq!(e["code"], "usage", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("--colour"), "{e}");
+
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "name = \"x\"\ntitle = \"y\"\ncolour = \"red\"\n").unwrap();
+    let e = phone.fails(&["playbook", "--set", broken.to_str().unwrap()]);
+    assert_eq!(e["code"], "playbook", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("line 3"), "{e}");
+
+    // Without --json: exactly one line on stderr, nothing on stdout, status 2.
+    for args in [
+        &policy[..],
+        &["whoami", "--colour", "red"][..],
+        &["playbook", "--set", broken.to_str().unwrap()][..],
+    ] {
+        let (code, stdout, stderr) = run_plain(dir.path(), args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}:\n{stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+    }
+    // Nothing was written: the playbook in force is still the built-in one, and no policy.
+    assert_eq!(phone.ok(&["whoami"])["playbook"], "insurance");
+}

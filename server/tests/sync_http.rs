@@ -859,3 +859,123 @@ async fn a_big_first_sync_is_capped_per_response_and_finishes_with_more() {
     // Converged: the next run is one empty round trip.
     assert_eq!(phone.sync(&http(), &server.url).await.len(), 1);
 }
+
+/// Runs `doorstep agent --home HOME --json ARGS`: (status, JSON).
+fn agent_run(home: &std::path::Path, args: &[&str]) -> (i32, Value) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .arg("agent")
+        .arg("--home")
+        .arg(home)
+        .arg("--json")
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: not JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), v)
+}
+
+/// Enrolment (issue 13): the admin prints a `doorstep://enrol` link instead of a 43-character
+/// token to type; the phone joins with it and syncs. After a reinstall over the old home, a
+/// new link re-binds it and the work recorded in between (not yet synced) goes up.
+#[tokio::test]
+async fn a_phone_enrols_with_a_link_and_re_enrols_without_losing_unsynced_work() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    north_team(&data);
+    let server = Server::start(&data);
+    let ok = |args: &[&str]| {
+        let (code, v) = agent_run(&dir.path().join("phone"), args);
+        assert_eq!(code, 0, "{args:?}: {v}");
+        v
+    };
+    let issued = admin(
+        &data,
+        &[
+            "device",
+            "issue",
+            "--user",
+            "A-0001",
+            "--link",
+            "--server",
+            &server.url,
+        ],
+    );
+    let link = issued["link"].as_str().unwrap().to_string();
+    assert!(link.starts_with("doorstep://enrol?server="), "{issued}");
+    ok(&["init", "--user", "A-0001"]);
+    assert_eq!(ok(&["enrol", &link])["server"], server.url.as_str());
+    ok(&["sync"]);
+    assert_eq!(ok(&["status"])["pending_documents"], 0);
+
+    // Offline work, then the app is reinstalled over its old home: the admin revokes the old
+    // install and issues a new link.
+    ok(&["log", "Visited three customers; Li promised to pay Friday."]);
+    let pending = ok(&["status"])["pending_documents"].as_u64().unwrap();
+    assert!(pending > 0);
+    admin(
+        &data,
+        &[
+            "device",
+            "revoke",
+            "--device",
+            issued["device"].as_str().unwrap(),
+        ],
+    );
+    let again = admin(
+        &data,
+        &[
+            "device",
+            "issue",
+            "--user",
+            "A-0001",
+            "--link",
+            "--server",
+            &server.url,
+        ],
+    );
+    ok(&["enrol", again["link"].as_str().unwrap()]);
+    assert_eq!(ok(&["status"])["pending_documents"], pending);
+    ok(&["sync"]);
+    assert_eq!(ok(&["status"])["pending_documents"], 0);
+
+    // A live device's actor is not for the taking: a third link, the second device not
+    // revoked, is refused (and the phone's work is still there).
+    let third = admin(
+        &data,
+        &[
+            "device",
+            "issue",
+            "--user",
+            "A-0001",
+            "--link",
+            "--server",
+            &server.url,
+        ],
+    );
+    ok(&["log", "One more line."]);
+    ok(&["enrol", third["link"].as_str().unwrap()]);
+    let (code, v) = agent_run(&dir.path().join("phone"), &["sync"]);
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (1, Some("refused")),
+        "{v}"
+    );
+    assert!(ok(&["status"])["pending_documents"].as_u64().unwrap() > 0);
+
+    // A link that is not one is a one-line error naming the link, not the token.
+    let (code, v) = agent_run(&dir.path().join("phone"), &["enrol", "https://example.com"]);
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (2, Some("invalid")),
+        "{v}"
+    );
+    // --link needs the server's address.
+    let (code, _) = admin_run(&data, &["device", "issue", "--user", "A-0001", "--link"]);
+    assert_eq!(code, 2);
+}

@@ -229,13 +229,40 @@ async fn a_supervisor_sees_the_team_through_every_view_and_writes_reach_the_phon
         "north's two agents, nobody from south: {today}"
     );
     let a1 = rows.iter().find(|r| r["agent"] == "A-0001").unwrap();
-    assert_eq!(a1["freshness"], "synced");
+    // Synced today, during the day: what was done after the sync is not known yet.
+    assert_eq!(a1["freshness"], "partial");
+    assert!(a1["last_sync"].is_string(), "{a1}");
     assert_eq!(a1["today"]["effective_visits"]["actual"], 1);
     assert_eq!(a1["today"]["effective_visits"]["target"], 3);
     assert_eq!(a1["today"]["work_log"], true);
     assert_eq!(a1["today"]["evening_report"], true);
     let a2 = rows.iter().find(|r| r["agent"] == "A-0002").unwrap();
     assert_eq!(a2["freshness"], "never");
+
+    // The playbook's vocabulary for the dashboard's forms: the phone library's answer.
+    let (status, voc) = s1.get("/v1/team/playbook/vocabulary?lang=en").await;
+    assert_eq!(status, 200, "{voc}");
+    assert_eq!(
+        (voc["playbook"].as_str(), voc["language"].as_str()),
+        (Some("insurance"), Some("en"))
+    );
+    let paid = voc["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["code"] == "paid")
+        .unwrap();
+    assert_eq!(
+        (paid["requires_amount"].as_bool(), paid["label"].as_str()),
+        (Some(true), Some("已缴费"))
+    );
+    assert_eq!(voc["visit_kinds"][0]["code"], "collection");
+    let (status, bad) = s1.get("/v1/team/playbook/vocabulary?lang=fr").await;
+    assert_eq!(
+        (status, bad["error"]["code"].as_str()),
+        (400, Some("invalid")),
+        "{bad}"
+    );
 
     // Week and month: every agent's targets, the ratios and a trend of weeks.
     for period in ["week", "month"] {
@@ -265,6 +292,39 @@ async fn a_supervisor_sees_the_team_through_every_view_and_writes_reach_the_phon
         .unwrap();
     assert!(due["total"].as_u64().unwrap() >= 2, "{due}");
     assert!(due["target"]["target"].as_f64().is_some(), "{due}");
+    assert!(
+        ["met", "missed"].contains(&due["target"]["standing"].as_str().unwrap()),
+        "{due}"
+    );
+    // Issue 13, item 7: a month with no policy has no rate (null, "n/a"), never 0% missed:
+    // the same client-core rule as the agent's week on the phone. In October none of the
+    // sample policies is due: this month's pool is empty, and it has its every-week target.
+    let (_, october) = s1.get("/v1/views/pipeline?date=2026-10-10").await;
+    let empty: Vec<&Value> = october["months"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["total"] == 0)
+        .collect();
+    assert!(
+        empty
+            .iter()
+            .any(|m| m["phase"] == "due" && !m["target"].is_null()),
+        "{october}"
+    );
+    for m in empty {
+        assert!(m["rate_pct"].is_null(), "{m}");
+        if !m["target"].is_null() {
+            assert_eq!(
+                (
+                    m["target"]["standing"].as_str(),
+                    m["target"]["met"].as_bool()
+                ),
+                (Some("n/a"), Some(false)),
+                "{m}"
+            );
+        }
+    }
     let difficult = p["lists"]
         .as_array()
         .unwrap()

@@ -220,6 +220,14 @@ impl<'a> Facts<'a> {
         self.contacted(customer, ContactKind::Call, month_start(to), to)
     }
 
+    /// Whether an outcome is a close in the domain's sense: new business (`closes`) or a
+    /// renewal (`marks_paid`).
+    pub fn closes_or_pays(&self, outcome: Option<&str>) -> bool {
+        outcome
+            .and_then(|o| self.pb.outcome(o))
+            .is_some_and(|o| o.closes || o.marks_paid)
+    }
+
     /// Whether the visit met the customer (its outcome is not flagged `met = false`).
     pub fn met(&self, v: &Visit) -> bool {
         v.outcome
@@ -256,18 +264,25 @@ impl<'a> Facts<'a> {
             .any(|p| statuses.contains(&p.status))
     }
 
+    /// Whether one of the customer's policies is difficult or exited (surrender asked, or
+    /// lapsed whatever its typed status: [`Playbook::is_exited`]) on `date`.
+    pub fn difficult_or_exited(&self, customer: CustomerId, date: NaiveDate) -> bool {
+        self.policies_of(customer)
+            .iter()
+            .any(|p| p.status == PolicyStatus::Difficult || self.pb.is_exited(p, date))
+    }
+
     /// Whether the customer is hard to collect on `date`: an unpaid policy that is difficult,
-    /// exited or dead, or whose deduction failed.
+    /// exited (or lapsed) or dead, or whose deduction failed.
     pub fn hard_to_collect(&self, customer: CustomerId, date: NaiveDate) -> bool {
         self.policies_of(customer).iter().any(|p| {
             let unpaid = !matches!(
                 self.pb.calendar.phase(p, date),
                 Phase::Received | Phase::Settled
             );
-            let hard = matches!(
-                p.status,
-                PolicyStatus::Difficult | PolicyStatus::Exited | PolicyStatus::Dead
-            ) || failed_deduction(p, date).is_some();
+            let hard = matches!(p.status, PolicyStatus::Difficult | PolicyStatus::Dead)
+                || self.pb.is_exited(p, date)
+                || failed_deduction(p, date).is_some();
             unpaid && hard
         })
     }
@@ -283,10 +298,16 @@ type VisitIndex<'a> = (
 );
 
 /// The working set's visits, once each, indexed by customer and by agent.
+///
+/// "Once each" is by id (a record synced twice) and by what the visit is: the same customer,
+/// agent and start time typed on two phones is one visit (domain, December decisions); the one
+/// with the smaller id is kept, so every device keeps the same one.
 fn index_visits(ws: &WorkingSet) -> VisitIndex<'_> {
     let mut seen = HashSet::with_capacity(ws.visits.len());
     let mut visits: Vec<&Visit> = ws.visits.iter().filter(|v| seen.insert(v.id)).collect();
     visits.sort_by_key(|v| (v.start, v.id));
+    let mut same = HashSet::with_capacity(visits.len());
+    visits.retain(|v| same.insert((v.customer, &v.agent, v.start)));
     by_customer_and_agent(&visits, |v| (v.customer, &v.agent, visit_date(v)))
 }
 

@@ -2,8 +2,9 @@
 //!
 //! Agents plan their phoning and their routes by postcode area: "check lists" is the second of
 //! the seven things a day. Per postcode this gathers the customers with a policy in play this
-//! month, the large premiums, the households holding several policies, and the difficult,
-//! exited, dead and orphan policies. Customers without a postcode are grouped last under
+//! month, the large premiums, the households holding several policies, the policies with
+//! riders (附加险), and the difficult, exited (lapsed or surrender asked), dead and orphan
+//! policies. Customers without a postcode are grouped last under
 //! `postcode: None`, so nobody falls off the lists.
 
 use std::collections::BTreeMap;
@@ -28,9 +29,12 @@ pub struct PostcodeGroup {
     pub large_premiums: Vec<ListEntry>,
     /// Several policies with the same policyholder or the same insured.
     pub households: Vec<Household>,
+    /// Customers with a policy carrying riders (附加险), reviewed with the main policy.
+    pub riders: Vec<ListEntry>,
     /// Customers with a difficult policy (疑难单).
     pub difficult: Vec<ListEntry>,
-    /// Customers with an exited policy (退出单).
+    /// Customers with an exited policy (退出单): surrender asked (status `exited`) or lapsed
+    /// (unpaid past its grace end, whatever its typed status; see [`Playbook::is_exited`]).
     pub exited: Vec<ListEntry>,
     /// Customers with a dead policy (死单).
     pub dead: Vec<ListEntry>,
@@ -71,6 +75,9 @@ pub struct PolicyLine {
     pub status: PolicyStatus,
     /// Its phase on the day.
     pub phase: Phase,
+    /// Its riders (附加险).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub riders: Vec<String>,
 }
 
 /// What a household is recognised by.
@@ -109,6 +116,7 @@ pub fn lists(pb: &Playbook, date: NaiveDate, ws: &WorkingSet) -> Vec<PostcodeGro
         due_date: p.due_date,
         status: p.status,
         phase: pb.calendar.phase(p, date),
+        riders: p.riders.clone(),
     };
     let entry = |c: &Customer, keep: &dyn Fn(&Policy) -> bool| -> Option<ListEntry> {
         let policies: Vec<PolicyLine> = f
@@ -153,7 +161,8 @@ pub fn lists(pb: &Playbook, date: NaiveDate, ws: &WorkingSet) -> Vec<PostcodeGro
             }
             g.difficult
                 .extend(entry(c, &status(PolicyStatus::Difficult)));
-            g.exited.extend(entry(c, &status(PolicyStatus::Exited)));
+            g.riders.extend(entry(c, &|p| !p.riders.is_empty()));
+            g.exited.extend(entry(c, &|p| pb.is_exited(p, date)));
             g.dead.extend(entry(c, &status(PolicyStatus::Dead)));
             g.orphan.extend(entry(c, &status(PolicyStatus::Orphan)));
         }
@@ -189,6 +198,7 @@ pub fn lists(pb: &Playbook, date: NaiveDate, ws: &WorkingSet) -> Vec<PostcodeGro
         let empty = g.in_play.is_empty()
             && g.large_premiums.is_empty()
             && g.households.is_empty()
+            && g.riders.is_empty()
             && g.difficult.is_empty()
             && g.exited.is_empty()
             && g.dead.is_empty()
@@ -277,6 +287,54 @@ mod tests {
         let names = |l: &[ListEntry]| l.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
         assert_eq!(names(&none.orphan), vec!["张伟"]);
         assert_eq!(names(&none.dead), vec!["赵六"]);
+    }
+
+    /// Issue 13, item 5: the brief's riders group (附加险) is on the lists.
+    #[test]
+    fn policies_with_riders_are_grouped_for_review() {
+        let pb = Playbook::insurance();
+        let mut ws = book();
+        ws.policies[5].riders = vec!["附加意外险".into(), "附加医疗险".into()];
+        let groups = lists(&pb, d(2026, 6, 10), &ws);
+        let quiet = groups
+            .iter()
+            .find(|g| g.postcode.as_deref() == Some("300003"))
+            .expect("安静 has a policy with riders: her postcode is listed");
+        assert_eq!(quiet.riders.len(), 1);
+        assert_eq!(quiet.riders[0].name, "安静");
+        assert_eq!(
+            quiet.riders[0].policies[0].riders,
+            vec!["附加意外险".to_string(), "附加医疗险".to_string()]
+        );
+        assert!(lists(&pb, d(2026, 6, 10), &book())
+            .iter()
+            .all(|g| g.riders.is_empty()));
+    }
+
+    /// Issue 13, item 6: a policy past its grace end unpaid is on the exited list (退出单 =
+    /// lapsed or surrender asked), whatever status was typed.
+    #[test]
+    fn a_lapsed_policy_is_on_the_exited_list() {
+        let pb = Playbook::insurance();
+        let mut ws = book();
+        let li = ws.customers[1].clone();
+        // Due 20 April, 60 days of grace: lapses after 19 June.
+        let mut lapsed = policy_of(&li, d(2026, 4, 20));
+        lapsed.number = "LAPSED".into();
+        ws.policies.push(lapsed);
+        let exited = |date, ws: &WorkingSet| {
+            lists(&pb, date, ws)
+                .into_iter()
+                .flat_map(|g| g.exited)
+                .flat_map(|e| e.policies)
+                .map(|p| p.number)
+                .collect::<Vec<_>>()
+        };
+        assert!(exited(d(2026, 6, 19), &ws).is_empty(), "last day of grace");
+        assert_eq!(exited(d(2026, 6, 20), &ws), vec!["LAPSED".to_string()]);
+        // Surrender asked is exited too, lapsed or not.
+        ws.policies[0].status = PolicyStatus::Exited;
+        assert_eq!(exited(d(2026, 6, 10), &ws), vec!["P1".to_string()]);
     }
 
     #[test]

@@ -4,14 +4,14 @@
 //! a count over the working set. The conventions every metric follows are documented on
 //! [`Metric`]; keep them true here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Datelike, NaiveDate};
 
 use super::calendar::{add_days, birthday_in, month_start, Phase};
 use super::facts::{contact_date, failed_deduction, visit_date, Facts};
 use super::standards::effective_in;
-use super::targets::{Metric, Target};
+use super::targets::{rate_pct, Metric, Target};
 use super::vocabulary::Category;
 use crate::ids::UserId;
 use crate::model::{Contact, ContactKind, CustomerStatus, PolicyStatus, Visit};
@@ -25,11 +25,12 @@ pub(crate) struct Span<'s, 'a> {
 }
 
 impl<'a> Span<'_, 'a> {
-    /// The value of a target's metric over the span.
-    pub fn measure(&self, t: &Target) -> f64 {
+    /// The value of a target's metric over the span; `None` for a percentage over an empty
+    /// pool.
+    pub fn measure(&self, t: &Target) -> Option<f64> {
         let f = self.facts;
         let to = self.to;
-        let count = |n: usize| n as f64;
+        let count = |n: usize| Some(n as f64);
         match t.metric {
             Metric::Visits => count(self.visits().filter(|v| self.visit_matches(t, v)).count()),
             Metric::EffectiveVisits => count(self.effective_visits()),
@@ -58,9 +59,7 @@ impl<'a> Span<'_, 'a> {
             Metric::ActualMonthVisits => count(self.visits_in_phase(Phase::Received)),
             Metric::CollectionVisitsDifficult => count(
                 self.visits_of(Category::Collection)
-                    .filter(|v| {
-                        f.has_status(v.customer, &[PolicyStatus::Difficult, PolicyStatus::Exited])
-                    })
+                    .filter(|v| f.difficult_or_exited(v.customer, visit_date(v)))
                     .count(),
             ),
             Metric::HardToCollectCalls => count(
@@ -75,7 +74,7 @@ impl<'a> Span<'_, 'a> {
             ),
             Metric::DifficultExitedVisitedPct => pct(f
                 .customers_of(self.agent)
-                .filter(|c| f.has_status(c.id, &[PolicyStatus::Difficult, PolicyStatus::Exited]))
+                .filter(|c| f.difficult_or_exited(c.id, to))
                 .map(|c| f.visited_this_month(c.id, to))),
             Metric::CrossMonthCallsPct => self.called_in_phase_pct(Phase::Cross),
             Metric::ReceivableCallsPct => self.called_in_phase_pct(Phase::Receivable),
@@ -165,12 +164,33 @@ impl<'a> Span<'_, 'a> {
         self.facts.contacts_by(self.agent, kind, self.from, self.to)
     }
 
-    /// The agent's effective visits in the span.
-    pub fn effective_visits(&self) -> usize {
-        self.facts
-            .visits_by(self.agent, self.from, self.to)
-            .filter(|v| effective_in(self.facts, v))
+    /// The agent's calls in the span that count toward the daily standard's calls (10-3-1's
+    /// ten): those whose purpose is one of `daily.call_purposes`, or every call when the
+    /// playbook names none.
+    pub fn daily_calls(&self) -> usize {
+        let purposes = &self.facts.pb.daily.call_purposes;
+        self.contacts(ContactKind::Call)
+            .filter(|c| {
+                purposes.is_empty() || c.purpose.as_ref().is_some_and(|p| purposes.contains(p))
+            })
             .count()
+    }
+
+    /// The agent's effective visits in the span, one per customer and day: three visits to
+    /// one customer on a day are one effective visit toward 311 (domain: customers, not
+    /// visits).
+    pub fn effective_visits(&self) -> usize {
+        per_customer_day(
+            self.facts
+                .visits_by(self.agent, self.from, self.to)
+                .filter(|v| effective_in(self.facts, v)),
+        )
+    }
+
+    /// The agent's meetings in the span (visits that met the customer), one per customer and
+    /// day (10-3-1's three meetings are three customers met).
+    pub fn meetings(&self) -> usize {
+        per_customer_day(self.visits())
     }
 
     /// 10-3-1 results: result outcomes of visits and contacts, and new prospects.
@@ -217,10 +237,14 @@ impl<'a> Span<'_, 'a> {
             .count()
     }
 
+    /// The customers met in the span with a policy in `phase` on the day of the visit: "亲访10位
+    /// 客户" counts ten customers, not ten visits.
     fn visits_in_phase(&self, phase: Phase) -> usize {
         self.visits()
             .filter(|v| self.facts.has_phase(v.customer, phase, visit_date(v)))
-            .count()
+            .map(|v| v.customer)
+            .collect::<BTreeSet<_>>()
+            .len()
     }
 
     fn top_grade(&self, v: &Visit) -> bool {
@@ -233,7 +257,7 @@ impl<'a> Span<'_, 'a> {
                 == top
     }
 
-    fn called_in_phase_pct(&self, phase: Phase) -> f64 {
+    fn called_in_phase_pct(&self, phase: Phase) -> Option<f64> {
         let f = self.facts;
         pct(f
             .customers_of(self.agent)
@@ -241,7 +265,7 @@ impl<'a> Span<'_, 'a> {
             .map(|c| f.called_this_month(c.id, self.to)))
     }
 
-    fn birthdays_greeted_pct(&self) -> f64 {
+    fn birthdays_greeted_pct(&self) -> Option<f64> {
         let f = self.facts;
         let settings = &f.pb.reminders;
         let first = month_start(self.to);
@@ -264,10 +288,10 @@ impl<'a> Span<'_, 'a> {
         }))
     }
 
-    fn collection_rate(&self, phase: Option<Phase>) -> f64 {
+    fn collection_rate(&self, phase: Option<Phase>) -> Option<f64> {
         let f = self.facts;
         let (Some(phase), Some(cal)) = (phase, f.pb.calendar.monthly()) else {
-            return 0.0;
+            return None;
         };
         pct(f
             .customers_of(self.agent)
@@ -312,16 +336,15 @@ impl<'a> Span<'_, 'a> {
     }
 }
 
-/// The share of `true` in percent; 100 when there is nothing to count.
-pub(crate) fn pct(done: impl Iterator<Item = bool>) -> f64 {
-    let (mut total, mut yes) = (0usize, 0usize);
-    for d in done {
-        total += 1;
-        yes += usize::from(d);
-    }
-    if total == 0 {
-        100.0
-    } else {
-        yes as f64 * 100.0 / total as f64
-    }
+/// How many distinct (customer, local date) pairs the visits cover.
+fn per_customer_day<'a>(visits: impl Iterator<Item = &'a Visit>) -> usize {
+    visits
+        .map(|v| (v.customer, visit_date(v)))
+        .collect::<BTreeSet<_>>()
+        .len()
+}
+
+/// The share of `true` in percent; `None` when there is nothing to count.
+pub(crate) fn pct(done: impl Iterator<Item = bool>) -> Option<f64> {
+    rate_pct(done)
 }

@@ -15,6 +15,7 @@
 
 mod calendar;
 mod facts;
+mod form;
 mod lists;
 mod measure;
 mod prepared;
@@ -32,26 +33,28 @@ mod testing;
 use std::path::Path;
 use std::sync::OnceLock;
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 pub use calendar::{
     week_of_month, Cadence, CadenceDue, CadenceStep, Calendar, MonthlyCalendar, Phase, PhaseText,
     PhaseTexts, Schedule, WorkCycle,
 };
+pub use form::{FormVocabulary, OutcomeTerm, Term, LANGUAGES};
 pub use lists::{lists, Household, HouseholdBy, ListEntry, PolicyLine, PostcodeGroup};
 pub use prepared::Prepared;
-pub use reminders::{reminders, Reminder, ReminderKind};
+pub use reminders::{reminders, Reminder, ReminderKind, Urgency};
 pub use sms::{SmsSettings, SmsTemplate, SmsValues, PLACEHOLDERS};
 pub use standards::{
     is_effective, month_progress, today, week_progress, DailyCount, DailyStandard,
     EffectiveVisitRule, PeriodProgress, Progress, SevenThings, TodayStatus,
 };
-pub use targets::{Metric, Period, Target, Tier};
+pub use targets::{rate_pct, Metric, Period, Standing, Target, Tier};
 pub use team::{team_ratios, RatioProgress, TeamMeasure, TeamRatio, TeamRatios, TeamStandard};
 pub use vocabulary::{Category, ContactPurpose, Grade, OutcomeKind, Purpose, VisitKind};
 
 use crate::error::{Error, Result};
-use crate::model::{Contact, Customer, Day, NewContact, NewVisit, Policy, Visit};
+use crate::model::{Contact, Customer, Day, NewContact, NewVisit, Policy, PolicyStatus, Visit};
 
 /// The built-in insurance playbook's file.
 const INSURANCE_TOML: &str = include_str!("../../../docs/playbooks/insurance.toml");
@@ -106,6 +109,33 @@ pub struct Playbook {
     /// SMS templates.
     #[serde(default)]
     pub sms: SmsSettings,
+    /// What a record must hold to be accepted (the domain's anti-padding rules).
+    #[serde(default)]
+    pub records: RecordRules,
+}
+
+/// The domain's rules on records that count (issue 13: padding), beyond the vocabulary: how far
+/// ahead a visit may be dated. An outcome's own needs (an amount, a date) are flags on the
+/// outcome ([`OutcomeKind::requires_amount`], [`OutcomeKind::requires_date`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordRules {
+    /// A visit starting more than this many days after the phone's today is refused (a
+    /// visit is recorded when it happened, or planned a few days ahead at most).
+    #[serde(default = "default_max_days_ahead")]
+    pub max_days_ahead: u32,
+}
+
+fn default_max_days_ahead() -> u32 {
+    3
+}
+
+impl Default for RecordRules {
+    fn default() -> Self {
+        RecordRules {
+            max_days_ahead: default_max_days_ahead(),
+        }
+    }
 }
 
 /// Reminder cadences of a playbook.
@@ -176,7 +206,7 @@ impl Playbook {
     pub fn from_toml_str(source_name: &str, text: &str) -> Result<Playbook> {
         let pb: Playbook = toml::from_str(text).map_err(|e| Error::Playbook {
             source_name: source_name.to_string(),
-            reason: e.to_string().trim_end().to_string(),
+            reason: toml_reason(text, &e),
         })?;
         pb.validate().map_err(|e| match e {
             Error::Playbook { reason, .. } => Error::Playbook {
@@ -247,7 +277,43 @@ impl Playbook {
                 self.purposes.iter().map(|p| &p.code),
             ));
         }
-        self.check_outcome(visit.outcome.as_ref().map(|o| o.code.as_str()))
+        self.check_outcome(visit.outcome.as_ref().map(|o| o.code.as_str()))?;
+        if let Some(o) = &visit.outcome {
+            if let Some(kind) = self.outcome(&o.code) {
+                if kind.requires_amount && o.amount_cents.is_none_or(|a| a <= 0) {
+                    return Err(Error::invalid(
+                        "outcome.amount_cents",
+                        format!(
+                            "outcome `{}` ({}) needs the amount, above zero",
+                            kind.code, kind.label
+                        ),
+                    ));
+                }
+                if kind.requires_date && o.date.is_none() {
+                    return Err(Error::invalid(
+                        "outcome.date",
+                        format!("outcome `{}` ({}) needs a date", kind.code, kind.label),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a visit's day against the phone's today: more than
+    /// [`RecordRules::max_days_ahead`] days ahead is refused.
+    pub fn check_visit_day(&self, day: NaiveDate, today: NaiveDate) -> Result<()> {
+        let ahead = (day - today).num_days();
+        if ahead > i64::from(self.records.max_days_ahead) {
+            return Err(Error::invalid(
+                "start",
+                format!(
+                    "the visit is dated {day}, {ahead} days ahead: at most {} days ahead are accepted",
+                    self.records.max_days_ahead
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Checks a call's or SMS's purpose and outcome codes against the playbook.
@@ -273,9 +339,37 @@ impl Playbook {
         }
     }
 
+    /// Whether a policy is exited (退出单) on `date`: surrender asked (its status is `exited`)
+    /// or lapsed (unpaid past its grace end or expiry, whatever its typed status). The phone's
+    /// lists and the manager's pipeline both ask this.
+    pub fn is_exited(&self, policy: &Policy, date: NaiveDate) -> bool {
+        policy.status == PolicyStatus::Exited || self.calendar.phase(policy, date) == Phase::Lapsed
+    }
+
     /// Renders an SMS template with its placeholders (`{customer}`, `{agent}`, `{date}`).
     pub fn render_sms(&self, template_code: &str, values: &SmsValues) -> Result<String> {
         self.sms.render(template_code, values)
+    }
+}
+
+/// A TOML error in one line: "line L, column C: message" (the parser's own text draws the
+/// line with a caret over several lines, which a command line's one-line error cannot hold).
+fn toml_reason(text: &str, e: &toml::de::Error) -> String {
+    let message = e
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
     }
 }
 
@@ -477,6 +571,7 @@ mod tests {
         ));
         assert!(r.contains("colour"), "{r}");
         assert!(r.contains("line"), "{r}");
+        assert!(!r.contains('\n'), "one line: {r}");
         let r = reason(insurance_with("[daily]", "[daily]\nvisits_per_day = 3"));
         assert!(r.contains("visits_per_day"), "{r}");
         let r = reason(insurance_with(

@@ -2,10 +2,14 @@
 //! cadences.
 //!
 //! "Read reminders" is the first of the seven things a day. A reminder is computed, never
-//! stored: birthdays within the lead days, each unpaid policy's job for its renewal month, a
-//! failed deduction to call this week, a car-renewal step due or overdue, an orphan customer to
-//! call, a receipt to deliver, a follow-up SMS after a sales visit that did not close. Once the
-//! work is recorded (a call, a visit) the reminder disappears by itself.
+//! stored: birthdays within the lead days, each customer's job for the renewal month their
+//! unpaid policies are in, a failed deduction to call this week, a car-renewal step due or
+//! overdue, a renewal to hand over, an orphan customer to call, a receipt to deliver, a
+//! follow-up SMS after a sales visit that did not close. Once the work is recorded (the call,
+//! visit, SMS or delivery it asks for) the reminder disappears by itself: every kind says
+//! which record clears it. The day's list comes most urgent first ([`Urgency`]).
+
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -25,11 +29,13 @@ use crate::model::{ContactKind, Customer, Policy, PolicyStatus};
 pub enum ReminderKind {
     /// A bank deduction failed: call the customer the same week.
     FailedDeduction,
-    /// A car renewal reached its reassign step unrenewed: hand it to another person.
+    /// A car renewal reached its reassign step unrenewed: hand it to another person (clears
+    /// once someone calls or meets the owner from that day on).
     Reassign,
     /// A car renewal step is due or overdue.
     CadenceStep,
-    /// An unpaid policy's job for its renewal month (cross, receivable, due, transition, final).
+    /// The job of a customer's unpaid policies in one renewal month (cross, receivable, due,
+    /// transition, final).
     Renewal,
     /// A policy paid this month whose receipt and invoice are still to deliver.
     Receipt,
@@ -39,6 +45,37 @@ pub enum ReminderKind {
     Birthday,
     /// A sales visit that did not close, some days ago: send the follow-up SMS.
     FollowUp,
+}
+
+/// How soon a reminder is due, relative to the day asked about: the day's list is read in
+/// this order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    /// Due before the day: late.
+    Overdue,
+    /// Due on the day.
+    Today,
+    /// Due within the next seven days.
+    ThisWeek,
+    /// Due later than that (a renewal month's job due at the month's end…).
+    Later,
+}
+
+impl Urgency {
+    /// The urgency of something due on `due`, seen on `date`.
+    pub fn of(due: NaiveDate, date: NaiveDate) -> Urgency {
+        let days = (due - date).num_days();
+        if days < 0 {
+            Urgency::Overdue
+        } else if days == 0 {
+            Urgency::Today
+        } else if days <= 7 {
+            Urgency::ThisWeek
+        } else {
+            Urgency::Later
+        }
+    }
 }
 
 /// One thing to do for one customer.
@@ -55,9 +92,15 @@ pub struct Reminder {
     /// The agent the customer is assigned to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<UserId>,
-    /// The policy concerned, if any.
+    /// The policy concerned, if any (the first of `policies`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicyId>,
+    /// Every policy concerned: a renewal month's reminder gathers the customer's policies in
+    /// that month.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<PolicyId>,
+    /// How soon it is due, for grouping the day's list.
+    pub urgency: Urgency,
     /// The policy's phase, for a renewal reminder.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
@@ -71,8 +114,10 @@ pub struct Reminder {
     pub message: String,
 }
 
-/// Everything to remind on `date`, for every customer of the working set, sorted by due day,
-/// kind, customer name, customer id, policy id and step.
+/// Everything to remind on `date`, for every customer of the working set, most urgent first:
+/// sorted by due day (overdue, today, this week, later: see [`Urgency`]), kind, customer
+/// name, customer id, policy id and step. What was done is not listed: each reminder clears
+/// once the call, visit, SMS or delivery it asks for is recorded.
 ///
 /// Policies whose customer is not in the working set are ignored.
 pub fn reminders(pb: &Playbook, date: NaiveDate, ws: &WorkingSet) -> Vec<Reminder> {
@@ -116,11 +161,14 @@ fn reminders_of<'c>(
         out.extend(birthday(f, c, date));
         out.extend(follow_up(f, c, date));
         out.extend(orphan(f, c, date));
+        out.extend(renewals(f, c, date));
         for p in f.policies_of(c.id) {
-            out.extend(renewal(f, c, p, date));
             out.extend(cadence(f, c, p, date));
             out.extend(failed(f, c, p, date));
         }
+    }
+    for r in &mut out {
+        r.urgency = Urgency::of(r.due, date);
     }
     out
 }
@@ -162,6 +210,8 @@ fn reminder(
         customer_name: c.name.clone(),
         agent: c.agent.clone(),
         policy: policy.map(|p| p.id),
+        policies: policy.map(|p| p.id).into_iter().collect(),
+        urgency: Urgency::Later,
         phase: None,
         step: None,
         sms: None,
@@ -216,15 +266,21 @@ fn follow_up(f: &Facts<'_>, c: &Customer, date: NaiveDate) -> Option<Reminder> {
     let sales =
         f.pb.visit_kind(&last.kind)
             .is_some_and(|k| k.category == Category::Sales);
-    let closed = last
-        .outcome
-        .as_ref()
-        .and_then(|o| f.pb.outcome(&o.code))
-        .is_some_and(|o| o.closes);
+    // A renewal is a close (domain: December decisions): an outcome that closes or marks paid,
+    // on the visit or on a call since, or a policy paid since the visit (renewed at the shop),
+    // means there is no "did not close" to follow up.
+    let visited = visit_date(last);
+    let closed = f.closes_or_pays(last.outcome.as_ref().map(|o| o.code.as_str()))
+        || f.customer_contacts(c.id)
+            .iter()
+            .any(|x| x.at > last.start && f.closes_or_pays(x.outcome.as_deref()))
+        || f.policies_of(c.id)
+            .iter()
+            .any(|p| p.paid_on.is_some_and(|d| d >= visited && d <= date));
     if !sales || closed || !f.met(last) {
         return None;
     }
-    let due = add_days(visit_date(last), i64::from(after));
+    let due = add_days(visited, i64::from(after));
     // A week to act on it, then the reminder is stale.
     if date < due || date > add_days(due, 6) {
         return None;
@@ -268,35 +324,114 @@ fn orphan(f: &Facts<'_>, c: &Customer, date: NaiveDate) -> Option<Reminder> {
     ))
 }
 
-fn renewal(f: &Facts<'_>, c: &Customer, p: &Policy, date: NaiveDate) -> Option<Reminder> {
-    let cal = f.pb.calendar.monthly()?;
-    let phase = f.pb.calendar.phase(p, date);
-    let (label, action) = cal.text(phase);
-    let sms = cal.phases.get(phase).and_then(|t| t.sms.clone());
-    if phase.in_play() {
-        let message = format!(
-            "{label}: policy {} ({}) due {}: {action}",
-            p.number, p.product, p.due_date
-        );
-        let due = f.pb.calendar.phase_end(p, date);
-        Some(Reminder {
-            phase: Some(phase),
-            sms,
-            ..reminder(c, ReminderKind::Renewal, due, Some(p), message)
-        })
-    } else if phase == Phase::Received {
-        let paid = p.paid_on?;
-        if f.visited(c.id, paid, date) {
-            return None;
+/// The customer's renewal jobs on `date`: one reminder per renewal month in play (the policies
+/// in it together, so a household with three policies in its cross month is one line), and one
+/// for the receipts still to deliver. Each disappears once its work is recorded:
+/// - cross month (跨月): a call and a visit this month ("phone revisit and a visit");
+/// - receivable and due months: a call or a visit this month (an SMS too in the due month, the
+///   payment-reminder SMS the phase suggests);
+/// - transition and final months: a call or a visit in this work cycle (week): the job comes
+///   back each week until the policy is paid or lapses;
+/// - actual-received month (实收月): a visit on or after the payment (receipt delivered).
+fn renewals(f: &Facts<'_>, c: &Customer, date: NaiveDate) -> Vec<Reminder> {
+    let Some(cal) = f.pb.calendar.monthly() else {
+        return vec![];
+    };
+    let mut by_phase: BTreeMap<Phase, Vec<&Policy>> = BTreeMap::new();
+    for p in f.policies_of(c.id) {
+        let phase = f.pb.calendar.phase(p, date);
+        let open = if phase.in_play() {
+            true
+        } else if phase == Phase::Received {
+            // The receipt is delivered by a visit on or after the payment.
+            p.paid_on.is_some_and(|paid| !f.visited(c.id, paid, date))
+        } else {
+            false
+        };
+        if open {
+            by_phase.entry(phase).or_default().push(p);
         }
-        let message = format!("{label}: policy {} paid on {paid}: {action}", p.number);
-        Some(Reminder {
+    }
+    let mut out = Vec::new();
+    for (phase, policies) in by_phase {
+        if phase.in_play() && renewal_done(f, c, phase, date) {
+            continue;
+        }
+        let (label, action) = cal.text(phase);
+        let sms = cal.phases.get(phase).and_then(|t| t.sms.clone());
+        let numbers = policies
+            .iter()
+            .map(|p| {
+                if phase == Phase::Received {
+                    format!(
+                        "{} paid on {}",
+                        p.number,
+                        p.paid_on.map(|d| d.to_string()).unwrap_or_default()
+                    )
+                } else {
+                    format!("{} ({}) due {}", p.number, p.product, p.due_date)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let what = if policies.len() == 1 {
+            "policy"
+        } else {
+            "policies"
+        };
+        let left = if phase == Phase::Cross {
+            match (
+                f.called_this_month(c.id, date),
+                f.visited_this_month(c.id, date),
+            ) {
+                (true, false) => " (called; the visit is still to do)",
+                (false, true) => " (visited; the call is still to do)",
+                _ => "",
+            }
+        } else {
+            ""
+        };
+        let message = format!("{label}: {what} {numbers}: {action}{left}");
+        let (kind, due) = if phase == Phase::Received {
+            (ReminderKind::Receipt, month_last(date))
+        } else {
+            let due = policies
+                .iter()
+                .map(|p| f.pb.calendar.phase_end(p, date))
+                .min()
+                .unwrap_or(date);
+            // The weekly jobs of the grace months are due by the end of the work cycle.
+            let due = if matches!(phase, Phase::Transition | Phase::Final) {
+                due.min(f.pb.schedule.cycle.bounds(date).1)
+            } else {
+                due
+            };
+            (ReminderKind::Renewal, due)
+        };
+        out.push(Reminder {
             phase: Some(phase),
             sms,
-            ..reminder(c, ReminderKind::Receipt, month_last(date), Some(p), message)
-        })
-    } else {
-        None
+            policies: policies.iter().map(|p| p.id).collect(),
+            ..reminder(c, kind, due, policies.first().copied(), message)
+        });
+    }
+    out
+}
+
+/// Whether the work a renewal month asks of a customer is recorded (see [`renewals`]).
+fn renewal_done(f: &Facts<'_>, c: &Customer, phase: Phase, date: NaiveDate) -> bool {
+    let month = month_start(date);
+    let called = f.called_this_month(c.id, date);
+    let visited = f.visited_this_month(c.id, date);
+    match phase {
+        Phase::Cross => called && visited,
+        Phase::Receivable => called || visited,
+        Phase::Due => called || visited || f.contacted(c.id, ContactKind::Sms, month, date),
+        Phase::Transition | Phase::Final => {
+            let from = f.pb.schedule.cycle.bounds(date).0;
+            f.contacted(c.id, ContactKind::Call, from, date) || f.visited(c.id, from, date)
+        }
+        _ => false,
     }
 }
 
@@ -344,6 +479,12 @@ fn cadence(f: &Facts<'_>, c: &Customer, p: &Policy, date: NaiveDate) -> Option<R
         format!("D-{}", step.step.days_before)
     };
     if step.is_reassign() {
+        // Handed over: the person who took the renewal over has called or met the owner since
+        // the reassign day.
+        let (from, to) = (step.day, date);
+        if f.contacted(c.id, ContactKind::Call, from, to) || f.visited(c.id, from, to) {
+            return None;
+        }
         let message = format!(
             "{} ({when}): policy {} expiring {expiry} is not renewed: {}",
             step.step.label, p.number, step.step.action
@@ -490,12 +631,14 @@ mod tests {
                 Some(d(2026, 5, 31)),
             ),
             (d(2026, 6, 20), Some(Phase::Due), Some(d(2026, 6, 30))),
+            // The grace months' jobs are weekly: due by the end of the work cycle.
             (
                 d(2026, 7, 20),
                 Some(Phase::Transition),
-                Some(d(2026, 7, 31)),
+                Some(d(2026, 7, 21)),
             ),
-            (d(2026, 8, 2), Some(Phase::Final), Some(d(2026, 8, 14))),
+            (d(2026, 8, 2), Some(Phase::Final), Some(d(2026, 8, 7))),
+            (d(2026, 8, 12), Some(Phase::Final), Some(d(2026, 8, 14))),
             (d(2026, 8, 15), None, None),
         ];
         for (date, phase, due_by) in table {
@@ -544,8 +687,8 @@ mod tests {
                 (ReminderKind::Orphan, d(2026, 6, 30)),
             ]
         );
-        // A call after the failure, a visit after the payment and a call to the orphan customer
-        // clear all but the month's renewal job.
+        // A call after the failure (which is also the due month's call), a visit after the
+        // payment and a call to the orphan customer clear everything.
         ws.contacts.push(call(
             &c,
             "a1",
@@ -569,9 +712,100 @@ mod tests {
             &["receipt_handed_over"],
             Some("served"),
         ));
+        assert_eq!(kinds(&reminders(&pb, date, &ws)), vec![]);
+    }
+
+    /// Issue 13, item 3: the cross-month reminder is still listed after the call and the visit
+    /// were recorded, and every policy in play is listed every day. One line per customer and
+    /// renewal month; the call and the visit clear it; the grace months come back weekly; the
+    /// most urgent come first.
+    #[test]
+    fn the_cross_month_reminder_clears_once_the_call_and_the_visit_are_recorded() {
+        let pb = Playbook::insurance();
+        let c = customer("王芳", "a1");
+        let mut ws = WorkingSet::default();
+        // Three policies of one household due in June: April is their cross month.
+        for n in 0..3 {
+            let mut p = policy_of(&c, d(2026, 6, 10 + n));
+            p.number = format!("P{n}");
+            ws.policies.push(p);
+        }
+        ws.customers.push(c.clone());
+        let date = d(2026, 4, 20);
+        let rs = reminders(&pb, date, &ws);
+        assert_eq!(rs.len(), 1, "one line for the household: {rs:#?}");
+        assert_eq!(rs[0].policies.len(), 3);
+        assert_eq!(rs[0].urgency, Urgency::Later);
+        ws.contacts.push(call(
+            &c,
+            "a1",
+            "2026-04-08T10:00:00+08:00",
+            "renewal_contact",
+            None,
+        ));
+        let rs = reminders(&pb, date, &ws);
+        assert_eq!(rs.len(), 1, "called, not yet visited");
+        assert!(
+            rs[0].message.contains("visit is still to do"),
+            "{}",
+            rs[0].message
+        );
+        ws.visits.push(visit(
+            &c,
+            "a1",
+            "2026-04-15T10:00:00+08:00",
+            30,
+            "service",
+            &["data_verification", "renewal_contact"],
+            Some("served"),
+        ));
+        assert!(reminders(&pb, date, &ws).is_empty(), "call and visit: done");
+        // May is their receivable month: a new job, cleared by a call or a visit in May.
+        assert_eq!(reminders(&pb, d(2026, 5, 4), &ws).len(), 1);
+        // July, transition month: a call this week clears it until next week.
+        let mut july = ws.clone();
+        july.contacts.push(call(
+            &c,
+            "a1",
+            "2026-07-02T10:00:00+08:00",
+            "payment_reminder",
+            Some("promised"),
+        ));
+        assert!(reminders(&pb, d(2026, 7, 6), &july).is_empty());
+        let next_week = reminders(&pb, d(2026, 7, 8), &july);
         assert_eq!(
-            kinds(&reminders(&pb, date, &ws)),
-            vec![(ReminderKind::Renewal, d(2026, 6, 30))]
+            kinds(&next_week),
+            vec![(ReminderKind::Renewal, d(2026, 7, 14))]
+        );
+        assert_eq!(next_week[0].urgency, Urgency::ThisWeek);
+    }
+
+    #[test]
+    fn the_day_s_list_is_most_urgent_first() {
+        let pb = Playbook::insurance();
+        let late = customer("逾期", "a1");
+        let mut ws = WorkingSet::default();
+        // A failed deduction of last week, not called: overdue.
+        let mut failed = policy_of(&late, d(2026, 6, 5));
+        failed.deduction_failed_on = Some(d(2026, 6, 5));
+        ws.policies.push(failed);
+        // A birthday today.
+        let mut born = customer("寿星", "a1");
+        born.birthday = Some(d(1980, 6, 16));
+        // A cross-month policy (due in August): a job for the month.
+        let cross = customer("跨月", "a1");
+        ws.policies.push(policy_of(&cross, d(2026, 8, 20)));
+        ws.customers = vec![cross, born, late];
+        let rs = reminders(&pb, d(2026, 6, 16), &ws);
+        let got: Vec<(Urgency, ReminderKind)> = rs.iter().map(|r| (r.urgency, r.kind)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Urgency::Overdue, ReminderKind::FailedDeduction),
+                (Urgency::Today, ReminderKind::Birthday),
+                (Urgency::Later, ReminderKind::Renewal),
+                (Urgency::Later, ReminderKind::Renewal),
+            ]
         );
     }
 
@@ -679,6 +913,44 @@ mod tests {
         let mut closed = ws.clone();
         closed.visits[0].outcome = Some(outcome("new_policy"));
         assert!(follow(&closed, d(2026, 6, 13)).is_empty());
+    }
+
+    /// Issue 13, item 2: a customer who renewed at the shop gets no "not closed" follow-up
+    /// three days later, whether the renewal is the visit's outcome, a call's since, or the
+    /// policy's paid date.
+    #[test]
+    fn a_customer_who_renewed_at_the_shop_gets_no_not_closed_follow_up() {
+        let pb = car();
+        let c = customer("车主", "a1");
+        let mut ws = WorkingSet::default();
+        ws.policies.push(policy_of(&c, d(2026, 7, 1)));
+        ws.visits.push(visit(
+            &c,
+            "a1",
+            "2026-06-10T10:00:00+08:00",
+            30,
+            "shop_visit",
+            &["renewal_offer"],
+            Some("thinking"),
+        ));
+        ws.customers.push(c.clone());
+        let follow = |ws: &WorkingSet| {
+            reminders(&pb, d(2026, 6, 13), ws)
+                .into_iter()
+                .filter(|r| r.kind == ReminderKind::FollowUp)
+                .count()
+        };
+        assert_eq!(follow(&ws), 1, "thinking it over: follow up");
+        let mut renewed_at_the_shop = ws.clone();
+        renewed_at_the_shop.visits[0].outcome = Some(outcome("renewed"));
+        assert_eq!(follow(&renewed_at_the_shop), 0, "the visit renewed");
+        let mut paid_since = ws.clone();
+        paid_since.policies[0].paid_on = Some(d(2026, 6, 11));
+        assert_eq!(
+            follow(&paid_since),
+            0,
+            "the policy was paid since the visit"
+        );
     }
 
     #[test]

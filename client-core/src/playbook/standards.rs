@@ -12,7 +12,7 @@ use super::calendar::{month_start, Phase};
 use super::facts::{DayFacts, Facts};
 use super::measure::Span;
 use super::reminders::reminders_in;
-use super::targets::{Metric, Period, Target, Tier};
+use super::targets::{Metric, Period, Standing, Target, Tier};
 use super::vocabulary::Category;
 use super::{Playbook, WorkingSet};
 use crate::ids::UserId;
@@ -73,6 +73,11 @@ pub struct DailyStandard {
     /// Phone appointment calls a day (10).
     #[serde(default)]
     pub calls: u32,
+    /// The contact purposes whose calls count toward `calls` (the insurance playbook:
+    /// `appointment`, 电话约访; a payment reminder is not an appointment call). Empty: every
+    /// call counts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub call_purposes: Vec<String>,
     /// Meetings a day: visits where the customer was met (3).
     #[serde(default)]
     pub meetings: u32,
@@ -205,8 +210,10 @@ pub struct Progress {
     pub target: f64,
     /// What was done.
     pub actual: f64,
-    /// Whether `actual` reaches `target`.
+    /// Whether `actual` reaches `target` (`standing` is `met`).
     pub met: bool,
+    /// Met, missed, or n/a (a rate over an empty pool: neither met nor missed).
+    pub standing: Standing,
     /// `actual` as a percentage of `target` (100 for a zero target).
     pub percent: f64,
     /// The tier reached, for a target with tiers (collection rates).
@@ -231,7 +238,7 @@ pub struct PeriodProgress {
     pub week: Option<u32>,
     /// Each target of the period.
     pub targets: Vec<Progress>,
-    /// Whether every target is met (true when there are none).
+    /// Whether no target is missed (n/a ones are not; true when there are none).
     pub all_met: bool,
 }
 
@@ -290,8 +297,8 @@ pub(crate) fn today_in(f: &Facts<'_>, agent: &UserId, date: NaiveDate) -> TodayS
     let day = f.day(agent, date);
     let effective_visits = DailyCount::new(span.effective_visits(), daily.effective_visits);
     let met_311 = met_311_of(f, effective_visits, day);
-    let calls = DailyCount::new(span.contacts(ContactKind::Call).count(), daily.calls);
-    let meetings = DailyCount::new(span.visits().count(), daily.meetings);
+    let calls = DailyCount::new(span.daily_calls(), daily.calls);
+    let meetings = DailyCount::new(span.meetings(), daily.meetings);
     let results = DailyCount::new(span.results(), daily.results);
     let collection_purpose = |p: Option<&str>| {
         p.and_then(|p| pb.contact_purpose(p))
@@ -394,7 +401,7 @@ pub(crate) fn week_targets_met_in(f: &Facts<'_>, agent: &UserId, date: NaiveDate
     applies()
         .filter(|t| !t.metric.is_pct())
         .chain(applies().filter(|t| t.metric.is_pct()))
-        .all(|t| span.measure(t) >= t.target)
+        .all(|t| !t.standing(span.measure(t)).is_missed())
 }
 
 fn period_progress(
@@ -415,13 +422,16 @@ fn period_progress(
         from: span.from,
         to: span.to,
         week,
-        all_met: targets.iter().all(|p| p.met),
+        all_met: targets.iter().all(|p| !p.standing.is_missed()),
         targets,
     }
 }
 
 fn progress(span: &Span<'_, '_>, t: &Target) -> Progress {
-    let actual = span.measure(t);
+    let measured = span.measure(t);
+    let standing = t.standing(measured);
+    // Over an empty pool: a coverage target met reads 100, a rate n/a reads 0 with no tier.
+    let actual = measured.unwrap_or(if standing.is_met() { 100.0 } else { 0.0 });
     let percent = if t.target > 0.0 {
         actual * 100.0 / t.target
     } else {
@@ -432,10 +442,11 @@ fn progress(span: &Span<'_, '_>, t: &Target) -> Progress {
         label: t.label(),
         target: t.target,
         actual,
-        met: actual >= t.target,
+        met: standing.is_met(),
+        standing,
         percent,
         tier: (t.good.is_some() || t.excellent.is_some())
-            .then(|| t.tier(actual))
+            .then(|| measured.and_then(|a| t.tier(a)))
             .flatten(),
         phase: t.phase,
     }
@@ -560,12 +571,17 @@ mod tests {
         assert!(is_effective(&plain, &v, Some(home)));
     }
 
+    /// A Tuesday with `n` effective visits, each to another customer.
     fn day_with(n: usize, log: bool, report: bool) -> WorkingSet {
-        let c = customer("王芳", "a1");
-        let visits = (0..n)
-            .map(|i| {
+        let customers: Vec<_> = (0..n)
+            .map(|i| customer(&format!("客户{i}"), "a1"))
+            .collect();
+        let visits = customers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
                 visit(
-                    &c,
+                    c,
                     "a1",
                     &format!("2026-06-16T{:02}:00:00+08:00", 9 + i),
                     30,
@@ -576,9 +592,48 @@ mod tests {
             })
             .collect();
         let mut ws = collect(visits);
-        ws.customers.push(c);
+        ws.customers = customers;
         ws.days.push(day("a1", d(2026, 6, 16), log, report));
         ws
+    }
+
+    /// Issue 13, item 10: the same visit typed on two phones (same customer, agent and start,
+    /// two ids) counts once; three visits to one customer are one effective visit and one
+    /// meeting (customers, not visits).
+    #[test]
+    fn padding_the_same_visit_on_two_phones_or_three_visits_to_one_customer_counts_once() {
+        let pb = crate::playbook::Playbook::insurance();
+        let tuesday = d(2026, 6, 16);
+        let mut ws = day_with(2, true, true);
+        let mut typed_again = ws.visits[0].clone();
+        typed_again.id = crate::ids::VisitId::new();
+        typed_again.notes = "typed on the second phone".into();
+        ws.visits.push(typed_again);
+        let s = today(&pb, &agent("a1"), tuesday, &ws);
+        assert_eq!((s.effective_visits.actual, s.meetings.actual), (2, 2));
+        assert!(!s.met_311);
+        // Three visits to one customer at three times of the day.
+        let c = customer("王芳", "a1");
+        let mut one = collect(
+            (0..3)
+                .map(|i| {
+                    visit(
+                        &c,
+                        "a1",
+                        &format!("2026-06-16T{:02}:00:00+08:00", 9 + 2 * i),
+                        30,
+                        "collection",
+                        &["premium_collected"],
+                        Some("paid"),
+                    )
+                })
+                .collect(),
+        );
+        one.customers.push(c);
+        one.days.push(day("a1", tuesday, true, true));
+        let s = today(&pb, &agent("a1"), tuesday, &one);
+        assert_eq!((s.effective_visits.actual, s.meetings.actual), (1, 1));
+        assert!(!s.met_311, "one customer is not 311's three");
     }
 
     #[test]
@@ -692,7 +747,10 @@ mod tests {
         ws.customers.push(c);
         let s = today(&pb, &agent("a1"), date, &ws);
         assert_eq!(s.calls.actual, 10);
-        assert_eq!(s.meetings.actual, 2, "not at home is not a meeting");
+        assert_eq!(
+            s.meetings.actual, 1,
+            "not at home is not a meeting, and two visits to one customer are one"
+        );
         assert_eq!(s.results.actual, 1);
         assert!(!s.met_10_3_1, "two meetings of three");
         // A customer who came with a policy (an import, a reassignment) is no new prospect.
@@ -709,6 +767,43 @@ mod tests {
         let other = today(&pb, &agent("a2"), date, &ws);
         assert_eq!(other.calls.actual, 0);
         assert_eq!(other.meetings.actual, 0);
+    }
+
+    /// Issue 13, item 4: ten payment-reminder calls are not 10-3-1's ten appointment calls
+    /// (电话约访).
+    #[test]
+    fn ten_payment_reminder_calls_are_not_ten_appointment_calls() {
+        let pb = crate::playbook::Playbook::insurance();
+        let date = d(2026, 6, 16);
+        let c = customer("王芳", "a1");
+        let mut ws = WorkingSet::default();
+        for i in 0..10 {
+            ws.contacts.push(call(
+                &c,
+                "a1",
+                &format!("2026-06-16T{:02}:00:00+08:00", 8 + i),
+                "payment_reminder",
+                None,
+            ));
+        }
+        ws.customers.push(c.clone());
+        let s = today(&pb, &agent("a1"), date, &ws);
+        assert_eq!((s.calls.actual, s.calls.met), (0, false));
+        assert_eq!(s.seven_things.payment_reminders, 10);
+        for i in 0..4 {
+            ws.contacts.push(call(
+                &c,
+                "a1",
+                &format!("2026-06-16T{:02}:30:00+08:00", 8 + i),
+                "appointment",
+                Some("appointment"),
+            ));
+        }
+        assert_eq!(today(&pb, &agent("a1"), date, &ws).calls.actual, 4);
+        // A playbook that names no call purposes counts every call.
+        let mut every = pb.clone();
+        every.daily.call_purposes.clear();
+        assert_eq!(today(&every, &agent("a1"), date, &ws).calls.actual, 14);
     }
 
     #[test]
@@ -900,7 +995,8 @@ mod tests {
         let table = [
             // metric, target, actual, met
             (Metric::CrossMonthCallsPct, 100.0, 50.0, false),
-            (Metric::CrossMonthVisits, 10.0, 2.0, false),
+            // 陈一 met twice: one customer (亲访10位客户 counts customers); 陈二 not at home.
+            (Metric::CrossMonthVisits, 10.0, 1.0, false),
             (Metric::ActualMonthVisits, 5.0, 1.0, false),
             (Metric::CollectionVisitsDifficult, 2.0, 1.0, false),
             (Metric::Closes, 1.0, 1.0, true),
@@ -914,7 +1010,7 @@ mod tests {
                 metric.code()
             );
         }
-        assert_eq!(get(Metric::CrossMonthVisits).percent, 20.0);
+        assert_eq!(get(Metric::CrossMonthVisits).percent, 10.0);
         // This month's collection rate: one of two June policies paid, 60/70/70 every week.
         let rate = |phase: Phase| {
             p.targets
@@ -923,11 +1019,13 @@ mod tests {
                 .map(|t| (t.target, t.actual, t.met, t.tier))
         };
         assert_eq!(rate(Phase::Due), Some((60.0, 50.0, false, None)));
-        // No policy in its transition month: nothing to collect.
-        assert_eq!(
-            rate(Phase::Transition),
-            Some((70.0, 100.0, true, Some(Tier::Excellent)))
-        );
+        // No policy in its transition month: no rate, n/a (it read "100%, excellent" before
+        // issue 13 while the manager's pipeline read "0%").
+        assert_eq!(rate(Phase::Transition), Some((70.0, 0.0, false, None)));
+        assert!(p
+            .targets
+            .iter()
+            .any(|t| t.phase == Some(Phase::Transition) && t.standing == Standing::NotApplicable));
         assert!(!p.all_met);
         // Week 2 targets are not in week 1.
         assert!(p
@@ -998,6 +1096,55 @@ mod tests {
             Some(100.0),
             "no orphans: nothing to do"
         );
+    }
+
+    /// Issue 13, item 7: with no policy due this month the phone's week read "100%, met,
+    /// excellent" while the manager's pipeline read "0%, not met". A rate over nothing is n/a
+    /// (neither met nor missed, no tier); "call every cross-month customer" with none is met.
+    #[test]
+    fn an_empty_pool_is_n_a_for_a_rate_and_met_for_a_call_every_target() {
+        let pb = crate::playbook::Playbook::insurance();
+        let ws = WorkingSet {
+            customers: vec![customer("王芳", "a1")],
+            ..WorkingSet::default()
+        };
+        let p = week_progress(&pb, &agent("a1"), d(2026, 6, 6), &ws);
+        let rates: Vec<&Progress> = p
+            .targets
+            .iter()
+            .filter(|t| t.metric == Metric::CollectionRatePct)
+            .collect();
+        assert!(!rates.is_empty());
+        for t in rates {
+            assert_eq!(
+                (t.standing, t.met, t.tier, t.actual),
+                (Standing::NotApplicable, false, None, 0.0),
+                "{}",
+                t.label
+            );
+        }
+        let calls = p
+            .targets
+            .iter()
+            .find(|t| t.metric == Metric::CrossMonthCallsPct)
+            .expect("week 1: call every cross-month customer");
+        assert_eq!((calls.standing, calls.met), (Standing::Met, true));
+        // n/a is not a miss: the week's other targets decide all_met.
+        assert!(p
+            .targets
+            .iter()
+            .filter(|t| t.standing == Standing::Missed)
+            .all(|t| t.metric != Metric::CollectionRatePct));
+        // The rule itself, as the dashboard's pipeline calls it.
+        let rate = pb
+            .targets
+            .iter()
+            .find(|t| t.metric == Metric::CollectionRatePct)
+            .expect("a rate target");
+        assert_eq!(rate.standing(None), Standing::NotApplicable);
+        assert_eq!(rate.standing(Some(0.0)), Standing::Missed);
+        assert_eq!(rate.standing(Some(rate.target)), Standing::Met);
+        assert_eq!(crate::playbook::rate_pct(std::iter::empty::<bool>()), None);
     }
 
     #[test]

@@ -20,14 +20,15 @@ use super::calendar::Phase;
 /// - Policy-based metrics (cross month, difficult, orphan…) read the policies of the customers
 ///   the visit or contact was with, and the policy's current status.
 /// - Percentage metrics (`…_pct`) look at the customers assigned to the agent and count what
-///   was done from the first of the month up to the day asked about; with nobody to serve they
-///   are 100.
+///   was done from the first of the month up to the day asked about. Over an empty pool there
+///   is no percentage: [`Metric::over_nothing`] says how the target then stands ("call every
+///   cross-month customer" with none is met; a collection rate over no policy is n/a).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
     /// Visits (filters: kind, purpose, outcome, grade, phase).
     Visits,
-    /// Effective visits, by the playbook's effective-visit rule.
+    /// Effective visits, by the playbook's effective-visit rule, one per customer and day.
     EffectiveVisits,
     /// Phone calls (filters: purpose, outcome, grade, phase).
     Calls,
@@ -50,20 +51,23 @@ pub enum Metric {
     ServiceVisits,
     /// Visits of a sales kind.
     SalesVisits,
-    /// Visits to customers with a policy in its cross month on the day of the visit.
+    /// Customers met with a policy in its cross month on the day of the visit (亲访10位客户:
+    /// customers, not visits).
     CrossMonthVisits,
-    /// Visits to customers with a policy in its receivable month on the day of the visit.
+    /// Customers met with a policy in its receivable month on the day of the visit.
     ReceivableMonthVisits,
-    /// Visits to customers with a policy paid this month (actual-received month).
+    /// Customers met with a policy paid this month (actual-received month).
     ActualMonthVisits,
-    /// Collection visits to customers with a difficult or exited policy.
+    /// Collection visits to customers with a difficult or exited (surrender asked or lapsed)
+    /// policy.
     CollectionVisitsDifficult,
     /// Calls to hard-to-collect customers: an unpaid policy that is difficult, exited or dead,
     /// or whose deduction failed.
     HardToCollectCalls,
     /// Visits to hard-to-collect customers.
     HardToCollectVisits,
-    /// Share of the agent's customers with a difficult or exited policy visited this month.
+    /// Share of the agent's customers with a difficult or exited (surrender asked or lapsed)
+    /// policy visited this month.
     DifficultExitedVisitedPct,
     /// Share of the agent's customers with a policy in its cross month called this month.
     CrossMonthCallsPct,
@@ -138,6 +142,17 @@ impl Metric {
         self.code().ends_with("_pct")
     }
 
+    /// How a target on this metric stands when there is nothing to measure (an empty pool of
+    /// customers or policies). A rate over nothing (`collection_rate_pct`) is neither met nor
+    /// missed; a coverage target ("call / visit / greet every …", the other `…_pct` metrics) over
+    /// nothing is met: there was nobody to miss. Counts always have a value.
+    pub fn over_nothing(self) -> Standing {
+        match self {
+            Metric::CollectionRatePct => Standing::NotApplicable,
+            _ => Standing::Met,
+        }
+    }
+
     /// Whether the metric takes the kind/purpose/outcome/grade/phase filters of a target.
     pub fn takes_filters(self) -> bool {
         matches!(self, Metric::Visits | Metric::Calls | Metric::Sms)
@@ -180,6 +195,63 @@ pub enum Tier {
     Good,
     /// The `excellent` number reached.
     Excellent,
+}
+
+/// Where a target stands: the one reading the phone's progress, the manager's pipeline and the
+/// team ratios share (domain, December decisions: a rate over nothing reads "n/a" on both
+/// sides, never met and never missed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// The target is reached.
+    Met,
+    /// The target is not reached.
+    Missed,
+    /// Nothing to measure: a rate over an empty pool.
+    #[serde(rename = "n/a")]
+    NotApplicable,
+}
+
+impl Standing {
+    /// The standing of `actual` against `target`; `None` is an empty pool, which stands as
+    /// `over_nothing` says.
+    pub fn judge(actual: Option<f64>, target: f64, over_nothing: Standing) -> Standing {
+        match actual {
+            None => over_nothing,
+            Some(a) if a >= target => Standing::Met,
+            Some(_) => Standing::Missed,
+        }
+    }
+
+    /// Whether the target is reached.
+    pub fn is_met(self) -> bool {
+        self == Standing::Met
+    }
+
+    /// Whether the target is missed (n/a is not).
+    pub fn is_missed(self) -> bool {
+        self == Standing::Missed
+    }
+
+    /// The standing's code (`met`, `missed`, `n/a`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Standing::Met => "met",
+            Standing::Missed => "missed",
+            Standing::NotApplicable => "n/a",
+        }
+    }
+}
+
+/// The share of `true` in percent; `None` when there is nothing to count (an empty pool has
+/// no rate: see [`Standing`]).
+pub fn rate_pct(done: impl Iterator<Item = bool>) -> Option<f64> {
+    let (mut total, mut yes) = (0usize, 0usize);
+    for d in done {
+        total += 1;
+        yes += usize::from(d);
+    }
+    (total > 0).then(|| yes as f64 * 100.0 / total as f64)
 }
 
 /// A target a playbook sets: "10 cross-month visits in week 1".
@@ -243,6 +315,11 @@ impl Target {
     /// Whether the target applies in this week (cycle) of the month.
     pub fn applies_in_week(&self, week: u32) -> bool {
         self.period == Period::Week && self.week.is_none_or(|w| w == week)
+    }
+
+    /// Where the target stands for a measured value (`None`: nothing to measure).
+    pub fn standing(&self, actual: Option<f64>) -> Standing {
+        Standing::judge(actual, self.target, self.metric.over_nothing())
     }
 
     /// The tier an actual value reaches, if any.

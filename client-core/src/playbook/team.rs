@@ -14,6 +14,7 @@ use super::calendar::{month_start, Phase};
 use super::facts::Facts;
 use super::measure::Span;
 use super::standards::{active, met_311_in, week_targets_met_in};
+use super::targets::{rate_pct, Standing};
 use super::{Playbook, WorkingSet};
 use crate::ids::UserId;
 
@@ -95,8 +96,10 @@ pub struct RatioProgress {
     pub max_pct: Option<f64>,
     /// The share of agents who count.
     pub actual_pct: f64,
-    /// Whether `actual_pct` reaches `min_pct`.
+    /// Whether `actual_pct` reaches `min_pct` (`standing` is `met`).
     pub met: bool,
+    /// Met, missed, or n/a (no agent to count).
+    pub standing: Standing,
     /// Whether `actual_pct` is above the band (worth a look: a standard too easy, records too
     /// generous).
     pub above_band: bool,
@@ -149,11 +152,10 @@ pub(crate) fn team_ratios_in(f: &Facts<'_>, date: NaiveDate, agents: &[UserId]) 
                 .filter(|(_, v)| v.counts(r.measure))
                 .map(|(a, _)| (*a).clone())
                 .collect();
-            let actual_pct = if verdicts.is_empty() {
-                0.0
-            } else {
-                who.len() as f64 * 100.0 / verdicts.len() as f64
-            };
+            // A ratio over no agent is n/a, as every rate over nothing.
+            let actual = rate_pct(verdicts.iter().map(|(_, v)| v.counts(r.measure)));
+            let standing = Standing::judge(actual, r.min_pct, Standing::NotApplicable);
+            let actual_pct = actual.unwrap_or(0.0);
             RatioProgress {
                 measure: r.measure,
                 label: r
@@ -163,8 +165,9 @@ pub(crate) fn team_ratios_in(f: &Facts<'_>, date: NaiveDate, agents: &[UserId]) 
                 min_pct: r.min_pct,
                 max_pct: r.max_pct,
                 actual_pct,
-                met: actual_pct >= r.min_pct,
-                above_band: r.max_pct.is_some_and(|m| actual_pct > m),
+                met: standing.is_met(),
+                standing,
+                above_band: r.max_pct.is_some_and(|m| actual.is_some_and(|a| a > m)),
                 agents: who,
             }
         })
@@ -235,7 +238,26 @@ impl Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Customer;
     use crate::playbook::testing::*;
+
+    /// Issue 13, item 7, for the manager's ratios: a share of no agents is n/a, not 0% missed.
+    #[test]
+    fn a_ratio_over_no_agent_is_n_a() {
+        let r = team_ratios(
+            &Playbook::insurance(),
+            d(2026, 6, 2),
+            &[],
+            &WorkingSet::default(),
+        );
+        assert!(!r.ratios.is_empty());
+        for x in &r.ratios {
+            assert_eq!(
+                (x.standing, x.met, x.above_band),
+                (Standing::NotApplicable, false, false)
+            );
+        }
+    }
 
     #[test]
     fn shares_of_agents_against_the_playbook() {
@@ -245,12 +267,13 @@ mod tests {
         let mut ws = WorkingSet::default();
         let agents: Vec<UserId> = ["a1", "a2", "a3", "a4"].map(agent).to_vec();
         // a1 meets 311 on both days; a2 only on Tuesday; a3 makes one effective visit; a4 nothing.
-        let c1 = customer("王芳", "a1");
-        let c2 = customer("李明", "a2");
+        // 311's three effective visits are three customers.
+        let c1: Vec<Customer> = (0..3).map(|i| customer(&format!("王{i}"), "a1")).collect();
+        let c2: Vec<Customer> = (0..3).map(|i| customer(&format!("李{i}"), "a2")).collect();
         let c3 = customer("张伟", "a3");
-        for (c, who, days) in [(&c1, "a1", &[1, 2][..]), (&c2, "a2", &[2][..])] {
+        for (cs, who, days) in [(&c1, "a1", &[1, 2][..]), (&c2, "a2", &[2][..])] {
             for day_of_month in days {
-                for h in 0..3 {
+                for (h, c) in cs.iter().enumerate() {
                     ws.visits.push(visit(
                         c,
                         who,
@@ -274,7 +297,7 @@ mod tests {
             &["closing"],
             Some("refused"),
         ));
-        ws.customers = vec![c1, c2, c3];
+        ws.customers = c1.into_iter().chain(c2).chain([c3]).collect();
         let r = team_ratios(&pb, date, &agents, &ws);
         assert_eq!((r.week, r.agents, r.spot_check), (1, 4, 2));
         let get = |m: TeamMeasure| {

@@ -44,6 +44,13 @@ impl Playbook {
         self.check_targets(&mut p);
         self.check_team(&mut p);
         self.check_reminders(&mut p);
+        for code in &self.daily.call_purposes {
+            if self.contact_purpose(code).is_none() {
+                p.push(format!(
+                    "daily.call_purposes: unknown contact purpose `{code}`"
+                ));
+            }
+        }
         self.check_sms(&mut p);
         if self.lists.large_premium_cents.is_some_and(|c| c < 0) {
             p.push("lists.large_premium_cents is negative".to_string());

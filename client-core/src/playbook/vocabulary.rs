@@ -115,6 +115,14 @@ pub struct OutcomeKind {
     /// Whether it is new business closed (成交): counts in the `closes` metric.
     #[serde(default)]
     pub closes: bool,
+    /// Whether a visit recording it must give the amount (`paid`: "paid with amount"). A call
+    /// or SMS carries no amount and is not checked.
+    #[serde(default)]
+    pub requires_amount: bool,
+    /// Whether a visit recording it must give a date (`promised`: the promised day). A call or
+    /// SMS carries no date and is not checked.
+    #[serde(default)]
+    pub requires_date: bool,
     /// What the outcome means.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,

@@ -153,6 +153,43 @@ def test_errors_arrive_as_typed_exceptions(tmp_path, server):
     home.stop_sync()
 
 
+def test_a_visit_form_is_built_from_the_playbook_vocabulary(tmp_path):
+    """docs/mobile.md's example: the form's choices come from the playbook in force."""
+    home = new_home(tmp_path)
+    voc = home.vocabulary("zh")
+    assert (voc.playbook, voc.language) == ("insurance", "zh")
+    kinds = [(k.code, k.label) for k in voc.visit_kinds]
+    assert kinds == [("collection", "收费访"), ("service", "服务访"), ("sales", "销售访")]
+    paid = next(o for o in voc.outcomes if o.code == "paid")
+    assert paid.requires_amount and not paid.requires_date
+    promised = next(o for o in voc.outcomes if o.code == "promised")
+    assert promised.requires_date
+    # What the form asks follows the flags: "paid" without its amount is refused.
+    c = customer(home)
+    with pytest.raises(DoorstepError.Invalid) as e:
+        home.record_visit(c.id, NewVisit(kind="collection", purposes=["premium_collected"],
+                                         outcome=Outcome(code="paid"),
+                                         start=at(9), end=at(9, 20)))
+    assert "amount" in str(e.value)
+    with pytest.raises(DoorstepError.Invalid):
+        home.vocabulary("fr")
+
+
+def test_a_phone_joins_with_the_enrolment_link(tmp_path, server):
+    """The link `doorstep admin device issue --link` prints, instead of a token to type."""
+    issued = server.admin("device", "issue", "--user", "A-0001", "--link", "--server", server.url)
+    assert issued["link"].startswith("doorstep://enrol?")
+    home = new_home(tmp_path)
+    home.write_log(TODAY, "Visited two customers.")
+    assert home.enrol(issued["link"]) == server.url
+    home.start_sync(online=True)
+    report = run(home.sync_now())
+    assert report.pending_documents == 0 and not report.rejected, report
+    home.stop_sync()
+    with pytest.raises(DoorstepError.Invalid):
+        home.enrol("https://example.com/?token=abc")
+
+
 def test_encrypted_home_is_unreadable_without_its_key(tmp_path):
     key = os.urandom(32)
     secret = "Zhang Secretname"

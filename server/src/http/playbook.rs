@@ -1,16 +1,18 @@
 //! `GET|PUT /v1/team/playbook`: the playbook in force for the caller's team, and a manager
 //! putting a new one in force from a file (the dashboard uploads it; `doorstep admin playbook`
-//! does the same from the command line).
+//! does the same from the command line). `GET /v1/team/playbook/vocabulary`: its codes and
+//! labels for building forms, the same answer the phone library gives (client-core's
+//! `Playbook::form_vocabulary`).
 //!
 //! The file is validated by client-core before it is stored; devices receive it at their next
 //! sync, and the views count with it at once — no code changes.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::Json;
 use client_core::playbook::Playbook;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -23,7 +25,9 @@ const MAX_PLAYBOOK_BYTES: usize = 1 << 20;
 
 /// The playbook routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_playbook, put_playbook))
+    OpenApiRouter::new()
+        .routes(routes!(get_playbook, put_playbook))
+        .routes(routes!(get_vocabulary))
 }
 
 /// A team's playbook.
@@ -63,6 +67,38 @@ async fn get_playbook(
     })
     .await?;
     Ok(Json(p))
+}
+
+/// `?lang=zh|en` (`zh` when omitted).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LangQuery {
+    /// The labels' language: `zh` or `en`.
+    lang: Option<String>,
+}
+
+/// The playbook's vocabulary for forms: visit kinds, purposes, contact purposes, outcomes (with
+/// `requires_amount` / `requires_date`) and grades, each a `code` and a `label`.
+#[utoipa::path(get, path = "/team/playbook/vocabulary", tag = "team", params(LangQuery),
+    responses(
+        (status = 200, description = "`playbook`, `title`, `language`, `grades`, `visit_kinds`, `purposes`, `contact_purposes`, `outcomes`", body = serde_json::Value),
+        (status = 400, description = "An unknown language"),
+        (status = 401, description = "No session or token"),
+    ))]
+async fn get_vocabulary(
+    State(state): State<AppState>,
+    Viewer(me): Viewer,
+    Query(q): Query<LangQuery>,
+) -> Result<Json<client_core::playbook::FormVocabulary>, AppError> {
+    let team = me.team.clone();
+    let lang = q.lang.unwrap_or_else(|| "zh".to_string());
+    let v = blocking(&state, move |s| {
+        let d = s.team_data(&team, chrono::NaiveDate::MIN, chrono::NaiveDate::MIN)?;
+        let pb = Playbook::from_toml_str("playbook", &d.playbook.toml)?;
+        Ok(pb.form_vocabulary(&lang)?)
+    })
+    .await?;
+    Ok(Json(v))
 }
 
 /// Puts a playbook (the TOML file as the body) in force for the caller's team (managers).

@@ -124,6 +124,18 @@ impl SqliteStore {
             return Ok(());
         }
         let db = self.db();
+        // A phone reinstalled over its old home and enrolled with a new device keeps its actor
+        // (and so its unsynced changes): the actor moves from a *revoked* device of the same
+        // member — the admin revoked the old install and issued the new link — never from a
+        // live device or another member's.
+        let moved = db.execute(
+            "UPDATE devices SET actor = NULL
+             WHERE actor = ?1 AND id != ?2 AND revoked = 1 AND user = ?3",
+            params![actor, device.id.to_string(), device.member.user.to_string()],
+        )?;
+        if moved > 0 {
+            tracing::info!(device = %device.id, user = %device.member.user, %actor, "actor moves from a revoked device of the same member (re-enrolment)");
+        }
         let taken: bool = db.query_row(
             "SELECT count(*) > 0 FROM devices WHERE actor = ?1 AND id != ?2",
             params![actor, device.id.to_string()],

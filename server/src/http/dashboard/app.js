@@ -53,7 +53,7 @@ function today() {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
 }
 const dateValue = () => $("#date").value || today();
-const pct = (x) => `${Math.round(x)}%`;
+const pct = (x) => (x == null ? "n/a" : `${Math.round(x)}%`);
 const money = (cents) => (cents / 100).toFixed(2);
 const when = (t) => (t ? new Date(t).toLocaleString() : "never");
 const time = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
@@ -61,6 +61,7 @@ const time = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute
 function badge(ok, text, cls) { return h("span", { class: `badge ${cls || (ok ? "ok" : "bad")}` }, text); }
 function yesNo(ok, fresh) {
   if (ok) return badge(true, "yes");
+  if (fresh === "partial") return badge(false, "not yet known", "unknown");
   return fresh === "synced" ? badge(false, "no") : badge(false, "not synced", "unknown");
 }
 function bar(value, target, met) {
@@ -71,6 +72,7 @@ function bar(value, target, met) {
 }
 function freshness(row) {
   if (row.freshness === "synced") return h("span", { class: "muted", title: row.last_sync }, `synced ${time(row.last_sync)}`);
+  if (row.freshness === "partial") return h("span", { class: "stale", title: row.last_sync }, `synced ${time(row.last_sync)}; later work not known yet`);
   if (row.freshness === "never") return h("span", { class: "stale" }, "never synced");
   return h("span", { class: "stale", title: row.last_sync }, `not synced since ${when(row.last_sync)}`);
 }
@@ -123,7 +125,7 @@ const views = {
       h("p", {}, `${m.collected} of ${m.total} collected — `, pct(m.rate_pct), " ",
         bar(m.rate_pct, m.target ? m.target.target : 0, m.target && m.target.met),
         m.target ? h("span", {}, ` target ${pct(m.target.target)}`, m.target.good ? ` / ${pct(m.target.good)}` : "",
-          m.target.excellent ? ` / ${pct(m.target.excellent)}` : "", " ", m.target.tier ? badge(true, m.target.tier) : badge(false, "below target")) : h("span", { class: "muted" }, " no target this week")),
+          m.target.excellent ? ` / ${pct(m.target.excellent)}` : "", " ", m.target.tier ? badge(true, m.target.tier) : m.target.standing === "n/a" ? h("span", { class: "muted" }, "n/a") : badge(false, "below target")) : h("span", { class: "muted" }, " no target this week")),
       m.policies.length ? policyTable(m.policies) : h("p", { class: "muted" }, "No policies.")));
     const lists = v.lists.map((l) => h("div", { class: "card", "data-list": l.status },
       h("h3", {}, `${l.status} (${l.policies.length})`),
@@ -244,12 +246,12 @@ async function period(kind) {
     h("h3", {}, agentLink(a.agent, a.name), " ", a.progress.all_met ? badge(true, "all met") : badge(false, "not all met", "warn"), " ", freshness(a)),
     a.progress.targets.length ? h("table", {}, h("tbody", {}, a.progress.targets.map((t) => h("tr", {},
       h("td", {}, t.label), h("td", { class: "num" }, `${Math.round(t.actual * 10) / 10} / ${t.target}`),
-      h("td", {}, bar(t.actual, t.target, t.met)), h("td", {}, t.met ? badge(true, t.tier || "met") : ""))))) : h("p", { class: "muted" }, "No targets for this period.")));
+      h("td", {}, bar(t.actual, t.target, t.met)), h("td", {}, t.met ? badge(true, t.tier || "met") : t.standing === "n/a" ? h("span", { class: "muted" }, "n/a") : ""))))) : h("p", { class: "muted" }, "No targets for this period.")));
   const r = v.ratios;
   const ratios = h("table", { id: "ratios" }, h("tbody", {}, r.ratios.map((x) => h("tr", {},
     h("td", {}, x.label), h("td", { class: "num" }, pct(x.actual_pct)),
     h("td", {}, bar(x.actual_pct, x.min_pct, x.met)),
-    h("td", {}, `target ${pct(x.min_pct)}${x.max_pct ? "–" + pct(x.max_pct) : ""}`, " ", x.met ? badge(true, "met") : badge(false, "below")),
+    h("td", {}, `target ${pct(x.min_pct)}${x.max_pct ? "–" + pct(x.max_pct) : ""}`, " ", x.met ? badge(true, "met") : x.standing === "n/a" ? h("span", { class: "muted" }, "n/a") : badge(false, "below")),
     h("td", { class: "muted" }, x.agents.join(", "))))));
   return [
     h("h2", {}, `${kind === "week" ? "Week" : "Month"} — ${v.date} (week ${v.week})`, " ", h("span", { class: "muted" }, v.playbook.title)),
