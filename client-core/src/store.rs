@@ -25,6 +25,7 @@ use crate::documents::{self, check_kind, genesis, obj, record_obj, register_acto
 use crate::error::{Error, Result};
 use crate::ids::{CommentId, ContactId, CustomerId, DocId, PolicyId, ProblemId, UserId, VisitId};
 use crate::index::{self, query_json, query_one, CustomerView};
+use crate::layout;
 use crate::model::{
     Comment, Conflict, Contact, Customer, CustomerPatch, Day, EveningReport, NewContact,
     NewCustomer, NewPolicy, NewVisit, Policy, PolicyPatch, Problem, ProblemStatus, Role, Timestamp,
@@ -178,6 +179,9 @@ pub struct Incoming<'a> {
     pub after: &'a AutoCommit,
     /// The changes the message adds, with their actors (hex).
     pub new_changes: Vec<(ChangeHash, String)>,
+    /// The changes the message adds that depend on no other change (only the document's
+    /// genesis may: see `layout::check_roots`).
+    pub new_roots: Vec<ChangeHash>,
 }
 
 fn non_empty(field: &str, s: &str) -> Result<()> {
@@ -445,11 +449,17 @@ impl Store {
     }
 
     /// Applies `f` to a document as one change, and persists it before returning.
+    ///
+    /// The document must still read as the model afterwards (`layout::check_document`): a
+    /// write that would leave a record the index cannot read, a text over its limit or a date
+    /// out of range is refused with [`Error::Invalid`] naming the field path, and nothing is
+    /// written. Faults the document already had (received before these rules existed) do not
+    /// block the write; telling them apart costs a second check only when a fault is found.
     fn change<R>(
         &mut self,
         id: &DocId,
         create: bool,
-        f: impl FnOnce(&mut AutoCommit) -> Result<R>,
+        mut f: impl FnMut(&mut AutoCommit) -> Result<R>,
     ) -> Result<R> {
         let mut l = self.take(id, create)?.ok_or_else(|| match id {
             DocId::Customer(c) => Error::UnknownCustomer(c.to_string()),
@@ -459,7 +469,18 @@ impl Store {
             },
         })?;
         let (role, user) = (self.identity.role, self.identity.user.to_string());
-        let applied = register_actor(&mut l.doc, role, &user).and_then(|()| f(&mut l.doc));
+        let mut applied = register_actor(&mut l.doc, role, &user).and_then(|()| f(&mut l.doc));
+        if applied.is_ok() {
+            let issues = layout::check_document(&l.doc, id, None);
+            if !issues.is_empty() {
+                l.doc.rollback();
+                let old = layout::check_document(&l.doc, id, None);
+                applied = match layout::new_issues(old, issues).into_iter().next() {
+                    Some(i) => Err(Error::invalid(i.path, i.reason)),
+                    None => register_actor(&mut l.doc, role, &user).and_then(|()| f(&mut l.doc)),
+                };
+            }
+        }
         let r = match applied {
             Ok(r) => r,
             Err(e) => {
@@ -588,16 +609,22 @@ impl Store {
         let checked = received
             .and_then(|()| check_kind(&mut after, id))
             .and_then(|()| {
-                let new_changes = after
-                    .get_changes(&before_heads)
+                let added = after.get_changes(&before_heads);
+                let new_changes = added
                     .iter()
                     .map(|c| (c.hash(), c.actor_id().to_hex_string()))
+                    .collect();
+                let new_roots = added
+                    .iter()
+                    .filter(|c| c.deps().is_empty())
+                    .map(|c| c.hash())
                     .collect();
                 verify(&Incoming {
                     doc: id,
                     before: &l.doc,
                     after: &after,
                     new_changes,
+                    new_roots,
                 })
             });
         if let Err(e) = checked {

@@ -20,6 +20,7 @@ mod exports;
 mod health;
 mod openapi;
 mod playbook;
+mod schema;
 mod session;
 mod sync;
 mod team;
@@ -80,7 +81,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(views::router())
         .merge(events::router())
         .merge(exports::router())
-        .merge(playbook::router());
+        .merge(playbook::router())
+        .merge(schema::router());
     OpenApiRouter::with_openapi(openapi::base())
         .nest("/v1", v1)
         .split_for_parts()
