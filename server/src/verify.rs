@@ -463,6 +463,86 @@ mod tests {
         }
     }
 
+    #[test]
+    fn records_that_do_not_read_and_unregistered_writers_are_invalid() {
+        let (id, mut before, me, reach) = setup();
+        let w = Writer {
+            user: &me,
+            role: Role::Agent,
+            actor: ME,
+            reachable: &reach,
+            codes: &codes(),
+        };
+        let mut weird = before.fork().with_actor(ActorId::from(&[1u8, 1][..]));
+        let card = obj(&weird, &ROOT, "card").unwrap();
+        weird.put(&card, "status", "weird").unwrap();
+        weird.commit();
+        let r = run(&id, &mut before, &mut weird, &w).unwrap_err();
+        assert_eq!(r.code, "invalid_record");
+        assert!(r.message.contains("card.status"), "{r:?}");
+        let mut unknown_kind = before.fork().with_actor(ActorId::from(&[1u8, 1][..]));
+        put_visit(&mut unknown_kind, "a1");
+        let visits = obj(&unknown_kind, &ROOT, "visits").unwrap();
+        let v = unknown_kind.keys(&visits).next().unwrap();
+        let vo = obj(&unknown_kind, &visits, &v).unwrap();
+        unknown_kind.put(&vo, "kind", "teleport").unwrap();
+        unknown_kind.commit();
+        let r = run(&id, &mut before, &mut unknown_kind, &w).unwrap_err();
+        assert!(r.message.contains(&format!("visits/{v}.kind")), "{r:?}");
+
+        // Another device of the same member, writing before registering its actor.
+        let w2 = Writer {
+            actor: "0202",
+            ..w.clone()
+        };
+        let mut silent = before.fork().with_actor(ActorId::from(&[2u8, 2][..]));
+        let card = obj(&silent, &ROOT, "card").unwrap();
+        silent.put(&card, "notes", "who wrote this?").unwrap();
+        silent.commit();
+        let r = run(&id, &mut before, &mut silent, &w2).unwrap_err();
+        assert_eq!(r.code, "invalid_record");
+        assert!(r.message.contains("actors.0202"), "{r:?}");
+        let mut honest = before.fork().with_actor(ActorId::from(&[2u8, 2][..]));
+        register_actor(&mut honest, Role::Agent, "a1").unwrap();
+        let card = obj(&honest, &ROOT, "card").unwrap();
+        honest.put(&card, "notes", "me").unwrap();
+        honest.commit();
+        assert_eq!(run(&id, &mut before, &mut honest, &w2), Ok(()));
+    }
+
+    #[test]
+    fn a_write_is_authorised_against_the_committed_copy() {
+        let (id, before, me, reach) = setup();
+        let holder = |user: &UserId, reach: &BTreeSet<UserId>, before: &AutoCommit| {
+            let w = Writer {
+                user,
+                role: Role::Agent,
+                actor: ME,
+                reachable: reach,
+                codes: &codes(),
+            };
+            check_holder(
+                &w,
+                &Incoming {
+                    doc: &id,
+                    before,
+                    after: before,
+                    new_changes: vec![],
+                    new_roots: vec![],
+                },
+            )
+        };
+        assert_eq!(holder(&me, &reach, &before), Ok(()));
+        let other: UserId = "a2".parse().unwrap();
+        let r = holder(&other, &BTreeSet::from([other.clone()]), &before).unwrap_err();
+        assert_eq!(r.code, "forbidden");
+        // Nothing committed yet: the device is creating it (check decides whose it becomes).
+        assert_eq!(
+            holder(&other, &BTreeSet::from([other.clone()]), &AutoCommit::new()),
+            Ok(())
+        );
+    }
+
     /// The genesis test vectors of `docs/protocol.md` are what client-core computes, so a
     /// client in another language can check its genesis change against them.
     #[test]

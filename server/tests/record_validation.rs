@@ -550,3 +550,64 @@ async fn uploads_racing_other_agents_syncs_never_send_a_foreign_document() {
         }
     }
 }
+
+/// The stop rule of docs/protocol.md §4: in a fresh session, the first message for a changed
+/// document carries only its heads and `have` (Automerge sends changes once it knows the
+/// peer's heads), the server's answer tells it, the second request carries the change and its
+/// answer acknowledges it; then the phone has nothing to send. Stopping there is two round
+/// trips; waiting for a response without messages costs a third, empty one.
+#[tokio::test]
+async fn one_change_costs_two_round_trips_with_the_documented_stop_rule() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let customers = north_team(&data);
+    let server = Server::start(&data);
+    let http = http();
+    let mut a1 = Phone::new("A-0001", Role::Agent, token_for(&data, "A-0001"));
+    a1.sync(&http, &server.url).await;
+    let cid: CustomerId = customers[0].parse().unwrap();
+    a1.store
+        .edit_customer(
+            cid,
+            client_core::model::CustomerPatch {
+                notes: Some(Some("call after six".into())),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let mut session = a1.store.start_sync("server");
+    let mut trips = 0;
+    let mut last_had_messages = false;
+    loop {
+        let out = a1.store.sync_outgoing(&mut session).unwrap();
+        if out.is_empty() {
+            break;
+        }
+        assert!(trips < 5, "no convergence");
+        trips += 1;
+        let (status, body) =
+            post_sync(&http, &server.url, &a1.token, &a1.request(out), false).await;
+        assert_eq!(status, 200);
+        let resp = response(&body);
+        assert!(!resp.more && resp.rejected.is_empty());
+        last_had_messages = !resp.messages.is_empty();
+        for m in &resp.messages {
+            a1.store
+                .sync_receive(&mut session, m, &mut |_| Ok(()))
+                .unwrap();
+        }
+    }
+    assert_eq!(trips, 2, "stop when the next request would be empty");
+    assert!(last_had_messages, "the change was acknowledged");
+    // The older rule's extra round: an empty request, answered with nothing.
+    let (_, body) = post_sync(&http, &server.url, &a1.token, &a1.request(vec![]), false).await;
+    assert!(response(&body).messages.is_empty());
+    let (_, c) = get(
+        &http,
+        &server.url,
+        &a1.token,
+        &format!("/v1/customers/{cid}"),
+    )
+    .await;
+    assert_eq!(c["customer"]["notes"], "call after six");
+}
