@@ -648,10 +648,24 @@ fn each_record(
     coll: &ObjId,
     coll_path: &str,
     roles: &std::collections::BTreeMap<String, (Role, String)>,
+    only: Option<&[String]>,
     out: &mut Vec<Issue>,
     f: &mut OnRecord<'_>,
 ) {
-    for id in keys(d, coll) {
+    // Limited to some records: look them up, rather than walk a long history.
+    let ids: Vec<String> = match only {
+        None => keys(d, coll),
+        Some(paths) => {
+            let prefix = format!("{coll_path}/");
+            paths
+                .iter()
+                .filter_map(|p| p.strip_prefix(&prefix))
+                .filter(|id| !id.contains('/') && d.get(coll, *id).ok().flatten().is_some())
+                .map(str::to_string)
+                .collect()
+        }
+    };
+    for id in ids {
         let path = format!("{coll_path}/{id}");
         if !is_canonical_uuid(&id) {
             issue(
@@ -678,6 +692,30 @@ fn each_record(
 /// field at all (`card` before the card is written, a day's `log` before the log) is absent,
 /// not invalid.
 pub fn check_document(d: &AutoCommit, doc: &DocId, codes: Option<&Codes>) -> Vec<Issue> {
+    check(d, doc, codes, None)
+}
+
+/// [`check_document`] limited to the records at these paths (`card`, `visits/<id>`,
+/// `problems/<id>` with its answers, …), plus the document's origin: what a write that
+/// touched only these records needs checked. Reading a record costs about as much as the
+/// index's projection of it, so a phone's write checks the records it wrote, not the
+/// customer's whole history.
+pub fn check_records(
+    d: &AutoCommit,
+    doc: &DocId,
+    paths: &[String],
+    codes: Option<&Codes>,
+) -> Vec<Issue> {
+    check(d, doc, codes, Some(paths))
+}
+
+fn check(
+    d: &AutoCommit,
+    doc: &DocId,
+    codes: Option<&Codes>,
+    only: Option<&[String]>,
+) -> Vec<Issue> {
+    let wanted = |path: &str| only.is_none_or(|o| o.iter().any(|p| p == path));
     let mut out = vec![];
     check_origin(d, doc, &mut out);
     if !out.is_empty() {
@@ -686,6 +724,9 @@ pub fn check_document(d: &AutoCommit, doc: &DocId, codes: Option<&Codes>) -> Vec
     let roles = actor_roles(d);
     let root = |key: &str| get_obj(d, &ROOT, key).ok().flatten();
     let single = |key: &str, kind: &Record, out: &mut Vec<Issue>| {
+        if !wanted(key) {
+            return;
+        }
         if let Some(o) = root(key) {
             let m = read_fields(d, &o, key, &roles, &mut vec![]);
             if !m.is_empty() {
@@ -704,9 +745,17 @@ pub fn check_document(d: &AutoCommit, doc: &DocId, codes: Option<&Codes>) -> Vec
             ] {
                 if let Some(c) = root(coll) {
                     let kind = record(kind);
-                    each_record(d, &c, coll, &roles, &mut out, &mut |path, _, m, out| {
-                        out.extend(check_record(kind, &m, path, codes));
-                    });
+                    each_record(
+                        d,
+                        &c,
+                        coll,
+                        &roles,
+                        only,
+                        &mut out,
+                        &mut |path, _, m, out| {
+                            out.extend(check_record(kind, &m, path, codes));
+                        },
+                    );
                 }
             }
         }
@@ -719,6 +768,7 @@ pub fn check_document(d: &AutoCommit, doc: &DocId, codes: Option<&Codes>) -> Vec
                     &c,
                     "problems",
                     &roles,
+                    only,
                     &mut out,
                     &mut |path, o, mut m, out| {
                         let answers = m.remove("answers");
@@ -726,9 +776,17 @@ pub fn check_document(d: &AutoCommit, doc: &DocId, codes: Option<&Codes>) -> Vec
                         let apath = format!("{path}/answers");
                         match (answers, get_obj(d, &o, "answers").ok().flatten()) {
                             (Some(Json::Object(_)), Some(a)) => {
-                                each_record(d, &a, &apath, &roles, out, &mut |p, _, m, out| {
-                                    out.extend(check_record(record("answer"), &m, p, codes));
-                                });
+                                each_record(
+                                    d,
+                                    &a,
+                                    &apath,
+                                    &roles,
+                                    None,
+                                    out,
+                                    &mut |p, _, m, out| {
+                                        out.extend(check_record(record("answer"), &m, p, codes));
+                                    },
+                                );
                             }
                             _ => issue(out, format!("{path}.answers"), "must be an object"),
                         }
@@ -1179,6 +1237,11 @@ mod tests {
             .collect();
         assert_eq!(paths.len(), 2, "{paths:?}");
         assert!(paths.contains(&format!("visits/{vid}.start")));
+        // Limited to the records a write touched: the others are not read.
+        let only = check_records(&d, &id, &[format!("visits/{vid}")], None);
+        assert_eq!(only.len(), 1, "{only:?}");
+        assert_eq!(only[0].path, format!("visits/{vid}.start"));
+        assert_eq!(check_records(&d, &id, &["card".into()], None), vec![]);
 
         // A document that does not start with the genesis change.
         let mut rogue = AutoCommit::new();

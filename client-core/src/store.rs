@@ -450,15 +450,17 @@ impl Store {
 
     /// Applies `f` to a document as one change, and persists it before returning.
     ///
-    /// The document must still read as the model afterwards (`layout::check_document`): a
-    /// write that would leave a record the index cannot read, a text over its limit or a date
-    /// out of range is refused with [`Error::Invalid`] naming the field path, and nothing is
-    /// written. Faults the document already had (received before these rules existed) do not
-    /// block the write; telling them apart costs a second check only when a fault is found.
+    /// The records `f` writes (`touched`: `card`, `visits/<id>`, …) must still read as the
+    /// model afterwards (`layout::check_records`): a write that would leave a record the index
+    /// cannot read, a text over its limit or a date out of range is refused with
+    /// [`Error::Invalid`] naming the field path, and nothing is written. Faults the document
+    /// already had (received before these rules existed) do not block the write; telling them
+    /// apart costs a second check only when a fault is found.
     fn change<R>(
         &mut self,
         id: &DocId,
         create: bool,
+        touched: &[String],
         mut f: impl FnMut(&mut AutoCommit) -> Result<R>,
     ) -> Result<R> {
         let mut l = self.take(id, create)?.ok_or_else(|| match id {
@@ -471,10 +473,10 @@ impl Store {
         let (role, user) = (self.identity.role, self.identity.user.to_string());
         let mut applied = register_actor(&mut l.doc, role, &user).and_then(|()| f(&mut l.doc));
         if applied.is_ok() {
-            let issues = layout::check_document(&l.doc, id, None);
+            let issues = layout::check_records(&l.doc, id, touched, None);
             if !issues.is_empty() {
                 l.doc.rollback();
-                let old = layout::check_document(&l.doc, id, None);
+                let old = layout::check_records(&l.doc, id, touched, None);
                 applied = match layout::new_issues(old, issues).into_iter().next() {
                     Some(i) => Err(Error::invalid(i.path, i.reason)),
                     None => register_actor(&mut l.doc, role, &user).and_then(|()| f(&mut l.doc)),
@@ -871,7 +873,7 @@ impl Store {
         };
         self.check_customer(&customer)?;
         let fields = documents::to_fields(&customer, &["id"]);
-        self.change(&DocId::Customer(customer.id), true, |d| {
+        self.change(&DocId::Customer(customer.id), true, &["card".into()], |d| {
             let card = obj(d, &ROOT, "card")?;
             write_fields(d, &card, &fields)
         })?;
@@ -934,7 +936,7 @@ impl Store {
         self.check_customer(&c)?;
         let mut fields = documents::to_fields(&c, &["id", "created_on"]);
         fields.retain(|k, _| touched.contains(&k.as_str()));
-        self.change(&DocId::Customer(id), false, |d| {
+        self.change(&DocId::Customer(id), false, &["card".into()], |d| {
             let card = obj(d, &ROOT, "card")?;
             write_fields(d, &card, &fields)
         })?;
@@ -1027,7 +1029,8 @@ impl Store {
         };
         let fields = documents::to_fields(&policy, &["id", "customer"]);
         let pid = policy.id.to_string();
-        self.change(&DocId::Customer(customer), false, |d| {
+        let touched = [format!("policies/{pid}")];
+        self.change(&DocId::Customer(customer), false, &touched, |d| {
             let o = record_obj(d, "policies", &pid, true)?.expect("created");
             write_fields(d, &o, &fields)
         })?;
@@ -1056,7 +1059,8 @@ impl Store {
         let mut fields = documents::to_fields(&p, &["id", "customer"]);
         fields.retain(|k, _| touched.contains(&k.as_str()));
         let pid = id.to_string();
-        self.change(&DocId::Customer(p.customer), false, |d| {
+        let touched = [format!("policies/{pid}")];
+        self.change(&DocId::Customer(p.customer), false, &touched, |d| {
             let o = record_obj(d, "policies", &pid, false)?.ok_or(Error::NotFound {
                 what: "policy",
                 id: pid.clone(),
@@ -1142,7 +1146,9 @@ impl Store {
         } else {
             vec![]
         };
-        self.change(&DocId::Customer(customer), false, |d| {
+        let mut touched = vec![format!("visits/{vid}")];
+        touched.extend(paid.iter().map(|p| format!("policies/{p}")));
+        self.change(&DocId::Customer(customer), false, &touched, |d| {
             let o = record_obj(d, "visits", &vid, true)?.expect("created");
             write_fields(d, &o, &fields)?;
             for p in &paid {
@@ -1219,7 +1225,8 @@ impl Store {
         };
         let fields = documents::to_fields(&contact, &["id", "customer"]);
         let cid = contact.id.to_string();
-        self.change(&DocId::Customer(customer), false, |d| {
+        let touched = [format!("contacts/{cid}")];
+        self.change(&DocId::Customer(customer), false, &touched, |d| {
             let o = record_obj(d, "contacts", &cid, true)?.expect("created");
             write_fields(d, &o, &fields)
         })?;
@@ -1243,7 +1250,8 @@ impl Store {
         };
         let fields = documents::to_fields(&comment, &["id"]);
         let id = comment.id.to_string();
-        self.change(&DocId::Customer(v.customer), false, |d| {
+        let touched = [format!("comments/{id}")];
+        self.change(&DocId::Customer(v.customer), false, &touched, |d| {
             let o = record_obj(d, "comments", &id, true)?.expect("created");
             write_fields(d, &o, &fields)
         })?;
@@ -1266,7 +1274,7 @@ impl Store {
         let mut m = Map::new();
         m.insert("text".into(), Json::from(text));
         m.insert("written_at".into(), Json::from(now.to_rfc3339()));
-        self.change(&self.my_day(date), true, |d| {
+        self.change(&self.my_day(date), true, &["log".into()], |d| {
             let o = obj(d, &ROOT, "log")?;
             write_fields(d, &o, &m)
         })?;
@@ -1300,13 +1308,18 @@ impl Store {
         let mut m = Map::new();
         m.insert("summary".into(), Json::from(summary));
         m.insert("submitted_at".into(), Json::from(now.to_rfc3339()));
-        self.change(&self.my_day(date), true, |d| {
+        let problems: Vec<(String, String, Option<CustomerId>)> = problems
+            .into_iter()
+            .map(|(text, customer)| (ProblemId::new().to_string(), text, customer))
+            .collect();
+        let mut touched = vec!["report".to_string()];
+        touched.extend(problems.iter().map(|(id, ..)| format!("problems/{id}")));
+        self.change(&self.my_day(date), true, &touched, |d| {
             let o = obj(d, &ROOT, "report")?;
             write_fields(d, &o, &m)?;
             let ps = obj(d, &ROOT, "problems")?;
-            for (text, customer) in &problems {
-                let po =
-                    d.put_object(&ps, ProblemId::new().to_string(), automerge::ObjType::Map)?;
+            for (pid, text, customer) in &problems {
+                let po = d.put_object(&ps, pid.as_str(), automerge::ObjType::Map)?;
                 let mut f = Map::new();
                 f.insert("text".into(), Json::from(text.trim()));
                 f.insert(
@@ -1362,7 +1375,8 @@ impl Store {
         let afields = documents::to_fields(&answer, &[]);
         let pid = problem.to_string();
         let doc = DocId::Day(raised.agent.clone(), raised.date);
-        self.change(&doc, false, |d| {
+        let touched = [format!("problems/{pid}")];
+        self.change(&doc, false, &touched, |d| {
             let po = record_obj(d, "problems", &pid, false)?.ok_or(Error::NotFound {
                 what: "problem",
                 id: pid.clone(),
