@@ -13,6 +13,7 @@ pub mod documents;
 pub mod error;
 pub mod ids;
 pub mod index;
+pub mod layout;
 pub mod model;
 pub mod playbook;
 pub mod protocol;

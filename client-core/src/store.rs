@@ -25,6 +25,7 @@ use crate::documents::{self, check_kind, genesis, obj, record_obj, register_acto
 use crate::error::{Error, Result};
 use crate::ids::{CommentId, ContactId, CustomerId, DocId, PolicyId, ProblemId, UserId, VisitId};
 use crate::index::{self, query_json, query_one, CustomerView};
+use crate::layout;
 use crate::model::{
     Comment, Conflict, Contact, Customer, CustomerPatch, Day, EveningReport, NewContact,
     NewCustomer, NewPolicy, NewVisit, Policy, PolicyPatch, Problem, ProblemStatus, Role, Timestamp,
@@ -178,6 +179,9 @@ pub struct Incoming<'a> {
     pub after: &'a AutoCommit,
     /// The changes the message adds, with their actors (hex).
     pub new_changes: Vec<(ChangeHash, String)>,
+    /// The changes the message adds that depend on no other change (only the document's
+    /// genesis may: see `layout::check_roots`).
+    pub new_roots: Vec<ChangeHash>,
 }
 
 /// Marks these policies of a customer's document paid on `day` (and their failed deduction
@@ -459,11 +463,19 @@ impl Store {
     }
 
     /// Applies `f` to a document as one change, and persists it before returning.
+    ///
+    /// The records `f` writes (`touched`: `card`, `visits/<id>`, …) must still read as the
+    /// model afterwards (`layout::check_records`): a write that would leave a record the index
+    /// cannot read, a text over its limit or a date out of range is refused with
+    /// [`Error::Invalid`] naming the field path, and nothing is written. Faults the document
+    /// already had (received before these rules existed) do not block the write; telling them
+    /// apart costs a second check only when a fault is found.
     fn change<R>(
         &mut self,
         id: &DocId,
         create: bool,
-        f: impl FnOnce(&mut AutoCommit) -> Result<R>,
+        touched: &[String],
+        mut f: impl FnMut(&mut AutoCommit) -> Result<R>,
     ) -> Result<R> {
         let mut l = self.take(id, create)?.ok_or_else(|| match id {
             DocId::Customer(c) => Error::UnknownCustomer(c.to_string()),
@@ -473,7 +485,18 @@ impl Store {
             },
         })?;
         let (role, user) = (self.identity.role, self.identity.user.to_string());
-        let applied = register_actor(&mut l.doc, role, &user).and_then(|()| f(&mut l.doc));
+        let mut applied = register_actor(&mut l.doc, role, &user).and_then(|()| f(&mut l.doc));
+        if applied.is_ok() {
+            let issues = layout::check_records(&l.doc, id, touched, None);
+            if !issues.is_empty() {
+                l.doc.rollback();
+                let old = layout::check_records(&l.doc, id, touched, None);
+                applied = match layout::new_issues(old, issues).into_iter().next() {
+                    Some(i) => Err(Error::invalid(i.path, i.reason)),
+                    None => register_actor(&mut l.doc, role, &user).and_then(|()| f(&mut l.doc)),
+                };
+            }
+        }
         let r = match applied {
             Ok(r) => r,
             Err(e) => {
@@ -602,16 +625,22 @@ impl Store {
         let checked = received
             .and_then(|()| check_kind(&mut after, id))
             .and_then(|()| {
-                let new_changes = after
-                    .get_changes(&before_heads)
+                let added = after.get_changes(&before_heads);
+                let new_changes = added
                     .iter()
                     .map(|c| (c.hash(), c.actor_id().to_hex_string()))
+                    .collect();
+                let new_roots = added
+                    .iter()
+                    .filter(|c| c.deps().is_empty())
+                    .map(|c| c.hash())
                     .collect();
                 verify(&Incoming {
                     doc: id,
                     before: &l.doc,
                     after: &after,
                     new_changes,
+                    new_roots,
                 })
             });
         if let Err(e) = checked {
@@ -858,7 +887,7 @@ impl Store {
         };
         self.check_customer(&customer)?;
         let fields = documents::to_fields(&customer, &["id"]);
-        self.change(&DocId::Customer(customer.id), true, |d| {
+        self.change(&DocId::Customer(customer.id), true, &["card".into()], |d| {
             let card = obj(d, &ROOT, "card")?;
             write_fields(d, &card, &fields)
         })?;
@@ -921,7 +950,7 @@ impl Store {
         self.check_customer(&c)?;
         let mut fields = documents::to_fields(&c, &["id", "created_on"]);
         fields.retain(|k, _| touched.contains(&k.as_str()));
-        self.change(&DocId::Customer(id), false, |d| {
+        self.change(&DocId::Customer(id), false, &["card".into()], |d| {
             let card = obj(d, &ROOT, "card")?;
             write_fields(d, &card, &fields)
         })?;
@@ -1014,7 +1043,8 @@ impl Store {
         };
         let fields = documents::to_fields(&policy, &["id", "customer"]);
         let pid = policy.id.to_string();
-        self.change(&DocId::Customer(customer), false, |d| {
+        let touched = [format!("policies/{pid}")];
+        self.change(&DocId::Customer(customer), false, &touched, |d| {
             let o = record_obj(d, "policies", &pid, true)?.expect("created");
             write_fields(d, &o, &fields)
         })?;
@@ -1043,7 +1073,8 @@ impl Store {
         let mut fields = documents::to_fields(&p, &["id", "customer"]);
         fields.retain(|k, _| touched.contains(&k.as_str()));
         let pid = id.to_string();
-        self.change(&DocId::Customer(p.customer), false, |d| {
+        let touched = [format!("policies/{pid}")];
+        self.change(&DocId::Customer(p.customer), false, &touched, |d| {
             let o = record_obj(d, "policies", &pid, false)?.ok_or(Error::NotFound {
                 what: "policy",
                 id: pid.clone(),
@@ -1125,7 +1156,9 @@ impl Store {
         let day = visit.start.date_naive();
         let fields = documents::to_fields(&visit, &["id", "customer", "number"]);
         let vid = visit.id.to_string();
-        self.change(&DocId::Customer(customer), false, |d| {
+        let mut touched = vec![format!("visits/{vid}")];
+        touched.extend(paid.iter().map(|p| format!("policies/{p}")));
+        self.change(&DocId::Customer(customer), false, &touched, |d| {
             let o = record_obj(d, "visits", &vid, true)?.expect("created");
             write_fields(d, &o, &fields)?;
             mark_paid(d, &paid, day)
@@ -1211,7 +1244,9 @@ impl Store {
         let day = contact.at.date_naive();
         let fields = documents::to_fields(&contact, &["id", "customer"]);
         let cid = contact.id.to_string();
-        self.change(&DocId::Customer(customer), false, |d| {
+        let mut touched = vec![format!("contacts/{cid}")];
+        touched.extend(paid.iter().map(|p| format!("policies/{p}")));
+        self.change(&DocId::Customer(customer), false, &touched, |d| {
             let o = record_obj(d, "contacts", &cid, true)?.expect("created");
             write_fields(d, &o, &fields)?;
             mark_paid(d, &paid, day)
@@ -1236,7 +1271,8 @@ impl Store {
         };
         let fields = documents::to_fields(&comment, &["id"]);
         let id = comment.id.to_string();
-        self.change(&DocId::Customer(v.customer), false, |d| {
+        let touched = [format!("comments/{id}")];
+        self.change(&DocId::Customer(v.customer), false, &touched, |d| {
             let o = record_obj(d, "comments", &id, true)?.expect("created");
             write_fields(d, &o, &fields)
         })?;
@@ -1259,7 +1295,7 @@ impl Store {
         let mut m = Map::new();
         m.insert("text".into(), Json::from(text));
         m.insert("written_at".into(), Json::from(now.to_rfc3339()));
-        self.change(&self.my_day(date), true, |d| {
+        self.change(&self.my_day(date), true, &["log".into()], |d| {
             let o = obj(d, &ROOT, "log")?;
             write_fields(d, &o, &m)
         })?;
@@ -1293,13 +1329,18 @@ impl Store {
         let mut m = Map::new();
         m.insert("summary".into(), Json::from(summary));
         m.insert("submitted_at".into(), Json::from(now.to_rfc3339()));
-        self.change(&self.my_day(date), true, |d| {
+        let problems: Vec<(String, String, Option<CustomerId>)> = problems
+            .into_iter()
+            .map(|(text, customer)| (ProblemId::new().to_string(), text, customer))
+            .collect();
+        let mut touched = vec!["report".to_string()];
+        touched.extend(problems.iter().map(|(id, ..)| format!("problems/{id}")));
+        self.change(&self.my_day(date), true, &touched, |d| {
             let o = obj(d, &ROOT, "report")?;
             write_fields(d, &o, &m)?;
             let ps = obj(d, &ROOT, "problems")?;
-            for (text, customer) in &problems {
-                let po =
-                    d.put_object(&ps, ProblemId::new().to_string(), automerge::ObjType::Map)?;
+            for (pid, text, customer) in &problems {
+                let po = d.put_object(&ps, pid.as_str(), automerge::ObjType::Map)?;
                 let mut f = Map::new();
                 f.insert("text".into(), Json::from(text.trim()));
                 f.insert(
@@ -1355,7 +1396,8 @@ impl Store {
         let afields = documents::to_fields(&answer, &[]);
         let pid = problem.to_string();
         let doc = DocId::Day(raised.agent.clone(), raised.date);
-        self.change(&doc, false, |d| {
+        let touched = [format!("problems/{pid}")];
+        self.change(&doc, false, &touched, |d| {
             let po = record_obj(d, "problems", &pid, false)?.ok_or(Error::NotFound {
                 what: "problem",
                 id: pid.clone(),

@@ -15,7 +15,17 @@
 //!   device's member; a record disappears (records stay complete: nothing is deleted)
 //!   (`forbidden`);
 //! * on a day: the device's member is neither that agent nor a manager of the agent's team
-//!   (`forbidden`).
+//!   (`forbidden`);
+//! * the document would not read as the model once the message is merged: a record with a
+//!   missing or ill-typed field, a text over its limit, a date that is not `YYYY-MM-DD`, a code
+//!   that no playbook the team has had in force defines, a document that does not start with
+//!   its genesis change (`invalid_record`, naming the document and the field path; the rules
+//!   are client-core's `layout`, the same the phone applies before its own writes).
+//!
+//! A write is also authorised against the server's copy *before* the message: a customer
+//! whose committed card names an owner the device does not reach is not the device's to
+//! write ([`check_holder`]), whatever the entitlement computed at the start of the request
+//! said.
 //!
 //! Pure functions over the documents: no storage, no HTTP, so each rule has a unit test.
 
@@ -23,6 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use client_core::documents::{actor_roles, genesis_hash};
 use client_core::index::read_customer;
+use client_core::layout::{self, Codes};
 use client_core::model::Role;
 use client_core::{DocId, Incoming, UserId};
 use serde::Serialize;
@@ -38,12 +49,14 @@ pub struct Writer<'a> {
     pub actor: &'a str,
     /// The users whose records this member may hold (see `access::reachable_users`).
     pub reachable: &'a BTreeSet<UserId>,
+    /// The playbook codes records may use: every playbook the team has had in force.
+    pub codes: &'a Codes,
 }
 
 /// Why a message was refused, with the protocol's stable code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
-    /// `forged_actor` or `forbidden`.
+    /// `forged_actor`, `forbidden` or `invalid_record`.
     pub code: &'static str,
     /// A sentence for the device and the log.
     pub message: String,
@@ -66,15 +79,76 @@ fn forbidden(message: String) -> Refusal {
 /// Checks one received message's effect; `Ok` lets it be stored.
 pub fn check(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
     check_actors(w, inc)?;
+    check_layout(w, inc)?;
     match inc.doc {
-        DocId::Customer(_) => check_customer(w, inc),
+        DocId::Customer(_) => check_customer(w, inc)?,
         DocId::Day(agent, _) => {
-            if agent == w.user || (w.role.is_manager() && w.reachable.contains(agent)) {
-                Ok(())
-            } else {
-                Err(forbidden(format!("{} may not write {agent}'s day", w.user)))
+            if !(agent == w.user || (w.role.is_manager() && w.reachable.contains(agent))) {
+                return Err(forbidden(format!("{} may not write {agent}'s day", w.user)));
             }
         }
+    }
+    check_registered(w, inc)
+}
+
+/// A writer registers its actor (`actors/<hex>`) before its first change: replicas settle a
+/// manager's and an agent's concurrent values by it, so an unregistered writer is refused.
+fn check_registered(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
+    let genesis = genesis_hash(inc.doc).ok();
+    let writes = inc.new_changes.iter().any(|(h, _)| Some(*h) != genesis);
+    if writes && !actor_roles(inc.after).contains_key(w.actor) {
+        return Err(Refusal {
+            code: "invalid_record",
+            message: format!(
+                "{}: actors.{}: is missing: a writer registers its actor before its first change",
+                inc.doc, w.actor
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The document must read as the model after the message (faults it had before are not the
+/// message's, and do not block it).
+fn check_layout(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
+    let mut issues = layout::check_roots(inc.doc, &inc.new_roots);
+    if issues.is_empty() {
+        let after = layout::check_document(inc.after, inc.doc, Some(w.codes));
+        if !after.is_empty() {
+            let before = layout::check_document(inc.before, inc.doc, Some(w.codes));
+            issues = layout::new_issues(before, after);
+        }
+    }
+    match issues.first() {
+        None => Ok(()),
+        Some(i) => Err(Refusal {
+            code: "invalid_record",
+            message: format!("{} does not read as the model: {i}", inc.doc),
+        }),
+    }
+}
+
+/// Whether the server's committed copy lets the device write this document: a customer whose
+/// card names an owner the device does not reach is someone else's (a card not written yet is
+/// one the device is creating: `check` decides whose it becomes).
+pub fn check_holder(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
+    if !matches!(inc.doc, DocId::Customer(_))
+        || automerge::ReadDoc::keys(inc.before, automerge::ROOT)
+            .next()
+            .is_none()
+    {
+        return Ok(());
+    }
+    let before = read_customer(inc.before, inc.doc);
+    let mine = match &before.customer {
+        Some(c) => c.agent.as_ref().is_some_and(|a| w.reachable.contains(a)),
+        // A document without a readable card: only its genesis (and actors) may be there.
+        None => before.policies.is_empty() && before.visits.is_empty(),
+    };
+    if mine {
+        Ok(())
+    } else {
+        Err(forbidden(format!("{} may not hold {}", w.user, inc.doc)))
     }
 }
 
@@ -223,10 +297,15 @@ mod tests {
         w: &Writer<'_>,
     ) -> Result<(), Refusal> {
         let heads = before.get_heads();
-        let new_changes = after
-            .get_changes(&heads)
+        let added = after.get_changes(&heads);
+        let new_changes = added
             .iter()
             .map(|c| (c.hash(), c.actor_id().to_hex_string()))
+            .collect();
+        let new_roots = added
+            .iter()
+            .filter(|c| c.deps().is_empty())
+            .map(|c| c.hash())
             .collect();
         check(
             w,
@@ -235,8 +314,13 @@ mod tests {
                 before,
                 after,
                 new_changes,
+                new_roots,
             },
         )
+    }
+
+    fn codes() -> Codes {
+        Codes::of([&client_core::playbook::Playbook::insurance()])
     }
 
     fn put_visit(d: &mut AutoCommit, agent: &str) {
@@ -276,6 +360,7 @@ mod tests {
             role: Role::Agent,
             actor: ME,
             reachable: &reach,
+            codes: &codes(),
         };
         let mut honest = before.fork().with_actor(ActorId::from(&[1u8, 1][..]));
         put_visit(&mut honest, "a1");
@@ -294,6 +379,7 @@ mod tests {
             role: Role::Agent,
             actor: ME,
             reachable: &reach,
+            codes: &codes(),
         };
         let mut other = before.fork().with_actor(ActorId::from(&[9u8, 9][..]));
         let card = obj(&other, &ROOT, "card").unwrap();
@@ -321,6 +407,7 @@ mod tests {
             role: Role::Agent,
             actor: ME,
             reachable: &reach,
+            codes: &codes(),
         };
         let mut give = before.fork().with_actor(ActorId::from(&[1u8, 1][..]));
         let card = obj(&give, &ROOT, "card").unwrap();
@@ -366,6 +453,7 @@ mod tests {
                 role,
                 actor: ME,
                 reachable: &reach,
+                codes: &codes(),
             };
             assert_eq!(
                 run(&id, &mut before, &mut after, &w).is_ok(),
@@ -373,6 +461,86 @@ mod tests {
                 "{agent} {role:?}"
             );
         }
+    }
+
+    #[test]
+    fn records_that_do_not_read_and_unregistered_writers_are_invalid() {
+        let (id, mut before, me, reach) = setup();
+        let w = Writer {
+            user: &me,
+            role: Role::Agent,
+            actor: ME,
+            reachable: &reach,
+            codes: &codes(),
+        };
+        let mut weird = before.fork().with_actor(ActorId::from(&[1u8, 1][..]));
+        let card = obj(&weird, &ROOT, "card").unwrap();
+        weird.put(&card, "status", "weird").unwrap();
+        weird.commit();
+        let r = run(&id, &mut before, &mut weird, &w).unwrap_err();
+        assert_eq!(r.code, "invalid_record");
+        assert!(r.message.contains("card.status"), "{r:?}");
+        let mut unknown_kind = before.fork().with_actor(ActorId::from(&[1u8, 1][..]));
+        put_visit(&mut unknown_kind, "a1");
+        let visits = obj(&unknown_kind, &ROOT, "visits").unwrap();
+        let v = unknown_kind.keys(&visits).next().unwrap();
+        let vo = obj(&unknown_kind, &visits, &v).unwrap();
+        unknown_kind.put(&vo, "kind", "teleport").unwrap();
+        unknown_kind.commit();
+        let r = run(&id, &mut before, &mut unknown_kind, &w).unwrap_err();
+        assert!(r.message.contains(&format!("visits/{v}.kind")), "{r:?}");
+
+        // Another device of the same member, writing before registering its actor.
+        let w2 = Writer {
+            actor: "0202",
+            ..w.clone()
+        };
+        let mut silent = before.fork().with_actor(ActorId::from(&[2u8, 2][..]));
+        let card = obj(&silent, &ROOT, "card").unwrap();
+        silent.put(&card, "notes", "who wrote this?").unwrap();
+        silent.commit();
+        let r = run(&id, &mut before, &mut silent, &w2).unwrap_err();
+        assert_eq!(r.code, "invalid_record");
+        assert!(r.message.contains("actors.0202"), "{r:?}");
+        let mut honest = before.fork().with_actor(ActorId::from(&[2u8, 2][..]));
+        register_actor(&mut honest, Role::Agent, "a1").unwrap();
+        let card = obj(&honest, &ROOT, "card").unwrap();
+        honest.put(&card, "notes", "me").unwrap();
+        honest.commit();
+        assert_eq!(run(&id, &mut before, &mut honest, &w2), Ok(()));
+    }
+
+    #[test]
+    fn a_write_is_authorised_against_the_committed_copy() {
+        let (id, before, me, reach) = setup();
+        let holder = |user: &UserId, reach: &BTreeSet<UserId>, before: &AutoCommit| {
+            let w = Writer {
+                user,
+                role: Role::Agent,
+                actor: ME,
+                reachable: reach,
+                codes: &codes(),
+            };
+            check_holder(
+                &w,
+                &Incoming {
+                    doc: &id,
+                    before,
+                    after: before,
+                    new_changes: vec![],
+                    new_roots: vec![],
+                },
+            )
+        };
+        assert_eq!(holder(&me, &reach, &before), Ok(()));
+        let other: UserId = "a2".parse().unwrap();
+        let r = holder(&other, &BTreeSet::from([other.clone()]), &before).unwrap_err();
+        assert_eq!(r.code, "forbidden");
+        // Nothing committed yet: the device is creating it (check decides whose it becomes).
+        assert_eq!(
+            holder(&other, &BTreeSet::from([other.clone()]), &AutoCommit::new()),
+            Ok(())
+        );
     }
 
     /// The genesis test vectors of `docs/protocol.md` are what client-core computes, so a

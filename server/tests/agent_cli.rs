@@ -291,6 +291,22 @@ fn bad_input_gets_a_clear_error_and_writes_nothing() {
     phone.fails(&["visit", "--customer", "not-a-uuid", "--kind", "sales"]);
     phone.fails(&["customer", "add", "--name", "X", "--grade", "Z"]);
     phone.fails(&["customer", "add", "--name", "X", "--birthday", "1980-13-01"]);
+    // The record layout's limits (client-core's `layout`), named by field path.
+    let long = "x".repeat(201);
+    for (args, path) in [
+        (
+            vec!["customer", "add", "--name", long.as_str()],
+            "card.name",
+        ),
+        (
+            vec!["customer", "add", "--name", "X", "--birthday", "1850-01-01"],
+            "card.birthday",
+        ),
+    ] {
+        let e = phone.fails(&args);
+        assert_eq!(e["code"], "invalid", "{e}");
+        assert!(e["message"].as_str().unwrap().contains(path), "{e}");
+    }
     phone.fails(&[
         "policy",
         "add",

@@ -23,6 +23,7 @@ pub mod login_guard;
 mod openapi;
 pub mod peer;
 mod playbook;
+mod schema;
 mod session;
 mod sync;
 mod team;
@@ -95,7 +96,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(views::router())
         .merge(events::router())
         .merge(exports::router())
-        .merge(playbook::router());
+        .merge(playbook::router())
+        .merge(schema::router());
     let (router, mut doc) = OpenApiRouter::with_openapi(openapi::base())
         .nest("/v1", v1)
         .split_for_parts();

@@ -48,6 +48,13 @@ CREATE TABLE IF NOT EXISTS playbooks (
     hash       TEXT NOT NULL,
     updated_at TEXT NOT NULL
 ) STRICT;
+CREATE TABLE IF NOT EXISTS playbook_history (
+    team     TEXT NOT NULL,
+    hash     TEXT NOT NULL,
+    toml     TEXT NOT NULL,
+    first_at TEXT NOT NULL,
+    PRIMARY KEY (team, hash)
+) STRICT;
 CREATE TABLE IF NOT EXISTS sync_rejections (
     id        INTEGER PRIMARY KEY,
     device    TEXT NOT NULL,

@@ -19,6 +19,7 @@ use std::time::Duration;
 use automerge::{AutoCommit, ChangeHash};
 use chrono::{Datelike, NaiveDate, SecondsFormat};
 use client_core::index::{query_json, query_one};
+use client_core::layout::Codes;
 use client_core::model::{
     Comment, Conflict, Contact, Customer, CustomerPatch, CustomerStatus, NewCustomer, NewPolicy,
     Policy, PolicyPatch, PolicyStatus, Problem, Role, Visit,
@@ -80,6 +81,8 @@ pub struct SqliteStore {
     db: Mutex<Connection>,
     /// Working sets read lately, for the managers' views (`working_set`).
     pub(super) sets: Mutex<SetCache>,
+    /// The playbook codes of each team's playbook history, keyed by the history's hashes.
+    codes: Mutex<HashMap<String, (String, std::sync::Arc<Codes>)>>,
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -194,6 +197,7 @@ impl SqliteStore {
             core: Mutex::new(Core { store, epoch, lock }),
             db: Mutex::new(conn),
             sets: Mutex::new(SetCache::default()),
+            codes: Mutex::new(HashMap::new()),
         })
     }
 
@@ -315,6 +319,39 @@ impl SqliteStore {
                 toml: BUILT_IN_PLAYBOOK.to_string(),
             },
         })
+    }
+
+    /// The playbook codes records of a team may use: the union over every playbook the team
+    /// has had in force (the built-in one, which every team starts with, and each file put in
+    /// force since: `playbook_history`), so a phone still on an older playbook is not refused.
+    pub(super) fn codes_of(&self, team: &TeamId) -> Result<std::sync::Arc<Codes>> {
+        let files: Vec<(String, String)> = {
+            let db = self.db();
+            let mut stmt = db.prepare_cached(
+                "SELECT hash, toml FROM playbook_history WHERE team = ?1
+                 UNION SELECT hash, toml FROM playbooks WHERE team = ?1
+                 ORDER BY 1",
+            )?;
+            let rows = stmt.query_map([team.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let key: String = files.iter().map(|(h, _)| h.as_str()).collect();
+        let mut cache = self.codes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((k, c)) = cache.get(team.as_str()) {
+            if *k == key {
+                return Ok(c.clone());
+            }
+        }
+        let mut books = vec![Playbook::insurance()];
+        for (_, toml) in &files {
+            books.push(Playbook::from_toml_str(
+                &format!("playbook of {team}"),
+                toml,
+            )?);
+        }
+        let codes = std::sync::Arc::new(Codes::of(&books));
+        cache.insert(team.as_str().to_string(), (key, codes.clone()));
+        Ok(codes)
     }
 
     /// Records the changes the server itself made to `doc` since `before` (for the history).
@@ -652,6 +689,12 @@ impl ServerStore for SqliteStore {
              ON CONFLICT (team) DO UPDATE SET toml = excluded.toml, hash = excluded.hash,
                  updated_at = excluded.updated_at",
             params![team.as_str(), toml, hash, now()],
+        )?;
+        // Records written under this playbook stay valid after the next one (`codes_of`).
+        self.db().execute(
+            "INSERT INTO playbook_history (team, hash, toml, first_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (team, hash) DO NOTHING",
+            params![team.as_str(), hash, toml, now()],
         )?;
         Ok(PlaybookUpdate {
             hash,

@@ -53,11 +53,33 @@ impl Entitlement {
         }
     }
 
+    /// Whether the device may be sent the document: a customer whose committed card names
+    /// an owner it reaches (a customer with no readable owner is sent to nobody), or a day
+    /// of someone it reaches.
+    fn holds(&self, doc: &DocId) -> bool {
+        match doc {
+            DocId::Customer(c) => self.owned.contains(c),
+            DocId::Day(agent, _) => self.reach.contains(agent),
+        }
+    }
+
     fn exists(&self, doc: &DocId) -> bool {
         match doc {
             DocId::Customer(c) => self.known.contains(c),
             DocId::Day(..) => true,
         }
+    }
+}
+
+/// [`Entitlement::holds`] re-read from the committed index, under the store's lock.
+fn holds_now(core: &client_core::Store, ent: &Entitlement, doc: &DocId) -> bool {
+    match doc {
+        DocId::Customer(c) => core
+            .customer(*c)
+            .ok()
+            .and_then(|c| c.agent)
+            .is_some_and(|a| ent.reach.contains(&a)),
+        DocId::Day(agent, _) => ent.reach.contains(agent),
     }
 }
 
@@ -227,11 +249,13 @@ impl SqliteStore {
             .collect();
         removed.sort();
 
+        let codes = self.codes_of(&device.member.team)?;
         let writer = Writer {
             user: &device.member.user,
             role: device.member.role,
             actor: &actor,
             reachable: &ent.reach,
+            codes: &codes,
         };
         let mut logged: Vec<Logged> = vec![];
         let mut received: Vec<(DocId, Vec<(ChangeHash, String)>)> = vec![];
@@ -261,9 +285,15 @@ impl SqliteStore {
                 }
                 let mut refusal: Option<Refusal> = None;
                 let mut new_changes = vec![];
-                let outcome = core.sync_receive(&mut session, msg, &mut |inc| match verify::check(
-                    &writer, inc,
-                ) {
+                // Authorised against the server's committed copy (`check_holder`), not only
+                // against the entitlement computed before the request took the store's lock.
+                let outcome = core.sync_receive(&mut session, msg, &mut |inc| match (if hand_in {
+                    Ok(())
+                } else {
+                    verify::check_holder(&writer, inc)
+                })
+                .and_then(|()| verify::check(&writer, inc))
+                {
                     Ok(()) => {
                         new_changes = inc.new_changes.clone();
                         Ok(())
@@ -337,7 +367,10 @@ impl SqliteStore {
                 None => core.out_of_sync(&peer)?,
             };
             for doc in candidates {
-                if in_request.contains(&doc) || !ent.allows(&doc) {
+                // Pushed only when the committed copy entitles the device now: a customer
+                // another device created (or reassigned) while this request waited for the
+                // store is not sent on the strength of the entitlement computed before it.
+                if in_request.contains(&doc) || !ent.holds(&doc) || !holds_now(core, &ent, &doc) {
                     continue;
                 }
                 if messages.len() >= MAX_MESSAGES_OUT || bytes >= MAX_BYTES_OUT {
