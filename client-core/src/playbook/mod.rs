@@ -15,6 +15,7 @@
 
 mod calendar;
 mod facts;
+mod language;
 mod lists;
 mod measure;
 mod prepared;
@@ -38,6 +39,7 @@ pub use calendar::{
     week_of_month, Cadence, CadenceDue, CadenceStep, Calendar, MonthlyCalendar, Phase, PhaseText,
     PhaseTexts, Schedule, WorkCycle,
 };
+pub use language::Language;
 pub use lists::{lists, Household, HouseholdBy, ListEntry, PolicyLine, PostcodeGroup};
 pub use prepared::Prepared;
 pub use reminders::{reminders, Reminder, ReminderKind};
@@ -47,7 +49,9 @@ pub use standards::{
     EffectiveVisitRule, PeriodProgress, Progress, SevenThings, TodayStatus,
 };
 pub use targets::{Metric, Period, Target, Tier};
-pub use team::{team_ratios, RatioProgress, TeamMeasure, TeamRatio, TeamRatios, TeamStandard};
+pub use team::{
+    team_month_ratios, team_ratios, RatioProgress, TeamMeasure, TeamRatio, TeamRatios, TeamStandard,
+};
 pub use vocabulary::{Category, ContactPurpose, Grade, OutcomeKind, Purpose, VisitKind};
 
 use crate::error::{Error, Result};
@@ -65,6 +69,9 @@ pub struct Playbook {
     pub name: String,
     /// What screens call the playbook.
     pub title: String,
+    /// What English screens call the playbook; `title` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_en: Option<String>,
     /// Who the playbook is for.
     #[serde(default)]
     pub description: String,
