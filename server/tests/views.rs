@@ -86,6 +86,26 @@ impl Browser {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// A GET with an `Accept-Language` header and, beside the session, a language cookie.
+    async fn get_in(
+        &self,
+        path: &str,
+        accept_language: Option<&str>,
+        lang_cookie: Option<&str>,
+    ) -> (u16, Value) {
+        let mut req = self.http.get(format!("{}{path}", self.url));
+        if let Some(a) = accept_language {
+            req = req.header("accept-language", a);
+        }
+        let cookie = match lang_cookie {
+            Some(l) => format!("{}; doorstep_lang={l}", self.cookie),
+            None => self.cookie.clone(),
+        };
+        let resp = req.header("cookie", cookie).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     async fn text(&self, path: &str) -> (u16, String, String) {
         let resp = self
             .http
@@ -236,6 +256,25 @@ async fn a_supervisor_sees_the_team_through_every_view_and_writes_reach_the_phon
     assert_eq!(a1["today"]["evening_report"], true);
     let a2 = rows.iter().find(|r| r["agent"] == "A-0002").unwrap();
     assert_eq!(a2["freshness"], "never");
+    // Who has not synced comes first; the team total adds the rows up.
+    assert_eq!(rows[0]["agent"], "A-0002", "{today}");
+    let total = &today["total"];
+    assert_eq!(
+        (total["agents"].as_u64(), total["synced"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        total["effective_visits"],
+        json!({ "actual": 1, "target": 6 })
+    );
+    assert_eq!(
+        (
+            total["work_logs"].as_u64(),
+            total["evening_reports"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert!(a1["done_pct"].as_f64().unwrap() > a2["done_pct"].as_f64().unwrap());
 
     // Week and month: every agent's targets, the ratios and a trend of weeks.
     for period in ["week", "month"] {
@@ -250,7 +289,11 @@ async fn a_supervisor_sees_the_team_through_every_view_and_writes_reach_the_phon
             .find(|r| r["measure"] == "active")
             .unwrap();
         assert_eq!(active["agents"], json!(["A-0001"]), "{period}: {active}");
-        assert!(v["trend"].as_array().unwrap().len() >= 5, "{period}");
+        let points = v["trend"].as_array().unwrap().len();
+        match period {
+            "week" => assert!(points >= 5, "{period}: {points}"),
+            _ => assert_eq!(points, 3, "{period}: one point per month"),
+        }
     }
 
     // Pipeline on a June day of the sample policies: June's policies are due, one difficult.
@@ -374,21 +417,51 @@ async fn a_supervisor_sees_the_team_through_every_view_and_writes_reach_the_phon
         "same draw all week"
     );
 
-    // CSV exports.
+    // CSV exports: UTF-8 with the byte-order mark Excel needs, names beside ids, yuan beside
+    // cents; `bom=false` leaves the mark out.
     let (status, ctype, csv) = s1
         .text(&format!("/v1/exports/visits.csv?from={date}&to={date}"))
         .await;
     assert_eq!(status, 200);
     assert!(ctype.starts_with("text/csv"), "{ctype}");
-    assert!(csv.starts_with("id,agent,customer,kind"), "{csv}");
+    assert!(
+        csv.starts_with("\u{feff}id,agent,agent_name,customer,customer_name,kind"),
+        "{csv}"
+    );
     assert!(csv.contains(&visit.id.to_string()) && csv.contains("premium_collected"));
+    let (_, detail) = s1.get(&format!("/v1/customers/{customer}")).await;
+    let row = csv.lines().nth(1).unwrap();
+    assert!(
+        row.contains(&format!(
+            ",{customer},{},",
+            detail["customer"]["name"].as_str().unwrap()
+        )) && row.contains(",680000,6800.00,"),
+        "{row}"
+    );
     assert_eq!(csv.lines().count(), 2);
+    let (_, _, plain) = s1
+        .text(&format!(
+            "/v1/exports/visits.csv?from={date}&to={date}&bom=false"
+        ))
+        .await;
+    assert!(plain.starts_with("id,agent,"), "{plain}");
     let (status, _, csv) = s1.text("/v1/exports/contacts.csv").await;
     assert_eq!((status, csv.lines().count()), (200, 1), "{csv}");
+    assert!(
+        csv.starts_with("\u{feff}id,agent,agent_name,customer,customer_name"),
+        "{csv}"
+    );
     let (status, _, csv) = s1.text("/v1/exports/pipeline.csv?date=2026-06-10").await;
     assert_eq!(status, 200);
     assert!(
         csv.contains("difficult,") && csv.contains("P-2020-002231"),
+        "{csv}"
+    );
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .contains(",agent,agent_name,due_date,premium_cents,premium_yuan,"),
         "{csv}"
     );
     let (status, _, _) = s1
@@ -642,6 +715,185 @@ async fn the_playbook_in_force_changes_what_the_views_count() {
     let s2 = Browser::login(&server.url, "S-02", PASSWORD).await.unwrap();
     let (_, south) = s2.get("/v1/team/playbook").await;
     assert_eq!(south["name"], "insurance");
+}
+
+/// The views, the playbook and the page come in the asked language (`?lang=`, else the
+/// `doorstep_lang` cookie, else `Accept-Language`, else Chinese), with the same numbers; the
+/// month view has its own ratios and a trend of months, not the week's.
+#[tokio::test]
+async fn labels_come_in_the_asked_language_and_the_month_is_its_own() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    two_teams(&dir, &data);
+    let server = Server::start(&data);
+    let s1 = Browser::login(&server.url, "S-01", PASSWORD).await.unwrap();
+    let week = "/v1/views/week?date=2026-06-10";
+    let ratio = |v: &Value, measure: &str| {
+        v["ratios"]["ratios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["measure"] == measure)
+            .unwrap()["label"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (status, zh) = s1.get(week).await;
+    assert_eq!(status, 200, "{zh}");
+    assert_eq!(ratio(&zh, "healthy"), "健康人力占比");
+    assert_eq!(zh["playbook"]["title"], "人寿保险续期收费");
+    let (_, en) = s1.get(&format!("{week}&lang=en")).await;
+    assert_eq!(ratio(&en, "healthy"), "Healthy agents");
+    assert_eq!(en["playbook"]["title"], "Life-insurance renewal collection");
+    let shares = |v: &Value| {
+        v["ratios"]["ratios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["actual_pct"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        shares(&zh),
+        shares(&en),
+        "the same numbers in both languages"
+    );
+    let (_, v) = s1.get_in(week, Some("en-US,en;q=0.9,zh;q=0.5"), None).await;
+    assert_eq!(ratio(&v, "healthy"), "Healthy agents", "Accept-Language");
+    let (_, v) = s1.get_in(week, Some("en-US,en;q=0.9"), Some("zh-CN")).await;
+    assert_eq!(
+        ratio(&v, "healthy"),
+        "健康人力占比",
+        "the member's choice wins"
+    );
+    let (_, v) = s1
+        .get_in(&format!("{week}&lang=en"), None, Some("zh-CN"))
+        .await;
+    assert_eq!(ratio(&v, "healthy"), "Healthy agents", "?lang= wins");
+
+    // The grid's columns: the week's targets with their units, in each agent's order.
+    let columns = zh["columns"].as_array().unwrap();
+    let units: Vec<&str> = columns
+        .iter()
+        .map(|c| c["unit"].as_str().unwrap())
+        .collect();
+    assert!(
+        units.contains(&"count") && units.contains(&"percent"),
+        "{units:?}"
+    );
+    let labels: Vec<&Value> = columns.iter().map(|c| &c["label"]).collect();
+    let first: Vec<&Value> = zh["agents"][0]["progress"]["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["label"])
+        .collect();
+    assert_eq!(labels, first);
+    assert!(
+        en["columns"][0]["label"].as_str().unwrap().is_ascii(),
+        "{}",
+        en["columns"]
+    );
+
+    // The month: its own ratios (as of the day asked about) and one trend point per month.
+    let (status, month) = s1.get("/v1/views/month?date=2026-06-10").await;
+    assert_eq!(status, 200, "{month}");
+    let froms: Vec<&str> = month["trend"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["from"].as_str().unwrap())
+        .collect();
+    assert_eq!(froms, ["2026-04-01", "2026-05-01", "2026-06-01"]);
+    assert_eq!(month["trend"][2]["to"], "2026-06-10");
+    assert_eq!(month["trend"][1]["to"], "2026-05-31");
+    assert_ne!(month["trend"], zh["trend"]);
+    let month_targets: Vec<&Value> = month["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["label"])
+        .collect();
+    assert!(
+        month_targets.iter().any(|l| *l == "难收客户电联80次"),
+        "{month_targets:?}"
+    );
+
+    // The playbook's labels and the pipeline's months.
+    let (_, pb) = s1.get("/v1/team/playbook?lang=en").await;
+    assert_eq!(pb["lang"], "en");
+    assert_eq!(
+        pb["labels"]["visit_kinds"]["collection"],
+        "Collection visit"
+    );
+    assert_eq!(pb["labels"]["outcomes"]["paid"], "Paid");
+    let (_, pb) = s1.get("/v1/team/playbook").await;
+    assert_eq!(pb["labels"]["visit_kinds"]["collection"], "收费访");
+    let due = |v: &Value| {
+        v["months"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["phase"] == "due")
+            .unwrap()["label"]
+            .clone()
+    };
+    let (_, p) = s1.get("/v1/views/pipeline?date=2026-06-10&lang=en").await;
+    assert_eq!(due(&p), "Due month");
+    let (_, p) = s1.get("/v1/views/pipeline?date=2026-06-10").await;
+    assert_eq!(due(&p), "本月");
+
+    // Today: a past day's missing report is missed; a day ahead's is still pending.
+    let (_, past) = s1.get("/v1/views/today?date=2026-06-10").await;
+    assert_eq!(
+        (
+            past["evening_pending"].as_bool(),
+            past["evening_deadline"].as_str()
+        ),
+        (Some(false), Some("21:00"))
+    );
+    let ahead = (chrono::Local::now().date_naive() + Span::days(2)).to_string();
+    let (_, next) = s1.get(&format!("/v1/views/today?date={ahead}")).await;
+    assert_eq!(next["evening_pending"], true);
+
+    // The page itself: its language and its words.
+    let http = http();
+    let page = |accept: &'static str| {
+        let http = http.clone();
+        let url = server.url.clone();
+        async move {
+            let resp = http
+                .get(format!("{url}/"))
+                .header("accept-language", accept)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                resp.headers()["content-language"],
+                if accept.starts_with("en") {
+                    "en"
+                } else {
+                    "zh-CN"
+                }
+            );
+            resp.text().await.unwrap()
+        }
+    };
+    let en_page = page("en-GB,en;q=0.8").await;
+    assert!(
+        en_page.contains("<html lang=\"en\">")
+            && en_page.contains("\"nav.pipeline\": \"Renewal pipeline\"")
+    );
+    let zh_page = page("zh-CN,zh;q=0.9").await;
+    assert!(
+        zh_page.contains("<html lang=\"zh-CN\">")
+            && zh_page.contains("\"nav.pipeline\": \"续期进度\"")
+    );
+    assert!(
+        !zh_page.contains("http://") && !zh_page.contains("https://"),
+        "no other host"
+    );
 }
 
 /// Every `/v1` route the server registers is in `/openapi.json`, and every path there answers

@@ -18,6 +18,7 @@ pub mod error;
 pub mod events;
 mod exports;
 mod health;
+mod language;
 mod openapi;
 mod playbook;
 mod session;
