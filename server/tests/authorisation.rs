@@ -141,3 +141,94 @@ async fn every_read_endpoint_by_role_team_and_owner() {
         }
     }
 }
+
+/// Reassigning a customer from the dashboard (`POST /v1/customers/{id}/assign`): who may, whom
+/// to, and what the agents' reach is afterwards.
+#[tokio::test]
+async fn reassigning_a_customer_by_role_team_and_target() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let north = north_team(&data);
+    admin(&data, &["team", "create", "south"]);
+    for (user, role) in [("S-02", "supervisor"), ("B-0001", "agent")] {
+        admin(
+            &data,
+            &[
+                "user", "add", "--team", "south", "--user", user, "--role", role,
+            ],
+        );
+    }
+    let tokens: Vec<(&str, String)> = ["A-0001", "A-0002", "S-01", "S-02"]
+        .into_iter()
+        .map(|u| (u, token_for(&data, u)))
+        .collect();
+    let token = |u: &str| tokens.iter().find(|(x, _)| *x == u).unwrap().1.clone();
+    let server = Server::start(&data);
+    let http = http();
+    let customer = north[0].clone();
+    let assign = |user: &'static str, id: String, agent: &'static str| {
+        let http = http.clone();
+        let url = server.url.clone();
+        let token = token(user);
+        async move {
+            let resp = http
+                .post(format!("{url}/v1/customers/{id}/assign"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "agent": agent }))
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            (status, body)
+        }
+    };
+    let cases: Vec<(&str, String, &str, u16)> = vec![
+        // an agent may not hand customers around, not even their own
+        ("A-0001", customer.clone(), "A-0002", 403),
+        // another team's supervisor does not see the customer
+        ("S-02", customer.clone(), "B-0001", 404),
+        // not to another team's agent, nor to nobody, nor to a manager
+        ("S-01", customer.clone(), "B-0001", 404),
+        ("S-01", customer.clone(), "NOBODY", 404),
+        ("S-01", customer.clone(), "S-01", 400),
+        // no such customer
+        (
+            "S-01",
+            "7f0c1a43-52a0-4d33-9a8e-0a0b1c2d3e4f".into(),
+            "A-0002",
+            404,
+        ),
+        ("S-01", "not-a-uuid".into(), "A-0002", 404),
+    ];
+    for (user, id, agent, expected) in cases {
+        let (status, body) = assign(user, id.clone(), agent).await;
+        assert_eq!(status, expected, "{user} {id} → {agent}: {body}");
+        assert!(body["error"]["code"].is_string(), "{body}");
+    }
+    // Nothing moved.
+    let path = format!("/v1/customers/{customer}");
+    assert_eq!(
+        get(&http, &server.url, &token("A-0001"), &path).await.0,
+        200
+    );
+    assert_eq!(
+        get(&http, &server.url, &token("A-0002"), &path).await.0,
+        404
+    );
+
+    // The supervisor hands it to A-0002: A-0002 reaches it now, A-0001 no longer.
+    let (status, card) = assign("S-01", customer.clone(), "A-0002").await;
+    assert_eq!(status, 200, "{card}");
+    assert_eq!(card["agent"], "A-0002");
+    assert_eq!(
+        get(&http, &server.url, &token("A-0002"), &path).await.0,
+        200
+    );
+    assert_eq!(
+        get(&http, &server.url, &token("A-0001"), &path).await.0,
+        404
+    );
+    let (_, detail) = get(&http, &server.url, &token("S-01"), &path).await;
+    assert_eq!(detail["customer"]["agent"], "A-0002");
+}

@@ -291,3 +291,28 @@ test("errors say what happened in the page's language with a retry; one not-foun
   assert.deepEqual(foreign, []);
   await context.close();
 });
+
+test("a supervisor reassigns a customer from the page; the history says who had it before", async () => {
+  for (const [lang, width] of [["en", 1366], ["zh-CN", 390]]) {
+    const words = catalogue(lang);
+    const context = await browser.newContext({ locale: lang, viewport: { width, height: 844 } });
+    const page = await context.newPage();
+    await logIn(page, "S-01");
+    await page.goto(`${url}/#/customer/${northCustomer}`);
+    await page.waitForSelector("#reassign");
+    const [from, to] = lang === "en" ? ["A-0001", "A-0002"] : ["A-0002", "A-0001"];
+    await page.selectOption("#reassign-agent", to);
+    await page.click("#reassign");
+    await page.waitForFunction((who) => document.querySelector("#reassign-agent option")?.value !== who
+      && !document.querySelector("#reassign-agent option[value='" + who + "']"), to);
+    const api = await page.evaluate((id) => fetch(`/v1/customers/${id}`).then((r) => r.json()), northCustomer);
+    assert.equal(api.customer.agent, to);
+    const names = { "A-0001": "Li Na", "A-0002": "陈静" };
+    const history = await page.locator("#history li").first().innerText();
+    const said = words["history.changed_from"].replace("{field}", words["col.agent"]).replace("{from}", names[from]).replace("{to}", names[to]);
+    assert.ok(history.includes(said), `${history} / ${said}`);
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+    assert.ok(wide, "no sideways scroll");
+    await context.close();
+  }
+});

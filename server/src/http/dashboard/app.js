@@ -5,7 +5,7 @@
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const state = { me: null, events: null, refreshTimer: null, rendering: 0, names: {}, labels: null };
+const state = { me: null, events: null, refreshTimer: null, rendering: 0, names: {}, agents: [], labels: null };
 
 // ----- language -----------------------------------------------------------------------------
 
@@ -304,6 +304,7 @@ const views = {
     const field = (k, v) => (v ? h("tr", {}, h("th", {}, k), h("td", {}, v)) : "");
     return [
       h("h2", { id: "customer-name" }, card.name),
+      reassignCard(card, c.policies.some((p) => p.status === "orphan")),
       h("table", { class: "card fields" }, h("tbody", {}, field(t("col.agent"), card.agent ? agentLink(card.agent) : t("unassigned")), field(t("field.phones"), card.phones.join(", ")),
         field(t("field.address"), card.address), field(t("field.postcode"), card.postcode), field(t("field.birthday"), card.birthday && day(card.birthday)),
         field(t("field.grade"), card.grade && label("grades", card.grade)), field(t("col.status"), card.status && t(`customer_status.${card.status}`)),
@@ -321,8 +322,7 @@ const views = {
       h("ul", { class: "timeline" }, c.contacts.map((x) => h("li", { class: x.kind }, `${when(x.at)} ${nameOf(x.agent)} — ${t(`contact.${x.kind}`)} ${x.purpose ? label("contact_purposes", x.purpose) : ""}`,
         x.outcome ? ` → ${label("outcomes", x.outcome)}` : "", x.notes ? ` — ${x.notes}` : ""))),
       h("h3", {}, t("customer.history")),
-      h("ul", { class: "timeline history", id: "history" }, c.history.slice().reverse().map((e) => h("li", {},
-        h("strong", {}, when(e.at)), " ", historyWords(e), e.via ? h("span", { class: "muted small" }, ` · ${t("history.via", { via: e.via === "admin" ? t("history.admin") : e.via })}`) : ""))),
+      h("ul", { class: "timeline history", id: "history" }, historyItems(c.history).reverse()),
     ];
   },
 
@@ -357,8 +357,39 @@ const views = {
   },
 };
 
-/** One change of a customer's history in words: who did what ("Li Na set the grade to A"). */
-function historyWords(e) {
+/** A manager hands the customer to another agent of the team (orphans' cards say so first). */
+function reassignCard(card, orphan) {
+  const others = state.agents.filter((a) => a.user !== card.agent);
+  if (!others.length) return "";
+  const select = h("select", { id: "reassign-agent", "aria-label": t("reassign.to") },
+    others.map((a) => h("option", { value: a.user }, a.name || a.user)));
+  const msg = h("p", { class: "error", role: "alert" });
+  const go = async () => {
+    msg.textContent = "";
+    try {
+      await api(`/v1/customers/${encodeURIComponent(card.id)}/assign`, { method: "POST", headers: { "content-type": "application/json" },
+        body: JSON.stringify({ agent: select.value }) });
+      render();
+    } catch (e) { msg.textContent = errorText(e); }
+  };
+  return h("div", { class: `card reassign${orphan ? " orphan" : ""}` },
+    orphan ? h("p", {}, h("strong", {}, t("reassign.orphan"))) : "",
+    h("label", {}, t("reassign.to"), " ", select), " ", h("button", { id: "reassign", onclick: go }, t("reassign.go")), msg);
+}
+
+/** The customer's history in words, oldest first, each card change with the value before it. */
+function historyItems(history) {
+  const seen = {};
+  return history.map((e) => {
+    const item = h("li", {}, h("strong", {}, when(e.at)), " ", historyWords(e, seen),
+      e.via ? h("span", { class: "muted small" }, ` · ${t("history.via", { via: e.via === "admin" ? t("history.admin") : e.via })}`) : "");
+    return item;
+  });
+}
+
+/** One change of a customer's history in words: who did what ("Li Na changed the grade from B
+ *  to A"); `seen` holds each card field's value so far. */
+function historyWords(e, seen) {
   const who = e.user ? `${nameOf(e.user)}${e.role ? ` (${roleName(e.role)})` : ""}` : t("history.system");
   const FIELDS = { grade: "field.grade", name: "field.name", phones: "field.phones", address: "field.address", postcode: "field.postcode",
     birthday: "field.birthday", family: "field.family", notes: "field.notes", status: "col.status", agent: "col.agent", workplace: "field.workplace" };
@@ -367,8 +398,11 @@ function historyWords(e) {
     if (m) {
       const value = m[2].replace(/^"(.*)"$/, "$1");
       const field = FIELDS[m[1]] ? t(FIELDS[m[1]]) : m[1];
-      const shown = m[1] === "grade" ? label("grades", value) : m[1] === "agent" ? nameOf(value) : value;
-      return t("history.set", { field, value: shown });
+      const show = (x) => (m[1] === "grade" ? label("grades", x) : m[1] === "agent" ? nameOf(x) : x);
+      const before = seen[m[1]];
+      seen[m[1]] = value;
+      if (before !== undefined && before !== value) return t("history.changed_from", { field, from: show(before), to: show(value) });
+      return t("history.set", { field, value: show(value) });
     }
     m = /^(visits|contacts|comments|problems|policies)\/[^ .]+ added$/.exec(line);
     if (m) return t(`history.added.${m[1]}`);
@@ -501,6 +535,7 @@ async function loadNames() {
   try {
     const [members, pb] = await Promise.all([api("/v1/team/members"), api(`/v1/team/playbook?${q()}`)]);
     state.names = Object.fromEntries(members.map((m) => [m.user, m.name]));
+    state.agents = members.filter((m) => m.role === "agent");
     state.labels = pb.labels;
   } catch (e) { if (e.status === 401) throw e; }
 }
