@@ -1074,6 +1074,10 @@ pub struct SpotCheckView {
     pub from: NaiveDate,
     /// The playbook's share of agents to check.
     pub share_pct: f64,
+    /// The distance (metres) from which a visit's recorded location counts as far from the
+    /// customer's known location: the playbook's effective-visit distance, else
+    /// [`FAR_DEFAULT_M`].
+    pub far_from_m: f64,
     /// The agents drawn.
     pub agents: Vec<SpotCheckAgent>,
     /// The names of the customers their visits and contacts name, by customer id.
@@ -1099,6 +1103,38 @@ pub struct SpotCheckAgent {
     /// Their days of the week (work logs, evening reports).
     #[schema(value_type = Vec<Object>)]
     pub days: Vec<Day>,
+    /// Their visits recorded far from the customer's known location, worth a look.
+    pub far: Vec<FarVisit>,
+}
+
+/// A visit whose recorded location is far from the customer's known location.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct FarVisit {
+    /// The visit's id.
+    pub visit: String,
+    /// How far, in metres.
+    pub distance_m: f64,
+}
+
+/// The distance from which a visit counts as far when the playbook sets no effective-visit
+/// distance: 1 km.
+pub const FAR_DEFAULT_M: f64 = 1000.0;
+
+/// The visits of `visits` recorded more than `far_m` metres from their customer's known
+/// location (a visit or customer without coordinates is never flagged).
+pub fn far_visits(far_m: f64, visits: &[Visit], customers: &[Customer]) -> Vec<FarVisit> {
+    visits
+        .iter()
+        .filter_map(|v| {
+            let at = v.location?;
+            let home = customers.iter().find(|c| c.id == v.customer)?.location?;
+            let distance_m = at.distance_m(&home);
+            (distance_m > far_m).then(|| FarVisit {
+                visit: v.id.to_string(),
+                distance_m: distance_m.round(),
+            })
+        })
+        .collect()
 }
 
 /// The agents drawn for the week starting `from`: a draw that looks random but is the same all
@@ -1133,6 +1169,7 @@ pub fn spot_check(ctx: &TeamContext<'_>, date: NaiveDate) -> SpotCheckView {
     let (from, _) = pb.schedule.cycle.bounds(date);
     let drawn = spot_check_draw(ctx.data.team.as_str(), from, &ids, ratios.spot_check);
     let in_week = |d: NaiveDate| d >= from && d <= date;
+    let far_m = pb.effective_visit.max_distance_m.unwrap_or(FAR_DEFAULT_M);
     let agents: Vec<SpotCheckAgent> = drawn
         .into_iter()
         .map(|a| {
@@ -1159,7 +1196,9 @@ pub fn spot_check(ctx: &TeamContext<'_>, date: NaiveDate) -> SpotCheckView {
                 .cloned()
                 .collect();
             days.sort_by_key(|d| d.date);
+            let far = far_visits(far_m, &visits, &ws.customers);
             SpotCheckAgent {
+                far,
                 name: ctx.name_of(&a),
                 last_sync: ctx.member(&a).and_then(|m| m.last_sync.clone()),
                 agent: a,
@@ -1189,6 +1228,7 @@ pub fn spot_check(ctx: &TeamContext<'_>, date: NaiveDate) -> SpotCheckView {
         week: ratios.week,
         from,
         share_pct: pb.team.spot_check_pct,
+        far_from_m: far_m,
         agents,
         customer_names,
     }
@@ -1271,6 +1311,45 @@ mod tests {
         let t: playbook::TodayStatus = serde_json::from_value(json).unwrap();
         // visits 1, calls 0.5, meetings 1 (capped), results 0, log 1, report 0: 3.5 of 6.
         assert!((done_pct(&pb, &t) - 3.5 * 100.0 / 6.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_visit_recorded_far_from_the_customer_is_flagged() {
+        let json = |id: &str, customer: &str, at: Option<(f64, f64)>| {
+            serde_json::from_value::<Visit>(serde_json::json!({
+                "id": id, "customer": customer, "agent": "a1", "kind": "collection",
+                "purposes": [], "outcome": null, "policies": [],
+                "start": "2026-06-15T10:00:00+08:00", "end": "2026-06-15T10:30:00+08:00",
+                "location": at.map(|(lat, lon)| serde_json::json!({ "lat": lat, "lon": lon })),
+                "notes": "", "number": 1
+            }))
+            .unwrap()
+        };
+        let c1 = "11111111-1111-4111-8111-111111111111";
+        let c2 = "22222222-2222-4222-8222-222222222222";
+        let customer = |id: &str, at: Option<(f64, f64)>| {
+            serde_json::from_value::<Customer>(serde_json::json!({
+                "id": id, "name": "x", "phones": [], "status": "prospect",
+                "location": at.map(|(lat, lon)| serde_json::json!({ "lat": lat, "lon": lon })),
+                "created_on": "2026-06-01"
+            }))
+            .unwrap()
+        };
+        let v = |n: u8| format!("{n}{n}{n}{n}{n}{n}{n}{n}-aaaa-4aaa-8aaa-aaaaaaaaaaaa");
+        // Shanghai, People's Square; about 0.1 km and about 11 km away.
+        let home = (31.2304, 121.4737);
+        let visits = [
+            json(&v(1), c1, Some((31.2313, 121.4737))),
+            json(&v(2), c1, Some((31.3304, 121.4737))),
+            json(&v(3), c1, None),
+            json(&v(4), c2, Some((31.3304, 121.4737))),
+        ];
+        let customers = [customer(c1, Some(home)), customer(c2, None)];
+        let far = far_visits(FAR_DEFAULT_M, &visits, &customers);
+        assert_eq!(far.len(), 1, "{far:?}");
+        assert_eq!(far[0].visit, v(2));
+        assert!((far[0].distance_m - 11_120.0).abs() < 50.0, "{far:?}");
+        assert!(far_visits(50.0, &visits, &customers).len() == 2);
     }
 
     #[test]

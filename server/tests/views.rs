@@ -896,6 +896,72 @@ async fn labels_come_in_the_asked_language_and_the_month_is_its_own() {
     );
 }
 
+/// The spot check flags a visit recorded far from the customer's known location (with the
+/// whole team drawn, so that the agent is in it whatever the week).
+#[tokio::test]
+async fn the_spot_check_flags_a_visit_recorded_far_from_the_customer() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let (north, _) = two_teams(&dir, &data);
+    let a1_token = token_for(&data, "A-0001");
+    let server = Server::start(&data);
+    let url = server.url.clone();
+    let s1 = Browser::login(&url, "S-01", PASSWORD).await.unwrap();
+    let everyone = include_str!("../../docs/playbooks/insurance.toml")
+        .replace("spot_check_pct = 30 ", "spot_check_pct = 100");
+    assert_eq!(s1.put_text("/v1/team/playbook", everyone).await.0, 200);
+
+    let mut phone = Phone::new("A-0001", Role::Agent, a1_token);
+    let http = http();
+    phone.sync(&http, &url).await;
+    let customer: CustomerId = north[0].parse().unwrap();
+    let home = client_core::model::GeoPoint {
+        lat: 31.2304,
+        lon: 121.4737,
+    };
+    phone
+        .store
+        .edit_customer(
+            customer,
+            client_core::model::CustomerPatch {
+                location: Some(Some(home)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let template = paid_visit(&phone);
+    let at = |lat: f64| NewVisit {
+        location: Some(client_core::model::GeoPoint { lat, lon: home.lon }),
+        ..template.clone()
+    };
+    let near = phone.store.record_visit(customer, at(31.2310)).unwrap();
+    let mut far = at(31.3304);
+    far.start = near.start - Span::minutes(30);
+    far.end = near.start - Span::minutes(20);
+    let far = phone.store.record_visit(customer, far).unwrap();
+    phone.sync(&http, &url).await;
+
+    let date = near.start.date_naive();
+    let (status, spot) = s1.get(&format!("/v1/views/spot-check?date={date}")).await;
+    assert_eq!(status, 200, "{spot}");
+    assert_eq!(spot["far_from_m"], 1000.0);
+    let a1 = spot["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["agent"] == "A-0001")
+        .expect("everyone is drawn");
+    let flagged = a1["far"].as_array().unwrap();
+    assert_eq!(flagged.len(), 1, "{a1}");
+    assert_eq!(flagged[0]["visit"], far.id.to_string());
+    let m = flagged[0]["distance_m"].as_f64().unwrap();
+    assert!((m - 11_120.0).abs() < 50.0, "{m}");
+    assert_eq!(
+        spot["customer_names"][customer.to_string()],
+        s1.get(&format!("/v1/customers/{customer}")).await.1["customer"]["name"]
+    );
+}
+
 /// Every `/v1` route the server registers is in `/openapi.json`, and every path there answers
 /// (something other than the "no such path" fallback).
 #[tokio::test]

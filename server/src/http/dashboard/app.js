@@ -38,6 +38,7 @@ function monthName(iso) {
   const [y, m] = iso.split("-").map(Number);
   return new Intl.DateTimeFormat(LANG, { year: "numeric", month: "long" }).format(new Date(y, m - 1, 1));
 }
+const distance = (m) => (m >= 1000 ? `${nf.format(Math.round(m / 100) / 10)} km` : `${nf.format(Math.round(m))} m`);
 const when = (ts) => (ts ? new Intl.DateTimeFormat(LANG, { dateStyle: "medium", timeStyle: "short" }).format(new Date(ts)) : t("never"));
 const time = (ts) => new Intl.DateTimeFormat(LANG, { hour: "2-digit", minute: "2-digit" }).format(new Date(ts));
 
@@ -272,8 +273,12 @@ const views = {
         h("h3", {}, agentLink(a.agent, a.name)),
         h("p", { class: "muted" }, t("spot.summary", { visits: a.visits.length, contacts: a.contacts.length,
           logs: a.days.filter((d) => d.log).length, reports: a.days.filter((d) => d.report).length })),
-        h("ul", {}, a.visits.map((x) => h("li", {}, `${when(x.start)} — ${label("visit_kinds", x.kind)}: ${x.purposes.map((p) => label("purposes", p)).join("、")} `,
-          customerLink(x.customer, names[x.customer]), x.notes ? ` — ${x.notes}` : ""))),
+        h("ul", {}, a.visits.map((x) => {
+          const far = a.far.find((f) => f.visit === x.id);
+          return h("li", { "data-visit": x.id }, `${when(x.start)} — ${label("visit_kinds", x.kind)}: ${x.purposes.map((p) => label("purposes", p)).join("、")} `,
+            customerLink(x.customer, names[x.customer]), x.notes ? ` — ${x.notes}` : "",
+            far ? [" ", badge("bad far", t("spot.far", { distance: distance(far.distance_m) }))] : "");
+        })),
         a.days.filter((d) => d.log).map((d) => h("p", {}, h("strong", {}, t("spot.log", { date: shortDay(d.date) })), " ", d.log.text))))
         : h("p", { class: "muted" }, t("spot.none"))];
   },
