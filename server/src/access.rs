@@ -69,6 +69,17 @@ pub fn team_dashboard(caller: &Member) -> Access {
     }
 }
 
+/// May `caller` put a playbook in force for their whole team? It changes every agent's
+/// targets at their next sync, so it is a department manager's decision (or above); a
+/// supervisor leads one group of the team and may only preview one.
+pub fn set_playbook(caller: &Member) -> Access {
+    if caller.role >= client_core::model::Role::DepartmentManager {
+        Access::Allowed
+    } else {
+        Access::Forbidden
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use client_core::model::Role;
@@ -113,6 +124,13 @@ mod tests {
         assert_eq!(customer(&s1, None), Hidden);
         assert_eq!(team_dashboard(&a1), Forbidden);
         assert_eq!(team_dashboard(&s1), Allowed);
+        assert_eq!(set_playbook(&a1), Forbidden);
+        assert_eq!(set_playbook(&s1), Forbidden);
+        assert_eq!(
+            set_playbook(&m("d1", Role::DepartmentManager, "t1")),
+            Allowed
+        );
+        assert_eq!(set_playbook(&d2), Allowed);
         let team = [a1.clone(), a2.clone(), s1.clone()];
         assert_eq!(reachable_users(&a1, &team).len(), 1);
         assert_eq!(reachable_users(&s1, &team).len(), 3);

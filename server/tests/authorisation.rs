@@ -232,3 +232,65 @@ async fn reassigning_a_customer_by_role_team_and_target() {
     let (_, detail) = get(&http, &server.url, &token("S-01"), &path).await;
     assert_eq!(detail["customer"]["agent"], "A-0002");
 }
+
+/// Putting a playbook in force changes the whole team's targets: a department manager's
+/// decision. Any manager may preview a file; an agent may do neither.
+#[tokio::test]
+async fn putting_a_playbook_in_force_by_role() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    north_team(&data);
+    admin(
+        &data,
+        &[
+            "user",
+            "add",
+            "--team",
+            "north",
+            "--user",
+            "D-01",
+            "--role",
+            "department_manager",
+        ],
+    );
+    let server = Server::start(&data);
+    let http = http();
+    let car = include_str!("../../docs/playbooks/car-insurance.toml");
+    let send = |method: reqwest::Method, user: &'static str, path: &'static str| {
+        let http = http.clone();
+        let url = server.url.clone();
+        let token = token_for(&data, user);
+        async move {
+            let resp = http
+                .request(method, format!("{url}{path}"))
+                .bearer_auth(token)
+                .header("content-type", "text/plain")
+                .body(car)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            (status, body)
+        }
+    };
+    use reqwest::Method;
+    let preview = "/v1/team/playbook/preview";
+    let put = "/v1/team/playbook";
+    for (method, user, path, expected) in [
+        (Method::POST, "A-0001", preview, 403),
+        (Method::PUT, "A-0001", put, 403),
+        (Method::POST, "S-01", preview, 200),
+        (Method::PUT, "S-01", put, 403),
+        (Method::POST, "D-01", preview, 200),
+    ] {
+        let (status, body) = send(method.clone(), user, path).await;
+        assert_eq!(status, expected, "{user} {method} {path}: {body}");
+    }
+    let (_, p) = get(&http, &server.url, &token_for(&data, "S-01"), put).await;
+    assert_eq!(p["name"], "insurance", "nothing applied yet");
+    let (status, body) = send(Method::PUT, "D-01", put).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, p) = get(&http, &server.url, &token_for(&data, "A-0001"), put).await;
+    assert_eq!(p["name"], "car-insurance");
+}

@@ -136,6 +136,20 @@ impl Browser {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    async fn post_text(&self, path: &str, body: String) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("cookie", &self.cookie)
+            .header("content-type", "text/plain")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     async fn put_text(&self, path: &str, body: String) -> (u16, Value) {
         let resp = self
             .http
@@ -151,10 +165,24 @@ impl Browser {
     }
 }
 
-/// North (S-01, A-0001, A-0002, the sample policies) and south (S-02, B-0001 with one
-/// customer); S-01 and S-02 have passwords. Returns north's customer ids and B-0001's.
+/// North (S-01, A-0001, A-0002, the sample policies, and D-01 a department manager) and
+/// south (S-02, B-0001 with one customer); S-01, S-02 and D-01 have passwords. Returns north's
+/// customer ids and B-0001's.
 fn two_teams(dir: &TempDir, data: &std::path::Path) -> (Vec<String>, String) {
     let north = north_team(data);
+    admin(
+        data,
+        &[
+            "user",
+            "add",
+            "--team",
+            "north",
+            "--user",
+            "D-01",
+            "--role",
+            "department_manager",
+        ],
+    );
     admin(data, &["team", "create", "south"]);
     for (user, role) in [("S-02", "supervisor"), ("B-0001", "agent")] {
         admin(
@@ -175,7 +203,7 @@ fn two_teams(dir: &TempDir, data: &std::path::Path) -> (Vec<String>, String) {
         data,
         &["import", "--team", "south", "--csv", csv.to_str().unwrap()],
     );
-    for s in ["S-01", "S-02"] {
+    for s in ["S-01", "S-02", "D-01"] {
         admin(
             data,
             &["user", "password", "--user", s, "--password", PASSWORD],
@@ -673,7 +701,36 @@ async fn the_playbook_in_force_changes_what_the_views_count() {
     assert_eq!(today["agents"][0]["today"]["effective_visits"]["target"], 3);
 
     let car = std::fs::read_to_string(format!("{playbooks}/car-insurance.toml")).unwrap();
-    let (status, p) = s1.put_text("/v1/team/playbook", car).await;
+    // A supervisor previews it (in the asked language) but may not put it in force for the
+    // whole team: that is a department manager's decision.
+    let (status, preview) = s1
+        .post_text("/v1/team/playbook/preview?lang=en", car.clone())
+        .await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(
+        (preview["name"].as_str(), preview["title"].as_str()),
+        (Some("car-insurance"), Some("Car-insurance renewal desk"))
+    );
+    assert_eq!(preview["may_apply"], false);
+    assert_eq!(preview["daily"]["calls"], 40);
+    assert_eq!(preview["labels"]["outcomes"]["renewed"], "Renewed");
+    assert!(preview["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["label"] == "25 renewals per ten days" && t["unit"] == "count"));
+    let (status, refused) = s1.put_text("/v1/team/playbook", car.clone()).await;
+    assert_eq!(status, 403, "{refused}");
+    let (_, still) = s1.get("/v1/team/playbook").await;
+    assert_eq!(
+        still["name"], "insurance",
+        "nothing applied by a preview or a refusal"
+    );
+    let d1 = Browser::login(&server.url, "D-01", PASSWORD).await.unwrap();
+    let (_, preview) = d1.post_text("/v1/team/playbook/preview", car.clone()).await;
+    assert_eq!(preview["may_apply"], true);
+    assert_eq!(preview["title"], "车险续保");
+    let (status, p) = d1.put_text("/v1/team/playbook", car).await;
     assert_eq!(status, 200, "{p}");
     assert_eq!(p["name"], "car-insurance");
     let (_, today) = s1.get("/v1/views/today?date=2026-06-10").await;
@@ -701,13 +758,21 @@ async fn the_playbook_in_force_changes_what_the_views_count() {
     assert_eq!(pipe["calendar"], "none");
     assert!(pipe["months"].as_array().unwrap().is_empty());
 
-    // A broken file is refused with the reason, and the playbook in force stays.
+    // A broken file is refused with the reason, in the preview and when put in force, and
+    // the playbook in force stays.
+    let broken = "name = \"x\"\nnot_a_field = 1\n".to_string();
     let (status, err) = s1
-        .put_text(
-            "/v1/team/playbook",
-            "name = \"x\"\nnot_a_field = 1\n".into(),
-        )
+        .post_text("/v1/team/playbook/preview", broken.clone())
         .await;
+    assert_eq!(status, 400, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not_a_field"),
+        "{err}"
+    );
+    let (status, err) = d1.put_text("/v1/team/playbook", broken).await;
     assert_eq!(status, 400, "{err}");
     let (_, still) = s1.get("/v1/team/playbook").await;
     assert_eq!(still["name"], "home-improvement");
@@ -907,9 +972,10 @@ async fn the_spot_check_flags_a_visit_recorded_far_from_the_customer() {
     let server = Server::start(&data);
     let url = server.url.clone();
     let s1 = Browser::login(&url, "S-01", PASSWORD).await.unwrap();
+    let d1 = Browser::login(&url, "D-01", PASSWORD).await.unwrap();
     let everyone = include_str!("../../docs/playbooks/insurance.toml")
         .replace("spot_check_pct = 30 ", "spot_check_pct = 100");
-    assert_eq!(s1.put_text("/v1/team/playbook", everyone).await.0, 200);
+    assert_eq!(d1.put_text("/v1/team/playbook", everyone).await.0, 200);
 
     let mut phone = Phone::new("A-0001", Role::Agent, a1_token);
     let http = http();

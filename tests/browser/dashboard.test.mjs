@@ -76,7 +76,9 @@ before(async () => {
   writeFileSync(southCsv, "customer_name,phone,postcode,policy_number,product,premium,due_date,agent\n" +
     "Ma Li,13000130000,100001,S-1,Term Life 30,1200.00,2026-07-01,B-0001\n");
   admin("import", "--team", "south", "--csv", southCsv);
+  admin("user", "add", "--team", "north", "--user", "D-01", "--role", "department_manager", "--name", "Zhou Min");
   admin("user", "password", "--user", "S-01", "--password", PASSWORD);
+  admin("user", "password", "--user", "D-01", "--password", PASSWORD);
   admin("user", "password", "--user", "S-02", "--password", PASSWORD);
   const token = admin("device", "issue", "--user", "A-0001").token;
 
@@ -154,6 +156,14 @@ test("a supervisor sees an agent's visit appear on Today within 2 s of the agent
   await page.click('#nav a[data-view="today"]');
   await page.click('#today-table tr[data-agent="A-0001"] td a');
   await page.waitForSelector("#timeline li.visit");
+  // A comment being typed survives an agent's sync: the page offers the newer data instead.
+  await page.fill("#timeline li.visit textarea", "半句点评");
+  agent("call", "--customer", northCustomer, "--purpose", "appointment");
+  agent("sync");
+  await page.waitForSelector("#newer");
+  assert.equal(await page.inputValue("#timeline li.visit textarea"), "半句点评");
+  await page.click("#newer");
+  await page.waitForSelector("#timeline li.call");
   await page.goto(`${url}/#/customer/${northCustomer}`);
   await page.waitForSelector("#history li");
   assert.ok((await page.locator("#customer-name").innerText()).length > 0);
@@ -315,4 +325,45 @@ test("a supervisor reassigns a customer from the page; the history says who had 
     assert.ok(wide, "no sideways scroll");
     await context.close();
   }
+});
+
+test("a playbook is previewed and validated before it applies; only a department manager applies it", async () => {
+  const zh = catalogue("zh-CN");
+  const file = (name) => join(root, "docs/playbooks", name);
+  // A supervisor sees the preview, in Chinese, and is told who may apply it.
+  let context = await browser.newContext({ locale: "zh-CN", viewport: { width: 390, height: 844 } });
+  let page = await context.newPage();
+  await logIn(page, "S-01");
+  await page.goto(`${url}/#/playbook`);
+  await page.waitForSelector("#playbook-file");
+  await page.setInputFiles("#playbook-file", file("car-insurance.toml"));
+  await page.click("#playbook-upload");
+  await page.waitForSelector("#playbook-preview .preview");
+  assert.match(await page.locator("#playbook-preview h3").first().innerText(), /车险续保/);
+  assert.match(await page.locator("#preview-targets").innerText(), /每旬续保25单/);
+  assert.equal(await page.locator("#playbook-apply").count(), 0);
+  assert.equal(await page.locator("#playbook-not-yours").innerText(), zh["playbook.not_yours"]);
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
+  // A broken file: the reason, in the page's words first, and nothing applied.
+  await page.setInputFiles("#playbook-file", { name: "broken.toml", mimeType: "text/plain", buffer: Buffer.from('name = "x"\nnot_a_field = 1\n') });
+  await page.click("#playbook-upload");
+  await page.waitForFunction(() => document.querySelector("#view .error")?.innerText.includes("not_a_field"));
+  assert.match(await page.locator("#view .error").innerText(), new RegExp(zh["error.invalid"]));
+  await context.close();
+
+  // A department manager applies it; the page shows the new playbook; then puts the built-in
+  // one back.
+  context = await browser.newContext({ locale: "en-US" });
+  page = await context.newPage();
+  await logIn(page, "D-01");
+  for (const [name, title] of [["car-insurance.toml", "Car-insurance renewal desk"], ["insurance.toml", "Life-insurance renewal collection"]]) {
+    await page.goto(`${url}/#/playbook`);
+    await page.waitForSelector("#playbook-file");
+    await page.setInputFiles("#playbook-file", file(name));
+    await page.click("#playbook-upload");
+    await page.waitForSelector("#playbook-apply");
+    await page.click("#playbook-apply");
+    await page.waitForFunction((t) => document.querySelector("#view h2")?.innerText.includes(t) && !document.querySelector("#playbook-preview .preview"), title);
+  }
+  await context.close();
 });

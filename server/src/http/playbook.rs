@@ -1,6 +1,8 @@
-//! `GET|PUT /v1/team/playbook`: the playbook in force for the caller's team, and a manager
-//! putting a new one in force from a file (the dashboard uploads it; `doorstep admin playbook`
-//! does the same from the command line).
+//! `GET|PUT /v1/team/playbook`: the playbook in force for the caller's team, and a department
+//! manager (or above) putting a new one in force from a file (the dashboard uploads it;
+//! `doorstep admin playbook` does the same from the command line). `POST
+//! /v1/team/playbook/preview`: any manager sees what a file would put in force — its labels,
+//! targets and ratios, in the asked language — or why it is refused, without applying it.
 //!
 //! The file is validated by client-core before it is stored; devices receive it at their next
 //! sync, and the views count with it at once — no code changes.
@@ -12,6 +14,7 @@ use axum::extract::State;
 use axum::Json;
 use client_core::playbook::{Language, Playbook};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,6 +22,7 @@ use utoipa_axum::routes;
 use super::language::{Lang, LangQuery};
 use super::session::{Manager, Viewer};
 use super::{blocking, AppError, AppState};
+use crate::access::{self, Access};
 use crate::error::Error;
 
 /// The largest playbook file accepted.
@@ -26,7 +30,9 @@ const MAX_PLAYBOOK_BYTES: usize = 1 << 20;
 
 /// The playbook routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_playbook, put_playbook))
+    OpenApiRouter::new()
+        .routes(routes!(get_playbook, put_playbook))
+        .routes(routes!(preview_playbook))
 }
 
 /// A team's playbook.
@@ -44,6 +50,55 @@ pub struct TeamPlaybook {
     pub hash: String,
     /// The file (TOML).
     pub toml: String,
+}
+
+/// What a playbook file would put in force, as the dashboard shows it before it applies.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlaybookPreview {
+    /// Its name, title, labels (in the asked language) and hash.
+    #[serde(flatten)]
+    pub playbook: TeamPlaybook,
+    /// The daily standard: effective visits, calls, meetings, results a day; whether a work
+    /// log and an evening report are due, and by when.
+    #[schema(value_type = Object)]
+    pub daily: client_core::playbook::DailyStandard,
+    /// The targets, in the file's order.
+    pub targets: Vec<TargetPreview>,
+    /// The team ratios.
+    pub ratios: Vec<RatioPreview>,
+    /// Whether the caller may put it in force (a department manager or above).
+    pub may_apply: bool,
+}
+
+/// One target of a previewed playbook.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TargetPreview {
+    /// `day`, `week` or `month`.
+    pub period: String,
+    /// The week (cycle) of the month it applies to, if only one.
+    pub week: Option<u32>,
+    /// What screens call it.
+    pub label: String,
+    /// `count` or `percent`.
+    #[schema(value_type = String)]
+    pub unit: crate::views::Unit,
+    /// The number to reach, and the good and excellent tiers.
+    pub target: f64,
+    /// The good tier.
+    pub good: Option<f64>,
+    /// The excellent tier.
+    pub excellent: Option<f64>,
+}
+
+/// One team ratio of a previewed playbook.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RatioPreview {
+    /// What screens call it.
+    pub label: String,
+    /// The share to reach, in percent.
+    pub min_pct: f64,
+    /// The top of the band, if any.
+    pub max_pct: Option<f64>,
 }
 
 /// Code → label, per kind of code.
@@ -107,13 +162,83 @@ async fn get_playbook(
     Ok(Json(p))
 }
 
-/// Puts a playbook (the TOML file as the body) in force for the caller's team (managers).
-#[utoipa::path(put, path = "/team/playbook", tag = "team",
+/// The body of a playbook upload as text, within the size limit.
+fn playbook_text(body: &Bytes) -> Result<String, Error> {
+    if body.len() > MAX_PLAYBOOK_BYTES {
+        return Err(Error::TooLarge(format!(
+            "a playbook over {MAX_PLAYBOOK_BYTES} bytes"
+        )));
+    }
+    String::from_utf8(body.to_vec()).map_err(|_| Error::invalid("playbook", "not UTF-8 text"))
+}
+
+/// What a playbook file (the body) would put in force, validated, in the asked language,
+/// without applying it (managers).
+#[utoipa::path(post, path = "/team/playbook/preview", tag = "team", params(LangQuery),
+    request_body(content = String, description = "The playbook file (TOML)", content_type = "text/plain"),
+    responses(
+        (status = 200, body = PlaybookPreview),
+        (status = 400, description = "Not a valid playbook (the message names the field and line)"),
+        (status = 403, description = "Not a manager"),
+    ))]
+async fn preview_playbook(
+    Manager(me): Manager,
+    Lang(lang): Lang,
+    body: Bytes,
+) -> Result<Json<PlaybookPreview>, AppError> {
+    let toml = playbook_text(&body)?;
+    let hash: String = Sha256::digest(toml.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let pb = Playbook::from_toml_str("playbook", &toml)?.in_language(lang);
+    let targets = pb
+        .targets
+        .iter()
+        .map(|t| TargetPreview {
+            period: serde_json::to_value(t.period)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            week: t.week,
+            label: t.label(),
+            unit: crate::views::Unit::of(t.metric),
+            target: t.target,
+            good: t.good,
+            excellent: t.excellent,
+        })
+        .collect();
+    let ratios = pb
+        .team
+        .ratios
+        .iter()
+        .map(|r| RatioPreview {
+            label: r
+                .label
+                .clone()
+                .unwrap_or_else(|| r.measure.code().to_string()),
+            min_pct: r.min_pct,
+            max_pct: r.max_pct,
+        })
+        .collect();
+    let daily = pb.daily.clone();
+    Ok(Json(PlaybookPreview {
+        playbook: describe(hash, toml, lang)?,
+        daily,
+        targets,
+        ratios,
+        may_apply: access::set_playbook(&me) == Access::Allowed,
+    }))
+}
+
+/// Puts a playbook (the TOML file as the body) in force for the caller's team (a department
+/// manager or above: it changes every agent's targets).
+#[utoipa::path(put, path = "/team/playbook", tag = "team", params(LangQuery),
     request_body(content = String, description = "The playbook file (TOML), e.g. docs/playbooks/car-insurance.toml", content_type = "text/plain"),
     responses(
         (status = 200, body = TeamPlaybook),
         (status = 400, description = "Not a valid playbook (the message names the field)"),
-        (status = 403, description = "Not a manager"),
+        (status = 403, description = "Not a department manager or above"),
     ))]
 async fn put_playbook(
     State(state): State<AppState>,
@@ -121,11 +246,15 @@ async fn put_playbook(
     Lang(lang): Lang,
     body: Bytes,
 ) -> Result<Json<TeamPlaybook>, AppError> {
-    if body.len() > MAX_PLAYBOOK_BYTES {
-        return Err(Error::TooLarge(format!("a playbook over {MAX_PLAYBOOK_BYTES} bytes")).into());
+    if access::set_playbook(&me) != Access::Allowed {
+        return Err(Error::Forbidden(format!(
+            "{} is a {}: only a department manager or above puts a playbook in force for the team",
+            me.user,
+            me.role.code()
+        ))
+        .into());
     }
-    let toml = String::from_utf8(body.to_vec())
-        .map_err(|_| Error::invalid("playbook", "not UTF-8 text"))?;
+    let toml = playbook_text(&body)?;
     let team = me.team.clone();
     let p = blocking(&state, move |s| {
         let u = s.set_playbook(&team, &toml)?;

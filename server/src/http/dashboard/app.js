@@ -287,17 +287,39 @@ const views = {
     const p = await api(`/v1/team/playbook?${q()}`);
     const file = h("input", { type: "file", accept: ".toml,text/plain", id: "playbook-file" });
     const msg = h("p", { class: "error", role: "alert" });
-    const upload = async () => {
-      msg.textContent = "";
+    const preview = h("div", { id: "playbook-preview" });
+    const show = (e) => { msg.textContent = errorText(e); if (e.status === 400 && e.message) msg.append(h("span", { class: "muted small" }, ` ${e.message}`)); };
+    // First a preview: what the file would put in force, validated, nothing applied yet.
+    const check = async () => {
+      msg.textContent = ""; preview.replaceChildren();
       if (!file.files[0]) { msg.textContent = t("playbook.choose_file"); return; }
-      try { await api(`/v1/team/playbook?${q()}`, { method: "PUT", headers: { "content-type": "text/plain" }, body: await file.files[0].text() }); render(); }
-      catch (e) { msg.textContent = errorText(e); if (e.message && e.status === 400) msg.append(h("span", { class: "muted small" }, ` ${e.message}`)); }
+      const text = await file.files[0].text();
+      let v;
+      try { v = await api(`/v1/team/playbook/preview?${q()}`, { method: "POST", headers: { "content-type": "text/plain" }, body: text }); }
+      catch (e) { show(e); return; }
+      const apply = async () => {
+        msg.textContent = "";
+        try { await api(`/v1/team/playbook?${q()}`, { method: "PUT", headers: { "content-type": "text/plain" }, body: text }); render(); }
+        catch (e) { show(e); }
+      };
+      const d = v.daily;
+      preview.replaceChildren(h("div", { class: "card preview" },
+        h("h3", {}, t("playbook.preview", { title: v.title })),
+        h("p", {}, t("playbook.daily", { visits: d.effective_visits, calls: d.calls, meetings: d.meetings, results: d.results }),
+          d.evening_deadline ? ` ${t("playbook.deadline", { time: d.evening_deadline.slice(0, 5) })}` : ""),
+        cardTable("preview-targets", [t("col.target"), t("playbook.period"), t("playbook.numbers")], v.targets.map((x) => h("tr", {},
+          h("td", {}, x.label), h("td", {}, t(`period.${x.period}`) + (x.week ? ` ${t("playbook.week_n", { week: x.week })}` : "")),
+          h("td", { class: "num" }, [x.target, x.good, x.excellent].filter((n) => n !== null && n !== undefined).map((n) => (x.unit === "percent" ? pct(n) : num(n))).join(" / "))))),
+        h("div", { class: "grid" }, ["visit_kinds", "outcomes"].map((kind) => h("div", {}, h("h3", {}, t(`playbook.${kind}`)),
+          h("ul", { class: "labels" }, Object.values(v.labels[kind]).map((l) => h("li", {}, l)))))),
+        v.may_apply ? h("button", { id: "playbook-apply", onclick: apply }, t("playbook.apply"))
+          : h("p", { class: "muted", id: "playbook-not-yours" }, t("playbook.not_yours"))));
     };
     const list = (kind) => h("div", { class: "card" }, h("h3", {}, t(`playbook.${kind}`)),
       h("ul", { class: "labels" }, Object.entries(p.labels[kind]).map(([code, l]) => h("li", {}, l, " ", h("code", { class: "muted small" }, code)))));
     return [h("h2", {}, t("playbook.title", { title: p.title })), h("p", { class: "muted" }, `${p.name} · ${p.hash.slice(0, 12)}`),
       h("div", { class: "grid" }, ["visit_kinds", "purposes", "contact_purposes", "outcomes", "grades"].map(list)),
-      h("div", { class: "card" }, h("p", {}, t("playbook.upload_intro")), file, " ", h("button", { onclick: upload, id: "playbook-upload" }, t("playbook.upload")), msg),
+      h("div", { class: "card" }, h("p", {}, t("playbook.upload_intro")), file, " ", h("button", { onclick: check, id: "playbook-upload" }, t("playbook.check")), msg, preview),
       h("details", {}, h("summary", {}, t("playbook.file")), h("pre", {}, p.toml))];
   },
 
@@ -515,9 +537,21 @@ async function render() {
   } finally { clearTimeout(slow); }
 }
 
+/** Whether the manager is in the middle of something on the page (typing a comment or an
+ *  answer, a playbook chosen or previewed) that a live refresh would throw away. */
+function busy() {
+  const fields = [...document.querySelectorAll("#view textarea, #view input[type=file]")];
+  return fields.some((f) => f.value) || document.querySelector("#view .preview") !== null;
+}
+
+/** A live change: re-render soon, unless that would lose the manager's input; then say that
+ *  newer data is there and let them load it. */
 function refreshSoon() {
   clearTimeout(state.refreshTimer);
-  state.refreshTimer = setTimeout(render, 150);
+  state.refreshTimer = setTimeout(() => {
+    if (!busy()) { render(); return; }
+    $("#updated").replaceChildren(" · ", h("button", { class: "link", id: "newer", onclick: render }, t("newer_data")));
+  }, 150);
 }
 
 function listen() {
