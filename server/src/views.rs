@@ -323,7 +323,7 @@ pub struct PeriodView {
     #[schema(value_type = Object)]
     pub ratios: playbook::TeamRatios,
     /// The team ratios at the end of each week (cycle) of this month and the previous one (week
-    /// view), or of each of the last three months (month view).
+    /// view), or of the previous month and this one so far (month view).
     pub trend: Vec<TrendPoint>,
 }
 
@@ -404,19 +404,18 @@ pub struct TrendRatio {
     pub min_pct: f64,
 }
 
-/// How many months the month view's trend shows, this one included.
-pub const MONTH_TREND_MONTHS: u32 = 3;
+/// How many months the month view's trend shows, this one included: the previous month and
+/// this one, so that the month view reads the same records as the week view (a third month
+/// would load a quarter more records for every request of a large team).
+pub const MONTH_TREND_MONTHS: u32 = 2;
 
-/// The first day of the data a period view needs: the week view's trend reaches back to the
-/// previous month, the month view's to [`MONTH_TREND_MONTHS`] months, and the "this month"
-/// measures of their first month look one month further.
-pub fn period_data_from(kind: PeriodKind, date: NaiveDate) -> NaiveDate {
+/// The first day of the data a period view needs: the trend reaches back to the previous
+/// month, whose "this month" measures look one month further.
+pub fn period_data_from(date: NaiveDate) -> NaiveDate {
     let first = date.with_day(1).unwrap_or(date);
-    let back = match kind {
-        PeriodKind::Week => 2,
-        PeriodKind::Month => MONTH_TREND_MONTHS,
-    };
-    first.checked_sub_months(Months::new(back)).unwrap_or(first)
+    first
+        .checked_sub_months(Months::new(MONTH_TREND_MONTHS))
+        .unwrap_or(first)
 }
 
 /// The first day of the data a day view needs (as on the device: follow-ups and week cycles

@@ -123,7 +123,7 @@ async fn period(
         &state,
         &me,
         lang,
-        views::period_data_from(kind, date),
+        views::period_data_from(date),
         date,
         move |ctx, _| Ok(views::period(ctx, kind, date)),
     )
