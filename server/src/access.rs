@@ -80,6 +80,23 @@ pub fn set_playbook(caller: &Member) -> Access {
     }
 }
 
+/// May `caller` revoke a device of `owner` (`desk`: a manager's desk on the server, not a
+/// phone)? A manager revokes the phones of the members of their team below them (a supervisor
+/// their agents'); their own, a peer's or a superior's are not theirs to revoke. Another
+/// team's device, or a desk, is hidden.
+pub fn revoke_device(caller: &Member, owner: Option<&Member>, desk: bool) -> Access {
+    match owner {
+        Some(o) if !desk && o.team == caller.team => {
+            if caller.role.is_manager() && o.role < caller.role {
+                Access::Allowed
+            } else {
+                Access::Forbidden
+            }
+        }
+        _ => Access::Hidden,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use client_core::model::Role;
@@ -131,6 +148,26 @@ mod tests {
             Allowed
         );
         assert_eq!(set_playbook(&d2), Allowed);
+        let d1 = m("d1", Role::DepartmentManager, "t1");
+        let s2 = m("s2", Role::Supervisor, "t1");
+        for (caller, owner, desk, want) in [
+            (&s1, &a1, false, Allowed),
+            (&s1, &a1, true, Hidden),
+            (&s1, &s1, false, Forbidden),
+            (&s1, &s2, false, Forbidden),
+            (&s1, &d1, false, Forbidden),
+            (&d1, &s1, false, Allowed),
+            (&a1, &a2, false, Forbidden),
+            (&s1, &b1, false, Hidden),
+            (&d2, &a1, false, Hidden),
+        ] {
+            assert_eq!(
+                revoke_device(caller, Some(owner), desk),
+                want,
+                "{caller:?} {owner:?}"
+            );
+        }
+        assert_eq!(revoke_device(&s1, None, false), Hidden);
         let team = [a1.clone(), a2.clone(), s1.clone()];
         assert_eq!(reachable_users(&a1, &team).len(), 1);
         assert_eq!(reachable_users(&s1, &team).len(), 3);

@@ -294,3 +294,96 @@ async fn putting_a_playbook_in_force_by_role() {
     let (_, p) = get(&http, &server.url, &token_for(&data, "A-0001"), put).await;
     assert_eq!(p["name"], "car-insurance");
 }
+
+/// Revoking a phone from the dashboard (`POST /v1/devices/{id}/revoke`): a manager revokes the
+/// phones of the members below them in their team; the revoked phone's next sync is refused
+/// with the wipe flag. The list (`GET /v1/team/devices`) shows the team's phones only.
+#[tokio::test]
+async fn revoking_a_device_by_role_and_team() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    north_team(&data);
+    admin(&data, &["team", "create", "south"]);
+    for (team, user, role) in [
+        ("north", "S-09", "supervisor"),
+        ("north", "D-01", "department_manager"),
+        ("south", "S-02", "supervisor"),
+    ] {
+        admin(
+            &data,
+            &[
+                "user", "add", "--team", team, "--user", user, "--role", role,
+            ],
+        );
+    }
+    let issue = |user: &str| {
+        let d = admin(&data, &["device", "issue", "--user", user]);
+        (
+            d["device"].as_str().unwrap().to_string(),
+            d["token"].as_str().unwrap().to_string(),
+        )
+    };
+    let (a1_phone, a1_token) = issue("A-0001");
+    let (s1_phone, s1_token) = issue("S-01");
+    let (s9_phone, _) = issue("S-09");
+    let (_, a2_token) = issue("A-0002");
+    let (_, s2_token) = issue("S-02");
+    let (_, d1_token) = issue("D-01");
+    let server = Server::start(&data);
+    let http = http();
+    let revoke = |token: &str, device: &str| {
+        let req = http
+            .post(format!("{}/v1/devices/{device}/revoke", server.url))
+            .bearer_auth(token)
+            .send();
+        async move {
+            let resp = req.await.unwrap();
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            (status, body)
+        }
+    };
+    for (who, token, device, expected) in [
+        ("an agent", &a2_token, &a1_phone, 403),
+        ("another team's supervisor", &s2_token, &a1_phone, 404),
+        ("a supervisor, their own phone", &s1_token, &s1_phone, 403),
+        ("a supervisor, a peer's", &s1_token, &s9_phone, 403),
+        (
+            "nobody's",
+            &s1_token,
+            &"00000000-0000-4000-8000-000000000000".to_string(),
+            404,
+        ),
+        ("not an id", &s1_token, &"not-an-id".to_string(), 404),
+    ] {
+        let (status, body) = revoke(token, device).await;
+        assert_eq!(status, expected, "{who}: {body}");
+        assert!(body["error"]["code"].is_string(), "{who}: {body}");
+    }
+    // The list: north's phones, who may revoke which; south's are not there.
+    let (status, list) = get(&http, &server.url, &s1_token, "/v1/team/devices").await;
+    assert_eq!(status, 200, "{list}");
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 5, "A-0001, S-01, S-09, A-0002, D-01: {list:?}");
+    let may = |device: &str| list.iter().find(|d| d["id"] == device).unwrap()["may_revoke"].clone();
+    assert_eq!(
+        (may(&a1_phone), may(&s1_phone), may(&s9_phone)),
+        (true.into(), false.into(), false.into())
+    );
+    assert_eq!(
+        get(&http, &server.url, &a1_token, "/v1/team/devices")
+            .await
+            .0,
+        403
+    );
+
+    // The supervisor revokes A-0001's phone: its next request is refused with the wipe flag.
+    let (status, body) = revoke(&s1_token, &a1_phone).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["revoked"], true);
+    let (status, body) = get(&http, &server.url, &a1_token, "/v1/team/members").await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["wipe"], true, "{body}");
+    // A department manager revokes a supervisor's phone.
+    assert_eq!(revoke(&d1_token, &s9_phone).await.0, 200);
+}

@@ -34,7 +34,7 @@ const PASSWORD = "browser test secret";
 const work = mkdtempSync(join(tmpdir(), "doorstep-browser-"));
 const data = join(work, "data");
 const home = join(work, "phone");
-let server, url, browser, northCustomer;
+let server, url, browser, northCustomer, a2Phone;
 
 function doorstep(...args) {
   return execFileSync(BIN, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
@@ -81,6 +81,7 @@ before(async () => {
   admin("user", "password", "--user", "D-01", "--password", PASSWORD);
   admin("user", "password", "--user", "S-02", "--password", PASSWORD);
   const token = admin("device", "issue", "--user", "A-0001").token;
+  a2Phone = admin("device", "issue", "--user", "A-0002").device;
 
   ({ child: server, url } = await startServer());
 
@@ -194,7 +195,7 @@ test("a supervisor of team B cannot open team A's customer by URL", async () => 
   await context.close();
 });
 
-const VIEWS = ["today", "week", "month", "pipeline", "problems", "spot-check", "playbook", "customer", "agent"];
+const VIEWS = ["today", "week", "month", "pipeline", "problems", "spot-check", "playbook", "team", "customer", "agent"];
 const WIDTHS = [{ width: 1366, height: 900 }, { width: 390, height: 844 }];
 // The screenshots docs/ shows (DOORSTEP_SCREENSHOTS): a handful, viewport-sized.
 const KEEP = new Set(["zh-CN-1366-today", "zh-CN-390-today", "zh-CN-1366-week", "zh-CN-390-month",
@@ -365,5 +366,26 @@ test("a playbook is previewed and validated before it applies; only a department
     await page.click("#playbook-apply");
     await page.waitForFunction((t) => document.querySelector("#view h2")?.innerText.includes(t) && !document.querySelector("#playbook-preview .preview"), title);
   }
+  await context.close();
+});
+
+test("a supervisor revokes an agent's phone from the Team page, in two steps", async () => {
+  const zh = catalogue("zh-CN");
+  const context = await browser.newContext({ locale: "zh-CN", viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  await logIn(page, "S-01");
+  await page.goto(`${url}/#/team`);
+  const row = `#devices tr[data-device="${a2Phone}"]`;
+  await page.waitForSelector(`${row} button.revoke`);
+  // The two agents' phones have a button, which asks again before it revokes.
+  assert.equal(await page.locator("#devices button.revoke").count(), 2);
+  await page.click(`${row} button.revoke`);
+  assert.equal(await page.locator(`${row} button.revoke`).innerText(), zh["team.confirm_revoke"].replace("{name}", "陈静"));
+  await page.click(`${row} button.revoke`);
+  await page.waitForFunction((sel) => document.querySelector(`${sel} td.state`)?.innerText.trim() === "已吊销", row);
+  assert.equal(await page.locator(`${row} button.revoke`).count(), 0);
+  const list = await page.evaluate(() => fetch("/v1/team/devices").then((r) => r.json()));
+  assert.equal(list.find((d) => d.id === a2Phone).revoked, true);
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
   await context.close();
 });

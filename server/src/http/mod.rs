@@ -14,6 +14,7 @@ mod agents;
 mod auth;
 mod customers;
 mod dashboard;
+mod devices;
 pub mod error;
 pub mod events;
 mod exports;
@@ -76,6 +77,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(sync::router())
         .merge(team::router())
         .merge(customers::router())
+        .merge(devices::router())
         .merge(agents::router())
         .merge(session::router())
         .merge(views::router())

@@ -145,6 +145,7 @@ fn device_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, DeviceInfoRow
             created_at: r.get(4)?,
             last_seen: r.get(5)?,
             last_sync: r.get(6)?,
+            desk: r.get(7)?,
         },
     ))
 }
@@ -156,6 +157,7 @@ struct DeviceInfoRow {
     created_at: String,
     last_seen: Option<String>,
     last_sync: Option<String>,
+    desk: bool,
 }
 
 fn to_info(id: String, r: DeviceInfoRow) -> Result<DeviceInfo> {
@@ -167,10 +169,12 @@ fn to_info(id: String, r: DeviceInfoRow) -> Result<DeviceInfo> {
         created_at: r.created_at,
         last_seen: r.last_seen,
         last_sync: r.last_sync,
+        desk: r.desk,
     })
 }
 
-const DEVICE_COLUMNS: &str = "id, user, actor, revoked, created_at, last_seen, last_sync";
+const DEVICE_COLUMNS: &str = "id, user, actor, revoked, created_at, last_seen, last_sync, \
+     EXISTS (SELECT 1 FROM desks WHERE desks.device = devices.id)";
 
 impl SqliteStore {
     /// Opens the store in `dir`, creating the directory and the database if needed.

@@ -323,6 +323,28 @@ const views = {
       h("details", {}, h("summary", {}, t("playbook.file")), h("pre", {}, p.toml))];
   },
 
+  async team() {
+    const devices = await api("/v1/team/devices");
+    const rows = devices.map((d) => {
+      const msg = h("span", { class: "error", role: "alert" });
+      let armed = false;
+      const button = d.may_revoke ? h("button", { class: "secondary revoke", onclick: async () => {
+        // Two steps: a revoked phone wipes its data at its next sync.
+        if (!armed) { armed = true; button.textContent = t("team.confirm_revoke", { name: d.name || d.user }); button.className = "danger revoke"; return; }
+        try { await api(`/v1/devices/${encodeURIComponent(d.id)}/revoke`, { method: "POST" }); render(); }
+        catch (e) { msg.textContent = errorText(e); }
+      } }, t("team.revoke")) : null;
+      return h("tr", { "data-device": d.id, class: d.revoked ? "revoked" : "" },
+        h("td", { class: "who" }, d.role === "agent" ? agentLink(d.user, d.name) : (d.name || d.user), " ", h("span", { class: "muted small" }, roleName(d.role))),
+        h("td", {}, day(d.created_at.slice(0, 10))),
+        h("td", {}, d.last_sync ? when(d.last_sync) : t("fresh.never")),
+        h("td", { class: "state" }, d.revoked ? badge("bad", t("team.revoked")) : badge("ok", t("team.active"))),
+        h("td", {}, button || "", msg));
+    });
+    return [h("h2", {}, t("team.title")), h("p", { class: "muted" }, t("team.intro")),
+      cardTable("devices", [t("col.member"), t("team.issued"), t("team.last_sync"), t("col.status"), ""], rows)];
+  },
+
   async customer(id) {
     let c;
     try { c = await api(`/v1/customers/${encodeURIComponent(id)}`); }
