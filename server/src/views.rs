@@ -97,7 +97,8 @@ impl<'a> TeamContext<'a> {
         }
     }
 
-    fn agent_ids(&self) -> Vec<UserId> {
+    /// The ids of the team's agents.
+    pub fn agent_ids(&self) -> Vec<UserId> {
         self.agents.iter().map(|m| m.member.user.clone()).collect()
     }
 
@@ -1104,6 +1105,22 @@ pub struct SpotCheckAgent {
     pub days: Vec<Day>,
     /// Their visits recorded far from the customer's known location, worth a look.
     pub far: Vec<FarVisit>,
+    /// Whether a manager marked their week checked, by whom, when and with what note.
+    pub checked: Option<CheckedMark>,
+}
+
+/// A manager's mark on an agent's week in the spot check.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct CheckedMark {
+    /// Who checked.
+    #[schema(value_type = String)]
+    pub by: UserId,
+    /// Their name.
+    pub by_name: String,
+    /// What they noted.
+    pub note: String,
+    /// When (RFC 3339).
+    pub at: String,
 }
 
 /// A visit whose recorded location is far from the customer's known location.
@@ -1159,8 +1176,17 @@ pub fn spot_check_draw(
         .collect()
 }
 
-/// The spot-check view.
-pub fn spot_check(ctx: &TeamContext<'_>, date: NaiveDate) -> SpotCheckView {
+/// The first day of the week (cycle) the spot check of `date` covers.
+pub fn spot_check_week(ctx: &TeamContext<'_>, date: NaiveDate) -> NaiveDate {
+    ctx.playbook.schedule.cycle.bounds(date).0
+}
+
+/// The spot-check view, with the marks managers left on this week's agents.
+pub fn spot_check(
+    ctx: &TeamContext<'_>,
+    date: NaiveDate,
+    marks: Vec<crate::store::SpotCheckMark>,
+) -> SpotCheckView {
     let pb = &ctx.playbook;
     let ws = &ctx.data.working_set;
     let ids = ctx.agent_ids();
@@ -1196,7 +1222,14 @@ pub fn spot_check(ctx: &TeamContext<'_>, date: NaiveDate) -> SpotCheckView {
                 .collect();
             days.sort_by_key(|d| d.date);
             let far = far_visits(far_m, &visits, &ws.customers);
+            let checked = marks.iter().find(|m| m.agent == a).map(|m| CheckedMark {
+                by_name: ctx.name_of(&m.checked_by),
+                by: m.checked_by.clone(),
+                note: m.note.clone(),
+                at: m.at.clone(),
+            });
             SpotCheckAgent {
+                checked,
                 far,
                 name: ctx.name_of(&a),
                 last_sync: ctx.member(&a).and_then(|m| m.last_sync.clone()),

@@ -961,10 +961,11 @@ async fn labels_come_in_the_asked_language_and_the_month_is_its_own() {
     );
 }
 
-/// The spot check flags a visit recorded far from the customer's known location (with the
+/// The spot check flags a visit recorded far from the customer's known location, and keeps a
+/// manager's "checked" mark with its note for the week (with the
 /// whole team drawn, so that the agent is in it whatever the week).
 #[tokio::test]
-async fn the_spot_check_flags_a_visit_recorded_far_from_the_customer() {
+async fn the_spot_check_flags_far_visits_and_keeps_the_managers_marks() {
     let dir = TempDir::new().unwrap();
     let data = dir.path().join("data");
     let (north, _) = two_teams(&dir, &data);
@@ -1026,6 +1027,62 @@ async fn the_spot_check_flags_a_visit_recorded_far_from_the_customer() {
         spot["customer_names"][customer.to_string()],
         s1.get(&format!("/v1/customers/{customer}")).await.1["customer"]["name"]
     );
+    assert_eq!(a1["checked"], Value::Null);
+
+    // The supervisor marks the week checked, with a note; the view shows who, when and what.
+    let mark = format!("/v1/agents/A-0001/spot-check?date={date}");
+    let (status, m) = s1
+        .post(&mark, json!({ "note": "核对了远距离的拜访" }))
+        .await;
+    assert_eq!(status, 200, "{m}");
+    let (_, spot) = s1.get(&format!("/v1/views/spot-check?date={date}")).await;
+    let a1 = spot["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["agent"] == "A-0001")
+        .unwrap();
+    assert_eq!(a1["checked"]["by"], "S-01");
+    assert_eq!(a1["checked"]["note"], "核对了远距离的拜访");
+    // Marking again replaces the note; another day of the same week is the same week.
+    let (status, _) = d1
+        .post(
+            &format!("/v1/agents/A-0001/spot-check?date={date}"),
+            json!({ "note": "again" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, spot) = s1.get(&format!("/v1/views/spot-check?date={date}")).await;
+    let checked: Vec<&Value> = spot["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["checked"].as_object().map(|_| &a["checked"]))
+        .collect();
+    assert_eq!(checked.len(), 1, "{spot}");
+    assert_eq!(
+        (checked[0]["by"].as_str(), checked[0]["note"].as_str()),
+        (Some("D-01"), Some("again"))
+    );
+    // Not a manager's, not another team's, not a manager to be checked.
+    let s2 = Browser::login(&url, "S-02", PASSWORD).await.unwrap();
+    let (status, body) = s2.post(&mark, json!({ "note": "x" })).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = s1
+        .post("/v1/agents/D-01/spot-check", json!({ "note": "x" }))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = s1.post(&mark, json!({ "note": "长".repeat(2001) })).await;
+    assert_eq!(status, 400, "{body}");
+    let a1_token = token_for(&data, "A-0001");
+    let resp = http
+        .post(format!("{url}{mark}"))
+        .bearer_auth(a1_token)
+        .json(&json!({ "note": "x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
 }
 
 /// Every `/v1` route the server registers is in `/openapi.json`, and every path there answers

@@ -389,3 +389,21 @@ test("a supervisor revokes an agent's phone from the Team page, in two steps", a
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
   await context.close();
 });
+
+test("a supervisor marks the drawn agent's week checked, with a note", async () => {
+  const en = catalogue("en");
+  const context = await browser.newContext({ locale: "en-US" });
+  const page = await context.newPage();
+  await logIn(page, "S-01");
+  await page.goto(`${url}/#/spot-check`);
+  const card = page.locator("#view .card[data-agent]").first();
+  await card.waitFor();
+  await card.locator(".checked textarea").fill("Logs match the visits.");
+  await card.locator(".checked button").click();
+  await page.waitForFunction(() => document.querySelector("#view .card[data-agent] .checked .done")?.innerText.includes("Logs match the visits."));
+  const done = await page.locator("#view .card[data-agent] .checked .done").first().innerText();
+  assert.match(done, new RegExp(`^${en["spot.checked"]}`));
+  assert.match(done, /Wang Jun/);
+  assert.equal(await page.locator("#view .card[data-agent] .checked button").first().innerText(), en["spot.recheck"]);
+  await context.close();
+});

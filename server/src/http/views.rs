@@ -43,6 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(agent_day))
         .routes(routes!(comment))
         .routes(routes!(spot_check))
+        .routes(routes!(mark_checked))
 }
 
 /// Loads the team's data and computes a view on a blocking thread.
@@ -307,8 +308,75 @@ async fn spot_check(
         lang,
         views::day_data_from(date),
         date,
-        move |ctx, _| Ok(views::spot_check(ctx, date)),
+        move |ctx, s| {
+            let marks = s.spot_check_marks(&ctx.agent_ids(), views::spot_check_week(ctx, date))?;
+            Ok(views::spot_check(ctx, date, marks))
+        },
     )
     .await?;
     Ok(Json(v))
+}
+
+/// A spot check's conclusion.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CheckedBody {
+    /// What the manager found (may be empty).
+    #[serde(default)]
+    pub note: String,
+}
+
+/// A manager marks an agent's week (the week, or work cycle, of `date`) as spot-checked, with a
+/// note; marking it again replaces the mark. The Spot check view shows who checked, when and
+/// what they noted.
+#[utoipa::path(post, path = "/agents/{user}/spot-check", tag = "views",
+    params(("user" = String, Path, description = "The agent's id"), DateQuery),
+    request_body = CheckedBody,
+    responses(
+        (status = 200, description = "The mark", body = serde_json::Value),
+        (status = 400, description = "The member is not an agent, or the note is too long"),
+        (status = 403, description = "Not a manager"),
+        (status = 404, description = "An agent outside the caller's team"),
+    ))]
+async fn mark_checked(
+    State(state): State<AppState>,
+    Manager(me): Manager,
+    Path(user): Path<String>,
+    Query(q): Query<DateQuery>,
+    Json(body): Json<CheckedBody>,
+) -> Result<Json<crate::store::SpotCheckMark>, AppError> {
+    const MAX_NOTE_CHARS: usize = 2000;
+    if body.note.chars().count() > MAX_NOTE_CHARS {
+        return Err(
+            Error::invalid("note", format!("longer than {MAX_NOTE_CHARS} characters")).into(),
+        );
+    }
+    let date = q.date()?;
+    let hidden = || Error::not_found("agent", &user);
+    let agent: UserId = user.parse().map_err(|_| hidden())?;
+    let caller = me.clone();
+    let mark = team_view(
+        &state,
+        &me,
+        Language::default(),
+        date,
+        date,
+        move |ctx, s| {
+            let target = s.member(&agent)?;
+            if access::agent_records(&caller, target.as_ref()) != Access::Allowed {
+                return Err(Error::not_found("agent", &agent));
+            }
+            if target.is_some_and(|t| t.role != client_core::model::Role::Agent) {
+                return Err(Error::invalid("user", format!("{agent} is not an agent")));
+            }
+            s.mark_spot_check(
+                &agent,
+                views::spot_check_week(ctx, date),
+                &caller.user,
+                &body.note,
+            )
+        },
+    )
+    .await?;
+    state.events.changed(&me.team);
+    Ok(Json(mark))
 }

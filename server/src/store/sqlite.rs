@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 use super::working_sets::SetCache;
 use super::{
     schema, AgentDayRecords, AgentToday, CustomerDetail, ImportReport, RejectionRecord,
-    ServerStore, TeamData, TeamMember,
+    ServerStore, SpotCheckMark, TeamData, TeamMember,
 };
 use crate::accounts::{
     new_token, token_hash, Device, DeviceId, DeviceInfo, IssuedDevice, Member, NewMember, TeamId,
@@ -929,6 +929,24 @@ impl ServerStore for SqliteStore {
 
     fn team_data(&self, team: &TeamId, from: NaiveDate, to: NaiveDate) -> Result<TeamData> {
         self.read_team_data(team, from, to)
+    }
+
+    fn mark_spot_check(
+        &self,
+        agent: &UserId,
+        week_from: NaiveDate,
+        by: &UserId,
+        note: &str,
+    ) -> Result<SpotCheckMark> {
+        self.write_spot_check(agent, week_from, by, note)
+    }
+
+    fn spot_check_marks(
+        &self,
+        agents: &[UserId],
+        week_from: NaiveDate,
+    ) -> Result<Vec<SpotCheckMark>> {
+        self.read_spot_checks(agents, week_from)
     }
 
     fn team_problems(&self, team: &TeamId) -> Result<Vec<RaisedProblem>> {

@@ -279,7 +279,8 @@ const views = {
             customerLink(x.customer, names[x.customer]), x.notes ? ` — ${x.notes}` : "",
             far ? [" ", badge("bad far", t("spot.far", { distance: distance(far.distance_m) }))] : "");
         })),
-        a.days.filter((d) => d.log).map((d) => h("p", {}, h("strong", {}, t("spot.log", { date: shortDay(d.date) })), " ", d.log.text))))
+        a.days.filter((d) => d.log).map((d) => h("p", {}, h("strong", {}, t("spot.log", { date: shortDay(d.date) })), " ", d.log.text)),
+        checkedForm(a, v.date)))
         : h("p", { class: "muted" }, t("spot.none"))];
   },
 
@@ -405,6 +406,26 @@ const views = {
     ];
   },
 };
+
+/** The spot check's conclusion on an agent's week: who checked, when, what they noted; or the
+ *  form to mark it checked. */
+function checkedForm(a, date) {
+  const note = h("textarea", { placeholder: t("spot.note"), "aria-label": t("spot.note") });
+  const msg = h("p", { class: "error", role: "alert" });
+  const mark = async () => {
+    msg.textContent = "";
+    try {
+      await api(`/v1/agents/${encodeURIComponent(a.agent)}/spot-check?date=${date}`, { method: "POST",
+        headers: { "content-type": "application/json" }, body: JSON.stringify({ note: note.value }) });
+      render();
+    } catch (e) { msg.textContent = errorText(e); }
+  };
+  const c = a.checked;
+  return h("div", { class: "actions checked" },
+    c ? h("p", { class: "done" }, badge("ok", t("spot.checked")), " ", t("spot.checked_by", { name: c.by_name || nameOf(c.by), when: when(c.at) }),
+      c.note ? [": ", h("span", { class: "note" }, c.note)] : "") : "",
+    note, h("button", { class: c ? "secondary" : "", onclick: mark }, t(c ? "spot.recheck" : "spot.mark")), msg);
+}
 
 /** A manager hands the customer to another agent of the team (orphans' cards say so first). */
 function reassignCard(card, orphan) {
