@@ -607,9 +607,56 @@ async fn a_login_link_works_once_and_only_for_managers() {
         .await
         .unwrap();
     assert_eq!(me["user"], "S-01");
-    // A second use is refused.
+    // A second use is refused: a script gets the JSON error, a person a page in words.
     let again = no_redirects.get(&link).send().await.unwrap();
     assert_eq!(again.status().as_u16(), 401);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["error"]["code"], "unauthorized", "{again}");
+    let page = no_redirects
+        .get(&link)
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 401);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("此登录链接已失效") && !page.contains("\"error\""),
+        "{page}"
+    );
+    // A path that is not there: the same not-found page for a person, JSON for the API.
+    let html = |path: &'static str, lang: &'static str| {
+        let url = format!("{}{path}", server.url);
+        async move {
+            let r = http()
+                .get(url)
+                .header("accept", "text/html")
+                .header("accept-language", lang)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, body) = html("/no/such/page", "en").await;
+    assert_eq!(status, 404);
+    assert!(
+        body.contains("id=\"not-found\"") && body.contains("Not found"),
+        "{body}"
+    );
+    let (status, body) = html("/v1/no-such-endpoint", "en").await;
+    assert_eq!(status, 404);
+    assert!(
+        body.contains("\"not_found\""),
+        "the API answers JSON: {body}"
+    );
+    let plain = http()
+        .get(format!("{}/no/such/page", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status().as_u16(), 404);
+    assert!(plain.text().await.unwrap().contains("\"not_found\""));
     // The dashboard page itself is served by the same server.
     let page = http().get(&server.url).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);

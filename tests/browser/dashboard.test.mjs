@@ -287,6 +287,10 @@ test("errors say what happened in the page's language with a retry; one not-foun
     await page.waitForSelector("#not-found");
     assert.equal(await page.locator("#not-found h2").innerText(), zh["not_found.title"], hash);
   }
+  // A path outside the page, opened in the browser: the same not-found page, not JSON.
+  const res = await page.goto(`${url}/no/such/page`);
+  assert.equal(res.status(), 404);
+  assert.equal(await page.locator("#not-found h2").innerText(), zh["not_found.title"]);
   // The member switches to English: the choice is kept (a cookie) and wins over the browser.
   await page.goto(`${url}/#/today`);
   await page.waitForSelector("#today-table");

@@ -97,7 +97,7 @@ pub fn app(state: AppState) -> Router {
         .merge(v1)
         .merge(openapi::router(doc))
         .merge(dashboard::router())
-        .fallback(error::not_found)
+        .fallback(dashboard::fallback)
         .with_state(state)
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())

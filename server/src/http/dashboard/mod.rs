@@ -6,13 +6,17 @@
 //! listens to `/v1/events`: when a sync changes the team's records it re-fetches the view it
 //! shows, without reloading. Everything it shows comes from the JSON API.
 //!
+//! A person who opens a path that is not there, or a login link that no longer works, gets a
+//! small page in their language (not the API's JSON), with a way back to the dashboard.
+//!
 //! Its words come from a message catalogue per language (`i18n/zh-CN.json`, `i18n/en.json`,
 //! the same keys in both, checked by a test): the page is served with the catalogue of the
 //! request's language (see `language`) inlined, so the first paint is already in the right
 //! language and no second request is needed.
 
-use axum::http::header::{CACHE_CONTROL, CONTENT_LANGUAGE, CONTENT_TYPE, VARY};
-use axum::response::IntoResponse;
+use axum::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_LANGUAGE, CONTENT_TYPE, VARY};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use client_core::playbook::Language;
@@ -22,6 +26,7 @@ use super::session;
 use super::AppState;
 
 const INDEX_HTML: &str = include_str!("index.html");
+const NOTICE_HTML: &str = include_str!("notice.html");
 const APP_JS: &str = include_str!("app.js");
 const STYLE_CSS: &str = include_str!("style.css");
 const MESSAGES_ZH: &str = include_str!("i18n/zh-CN.json");
@@ -48,6 +53,57 @@ fn index(lang: Language) -> String {
     INDEX_HTML
         .replace("{{LANG}}", lang.tag())
         .replace("{{MESSAGES}}", &messages(lang).replace("</", "<\\/"))
+}
+
+/// Whether a request comes from a person's browser (it accepts HTML) rather than a script.
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A small page in `lang` with the catalogue's `{prefix}.title`, `.text` and `.back`.
+pub fn notice(lang: Language, status: StatusCode, prefix: &str) -> Response {
+    let messages: serde_json::Value = serde_json::from_str(messages(lang)).unwrap_or_default();
+    let word = |key: &str| {
+        escape(
+            messages[format!("{prefix}.{key}")]
+                .as_str()
+                .unwrap_or_default(),
+        )
+    };
+    let page = NOTICE_HTML
+        .replace("{{LANG}}", lang.tag())
+        .replace("{{TITLE}}", &word("title"))
+        .replace("{{TEXT}}", &word("text"))
+        .replace("{{BACK}}", &word("back"));
+    (
+        status,
+        [
+            (CONTENT_TYPE, "text/html; charset=utf-8"),
+            (CACHE_CONTROL, "no-cache"),
+            (CONTENT_LANGUAGE, lang.tag()),
+        ],
+        page,
+    )
+        .into_response()
+}
+
+/// The answer for a path the server does not have: the not-found page for a person's browser
+/// outside the API, the API's JSON error otherwise.
+pub async fn fallback(Lang(lang): Lang, uri: Uri, headers: HeaderMap) -> Response {
+    if wants_html(&headers) && !uri.path().starts_with("/v1") {
+        return notice(lang, StatusCode::NOT_FOUND, "not_found");
+    }
+    super::error::not_found().await.into_response()
 }
 
 /// `/`, its assets and the login-link route.
@@ -146,6 +202,32 @@ mod tests {
                 None => assert!(en.contains(&key), "{key} is not in the catalogue"),
             }
         }
+    }
+
+    #[test]
+    fn the_notice_pages_are_in_the_asked_language_and_escaped() {
+        let body = |r: Response| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(axum::body::to_bytes(r.into_body(), 1 << 20))
+                .map(|b| String::from_utf8(b.to_vec()).unwrap())
+                .unwrap()
+        };
+        let zh = notice(Language::Chinese, StatusCode::NOT_FOUND, "not_found");
+        assert_eq!(zh.status(), StatusCode::NOT_FOUND);
+        let zh = body(zh);
+        assert!(
+            zh.contains("<h2>未找到</h2>") && zh.contains("lang=\"zh-CN\""),
+            "{zh}"
+        );
+        let en = body(notice(Language::English, StatusCode::UNAUTHORIZED, "link"));
+        assert!(en.contains("This login link no longer works"), "{en}");
+        assert!(!en.contains("{{"));
+        assert_eq!(
+            escape("<a href=\"x\">&"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;"
+        );
     }
 
     #[test]
