@@ -80,6 +80,16 @@ pub fn set_playbook(caller: &Member) -> Access {
     }
 }
 
+/// May `caller` add a member with `role` to their team? A manager adds people below them: a
+/// supervisor their agents, a department manager supervisors and agents.
+pub fn add_member(caller: &Member, role: client_core::model::Role) -> Access {
+    if caller.role.is_manager() && role < caller.role {
+        Access::Allowed
+    } else {
+        Access::Forbidden
+    }
+}
+
 /// May `caller` revoke a device of `owner` (`desk`: a manager's desk on the server, not a
 /// phone)? A manager revokes the phones of the members of their team below them (a supervisor
 /// their agents'); their own, a peer's or a superior's are not theirs to revoke. Another
@@ -168,6 +178,10 @@ mod tests {
             );
         }
         assert_eq!(revoke_device(&s1, None, false), Hidden);
+        assert_eq!(add_member(&s1, Role::Agent), Allowed);
+        assert_eq!(add_member(&s1, Role::Supervisor), Forbidden);
+        assert_eq!(add_member(&d1, Role::Supervisor), Allowed);
+        assert_eq!(add_member(&a1, Role::Agent), Forbidden);
         let team = [a1.clone(), a2.clone(), s1.clone()];
         assert_eq!(reachable_users(&a1, &team).len(), 1);
         assert_eq!(reachable_users(&s1, &team).len(), 3);

@@ -387,3 +387,93 @@ async fn revoking_a_device_by_role_and_team() {
     // A department manager revokes a supervisor's phone.
     assert_eq!(revoke(&d1_token, &s9_phone).await.0, 200);
 }
+
+/// Adding a member from the dashboard (`POST /v1/team/members`): below the caller's role, into
+/// the caller's team only.
+#[tokio::test]
+async fn adding_a_member_by_role() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    north_team(&data);
+    admin(&data, &["team", "create", "south"]);
+    for (team, user, role) in [
+        ("north", "D-01", "department_manager"),
+        ("south", "S-02", "supervisor"),
+    ] {
+        admin(
+            &data,
+            &[
+                "user", "add", "--team", team, "--user", user, "--role", role,
+            ],
+        );
+    }
+    let server = Server::start(&data);
+    let http = http();
+    let add = |user: &str, body: serde_json::Value| {
+        let req = http
+            .post(format!("{}/v1/team/members", server.url))
+            .bearer_auth(token_for(&data, user))
+            .json(&body)
+            .send();
+        async move {
+            let resp = req.await.unwrap();
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            (status, body)
+        }
+    };
+    use serde_json::json;
+    for (who, body, expected) in [
+        ("A-0001", json!({ "user": "A-0100", "role": "agent" }), 403),
+        (
+            "S-01",
+            json!({ "user": "S-0100", "role": "supervisor" }),
+            403,
+        ),
+        ("S-01", json!({ "user": "A-0001", "role": "agent" }), 409),
+        ("S-01", json!({ "user": "A-0100", "role": "boss" }), 400),
+        (
+            "S-01",
+            json!({ "user": "A-0100", "role": "agent", "reports_to": "S-02" }),
+            400,
+        ),
+        ("S-01", json!({ "user": "", "role": "agent" }), 400),
+    ] {
+        let (status, res) = add(who, body.clone()).await;
+        assert_eq!(status, expected, "{who} {body}: {res}");
+        assert!(res["error"]["code"].is_string(), "{res}");
+    }
+    let (status, m) = add(
+        "S-01",
+        json!({ "user": "A-0100", "name": "赵敏", "role": "agent" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(
+        (m["team"].as_str(), m["reports_to"].as_str()),
+        (Some("north"), Some("S-01"))
+    );
+    let (status, m) = add("D-01", json!({ "user": "S-0100", "role": "supervisor" })).await;
+    assert_eq!(status, 200, "{m}");
+    let users = |token: String| {
+        let req = http
+            .get(format!("{}/v1/team/members", server.url))
+            .bearer_auth(token)
+            .send();
+        async move {
+            let v: serde_json::Value = req.await.unwrap().json().await.unwrap();
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["user"].as_str().unwrap().to_string())
+                .collect::<BTreeSet<String>>()
+        }
+    };
+    let north = users(token_for(&data, "S-01")).await;
+    assert!(
+        north.contains("A-0100") && north.contains("S-0100"),
+        "{north:?}"
+    );
+    let south = users(token_for(&data, "S-02")).await;
+    assert!(!south.contains("A-0100"), "{south:?}");
+}

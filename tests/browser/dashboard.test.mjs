@@ -411,3 +411,24 @@ test("a supervisor marks the drawn agent's week checked, with a note", async () 
   assert.equal(await page.locator("#view .card[data-agent] .checked button").first().innerText(), en["spot.recheck"]);
   await context.close();
 });
+
+test("a supervisor adds an agent from the Team page; a taken staff number is said in words", async () => {
+  const en = catalogue("en");
+  const context = await browser.newContext({ locale: "en-US", viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  await logIn(page, "S-01");
+  await page.goto(`${url}/#/team`);
+  await page.waitForSelector("#add-member");
+  // A supervisor may add agents only.
+  assert.deepEqual(await page.$$eval("#new-role option", (o) => o.map((x) => x.value)), ["agent"]);
+  await page.fill("#new-user", "A-0001");
+  await page.click("#add-member");
+  await page.waitForFunction((t) => document.querySelector(".add-member .error")?.innerText === t, en["team.taken"]);
+  await page.fill("#new-user", "A-0009");
+  await page.fill("#new-name", "Sun Li");
+  await page.click("#add-member");
+  await page.waitForSelector('#members tr[data-member="A-0009"]');
+  assert.match(await page.locator('#members tr[data-member="A-0009"]').innerText(), /Sun Li/);
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
+  await context.close();
+});

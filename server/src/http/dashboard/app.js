@@ -325,7 +325,33 @@ const views = {
   },
 
   async team() {
-    const devices = await api("/v1/team/devices");
+    const [members, devices] = await Promise.all([api("/v1/team/members"), api("/v1/team/devices")]);
+    const ROLES = ["agent", "supervisor", "department_manager", "district_manager"];
+    const below = ROLES.slice(0, Math.max(0, ROLES.indexOf(state.me.role)));
+    const addForm = () => {
+      if (!below.length) return "";
+      const user = h("input", { id: "new-user", autocomplete: "off", required: true });
+      const name = h("input", { id: "new-name", autocomplete: "off" });
+      const role = h("select", { id: "new-role" }, below.map((r) => h("option", { value: r }, roleName(r))));
+      const msg = h("p", { class: "error", role: "alert" });
+      const add = async (ev) => {
+        ev.preventDefault();
+        msg.textContent = "";
+        try {
+          await api("/v1/team/members", { method: "POST", headers: { "content-type": "application/json" },
+            body: JSON.stringify({ user: user.value, name: name.value, role: role.value }) });
+          await loadNames();
+          render();
+        } catch (e) { msg.textContent = e.status === 409 ? t("team.taken") : errorText(e); if (e.status === 400 && e.message) msg.append(h("span", { class: "muted small" }, ` ${e.message}`)); }
+      };
+      return h("form", { class: "card add-member", onsubmit: add }, h("h3", {}, t("team.add")),
+        h("label", {}, t("login.user"), " ", user), " ", h("label", {}, t("field.name"), " ", name), " ",
+        h("label", {}, t("team.role"), " ", role), " ", h("button", { id: "add-member", type: "submit" }, t("team.add_button")), msg);
+    };
+    const memberRows = members.map((m) => h("tr", { "data-member": m.user },
+      h("td", { class: "who" }, m.role === "agent" ? agentLink(m.user, m.name) : m.name, " ", h("span", { class: "muted small" }, m.user)),
+      h("td", {}, roleName(m.role)), h("td", {}, m.reports_to ? nameOf(m.reports_to) : ""),
+      h("td", {}, m.last_sync ? when(m.last_sync) : t("fresh.never"))));
     const rows = devices.map((d) => {
       const msg = h("span", { class: "error", role: "alert" });
       let armed = false;
@@ -342,7 +368,10 @@ const views = {
         h("td", { class: "state" }, d.revoked ? badge("bad", t("team.revoked")) : badge("ok", t("team.active"))),
         h("td", {}, button || "", msg));
     });
-    return [h("h2", {}, t("team.title")), h("p", { class: "muted" }, t("team.intro")),
+    return [h("h2", {}, t("team.title")),
+      cardTable("members", [t("col.member"), t("team.role"), t("team.reports_to"), t("team.last_sync")], memberRows),
+      addForm(),
+      h("h3", {}, t("team.phones")), h("p", { class: "muted" }, t("team.intro")),
       cardTable("devices", [t("col.member"), t("team.issued"), t("team.last_sync"), t("col.status"), ""], rows)];
   },
 
