@@ -69,6 +69,44 @@ pub fn team_dashboard(caller: &Member) -> Access {
     }
 }
 
+/// May `caller` put a playbook in force for their whole team? It changes every agent's
+/// targets at their next sync, so it is a department manager's decision (or above); a
+/// supervisor leads one group of the team and may only preview one.
+pub fn set_playbook(caller: &Member) -> Access {
+    if caller.role >= client_core::model::Role::DepartmentManager {
+        Access::Allowed
+    } else {
+        Access::Forbidden
+    }
+}
+
+/// May `caller` add a member with `role` to their team? A manager adds people below them: a
+/// supervisor their agents, a department manager supervisors and agents.
+pub fn add_member(caller: &Member, role: client_core::model::Role) -> Access {
+    if caller.role.is_manager() && role < caller.role {
+        Access::Allowed
+    } else {
+        Access::Forbidden
+    }
+}
+
+/// May `caller` revoke a device of `owner` (`desk`: a manager's desk on the server, not a
+/// phone)? A manager revokes the phones of the members of their team below them (a supervisor
+/// their agents'); their own, a peer's or a superior's are not theirs to revoke. Another
+/// team's device, or a desk, is hidden.
+pub fn revoke_device(caller: &Member, owner: Option<&Member>, desk: bool) -> Access {
+    match owner {
+        Some(o) if !desk && o.team == caller.team => {
+            if caller.role.is_manager() && o.role < caller.role {
+                Access::Allowed
+            } else {
+                Access::Forbidden
+            }
+        }
+        _ => Access::Hidden,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use client_core::model::Role;
@@ -113,6 +151,37 @@ mod tests {
         assert_eq!(customer(&s1, None), Hidden);
         assert_eq!(team_dashboard(&a1), Forbidden);
         assert_eq!(team_dashboard(&s1), Allowed);
+        assert_eq!(set_playbook(&a1), Forbidden);
+        assert_eq!(set_playbook(&s1), Forbidden);
+        assert_eq!(
+            set_playbook(&m("d1", Role::DepartmentManager, "t1")),
+            Allowed
+        );
+        assert_eq!(set_playbook(&d2), Allowed);
+        let d1 = m("d1", Role::DepartmentManager, "t1");
+        let s2 = m("s2", Role::Supervisor, "t1");
+        for (caller, owner, desk, want) in [
+            (&s1, &a1, false, Allowed),
+            (&s1, &a1, true, Hidden),
+            (&s1, &s1, false, Forbidden),
+            (&s1, &s2, false, Forbidden),
+            (&s1, &d1, false, Forbidden),
+            (&d1, &s1, false, Allowed),
+            (&a1, &a2, false, Forbidden),
+            (&s1, &b1, false, Hidden),
+            (&d2, &a1, false, Hidden),
+        ] {
+            assert_eq!(
+                revoke_device(caller, Some(owner), desk),
+                want,
+                "{caller:?} {owner:?}"
+            );
+        }
+        assert_eq!(revoke_device(&s1, None, false), Hidden);
+        assert_eq!(add_member(&s1, Role::Agent), Allowed);
+        assert_eq!(add_member(&s1, Role::Supervisor), Forbidden);
+        assert_eq!(add_member(&d1, Role::Supervisor), Allowed);
+        assert_eq!(add_member(&a1, Role::Agent), Forbidden);
         let team = [a1.clone(), a2.clone(), s1.clone()];
         assert_eq!(reachable_users(&a1, &team).len(), 1);
         assert_eq!(reachable_users(&s1, &team).len(), 3);

@@ -155,6 +155,10 @@ pub struct DeviceInfo {
     pub last_seen: Option<String>,
     /// When it last completed a sync request.
     pub last_sync: Option<String>,
+    /// Whether it is a manager's desk on the server (what the dashboard writes through), not a
+    /// phone.
+    #[serde(default)]
+    pub desk: bool,
 }
 
 /// A freshly issued device: the only time its token is shown.

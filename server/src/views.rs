@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Datelike, Local, Months, NaiveDate};
 use client_core::model::{Comment, Contact, Customer, Day, Policy, PolicyStatus, Role, Visit};
-use client_core::playbook::{self, Calendar, Metric, Phase, Playbook, Prepared};
+use client_core::playbook::{self, Calendar, Language, Metric, Phase, Playbook, Prepared};
 use client_core::{CustomerId, RaisedProblem, UserId};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -73,6 +73,8 @@ pub struct TeamContext<'a> {
     pub playbook: Playbook,
     /// The agents, by id.
     pub agents: Vec<&'a TeamMember>,
+    /// The language of the labels (the playbook's, and the few the views add).
+    pub language: Language,
 }
 
 impl<'a> TeamContext<'a> {
@@ -89,7 +91,15 @@ impl<'a> TeamContext<'a> {
             data,
             playbook,
             agents,
+            language: Language::default(),
         })
+    }
+
+    /// The same context with its labels in `lang`.
+    pub fn in_language(mut self, lang: Language) -> Self {
+        self.playbook = self.playbook.in_language(lang);
+        self.language = lang;
+        self
     }
 
     fn name(&self) -> PlaybookName {
@@ -99,7 +109,8 @@ impl<'a> TeamContext<'a> {
         }
     }
 
-    fn agent_ids(&self) -> Vec<UserId> {
+    /// The ids of the team's agents.
+    pub fn agent_ids(&self) -> Vec<UserId> {
         self.agents.iter().map(|m| m.member.user.clone()).collect()
     }
 
@@ -116,15 +127,26 @@ impl<'a> TeamContext<'a> {
 
 // ----- Today ---------------------------------------------------------------------------
 
-/// Today: every agent against the daily standard.
+/// Today: every agent against the daily standard, furthest behind first, with the team's
+/// totals.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct TodayView {
     /// The day.
     pub date: NaiveDate,
     /// The playbook in force.
     pub playbook: PlaybookName,
-    /// One row per agent.
+    /// The playbook's evening deadline for the work log and the evening report (`HH:MM`), if
+    /// it sets one.
+    pub evening_deadline: Option<String>,
+    /// Whether a missing work log or evening report is still pending rather than missed: the
+    /// day is today and the deadline (the end of the day when the playbook sets none) has not
+    /// passed, or the day is still ahead.
+    pub evening_pending: bool,
+    /// One row per agent: first those whose data is not synced for the day (never synced,
+    /// then the oldest last sync first), then the synced ones from the least done.
     pub agents: Vec<TodayRow>,
+    /// The team's totals.
+    pub total: TodayTotal,
 }
 
 /// One agent's day.
@@ -139,31 +161,144 @@ pub struct TodayRow {
     pub last_sync: Option<String>,
     /// Whether the numbers can be trusted for the day.
     pub freshness: Freshness,
+    /// How much of the day's standard is done, in percent: the mean of effective visits,
+    /// calls, meetings and results against their targets (each capped at 100), with the log
+    /// and the report when the playbook asks for them.
+    pub done_pct: f64,
     /// client-core's `TodayStatus`: effective visits against the target, log, report, 311,
     /// 10-3-1, the seven things, the day targets.
     #[schema(value_type = Object)]
     pub today: playbook::TodayStatus,
 }
 
-/// The Today view.
-pub fn today(ctx: &TeamContext<'_>, date: NaiveDate) -> TodayView {
-    let prepared = Prepared::new(&ctx.playbook, &ctx.data.working_set);
+/// A count summed over the team, against the sum of the targets.
+#[derive(Clone, Copy, Debug, Default, Serialize, ToSchema)]
+pub struct CountTotal {
+    /// Done by the team.
+    pub actual: u64,
+    /// Asked of the team.
+    pub target: u64,
+}
+
+/// The team's day in totals.
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+pub struct TodayTotal {
+    /// Agents.
+    pub agents: usize,
+    /// Agents whose data is synced for the day.
+    pub synced: usize,
+    /// Effective visits.
+    pub effective_visits: CountTotal,
+    /// Work logs written.
+    pub work_logs: usize,
+    /// Evening reports submitted.
+    pub evening_reports: usize,
+    /// Agents who met 311.
+    pub met_311: usize,
+    /// Calls.
+    pub calls: CountTotal,
+    /// Meetings.
+    pub meetings: CountTotal,
+    /// Results.
+    pub results: CountTotal,
+    /// Agents who met 10-3-1.
+    pub met_10_3_1: usize,
+    /// The mean of the agents' `done_pct`.
+    pub done_pct: f64,
+}
+
+/// How much of the daily standard a day's status shows done, in percent.
+pub fn done_pct(pb: &Playbook, t: &playbook::TodayStatus) -> f64 {
+    let mut parts: Vec<f64> = [&t.effective_visits, &t.calls, &t.meetings, &t.results]
+        .into_iter()
+        .filter(|c| c.target > 0)
+        .map(|c| (f64::from(c.actual) / f64::from(c.target)).min(1.0))
+        .collect();
+    if pb.daily.work_log {
+        parts.push(if t.work_log { 1.0 } else { 0.0 });
+    }
+    if pb.daily.evening_report {
+        parts.push(if t.evening_report { 1.0 } else { 0.0 });
+    }
+    if parts.is_empty() {
+        return 100.0;
+    }
+    parts.iter().sum::<f64>() * 100.0 / parts.len() as f64
+}
+
+/// Whether a missing log or report of `date` is still pending at `now` (local time).
+pub fn evening_pending(pb: &Playbook, date: NaiveDate, now: chrono::NaiveDateTime) -> bool {
+    match date.cmp(&now.date()) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => pb.daily.evening_deadline.is_none_or(|d| now.time() < d),
+    }
+}
+
+/// The Today view at `now` (local time: it decides whether the evening deadline has passed).
+pub fn today(ctx: &TeamContext<'_>, date: NaiveDate, now: chrono::NaiveDateTime) -> TodayView {
+    let pb = &ctx.playbook;
+    let prepared = Prepared::new(pb, &ctx.data.working_set);
     let statuses = prepared.today(&ctx.agent_ids(), date);
+    let mut agents: Vec<TodayRow> = ctx
+        .agents
+        .iter()
+        .zip(statuses)
+        .map(|(m, today)| TodayRow {
+            agent: m.member.user.clone(),
+            name: m.member.name.clone(),
+            last_sync: m.last_sync.clone(),
+            freshness: freshness(m.last_sync.as_deref(), date),
+            done_pct: done_pct(pb, &today),
+            today,
+        })
+        .collect();
+    let rank = |r: &TodayRow| match r.freshness {
+        Freshness::Never => 0,
+        Freshness::Behind => 1,
+        Freshness::Synced => 2,
+    };
+    agents.sort_by(|a, b| {
+        rank(a)
+            .cmp(&rank(b))
+            .then_with(|| a.last_sync.cmp(&b.last_sync))
+            .then_with(|| a.done_pct.total_cmp(&b.done_pct))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let mut total = TodayTotal {
+        agents: agents.len(),
+        ..TodayTotal::default()
+    };
+    let add = |t: &mut CountTotal, c: &playbook::DailyCount| {
+        t.actual += u64::from(c.actual);
+        t.target += u64::from(c.target);
+    };
+    for r in &agents {
+        let t = &r.today;
+        total.synced += usize::from(r.freshness == Freshness::Synced);
+        add(&mut total.effective_visits, &t.effective_visits);
+        add(&mut total.calls, &t.calls);
+        add(&mut total.meetings, &t.meetings);
+        add(&mut total.results, &t.results);
+        total.work_logs += usize::from(t.work_log);
+        total.evening_reports += usize::from(t.evening_report);
+        total.met_311 += usize::from(t.met_311);
+        total.met_10_3_1 += usize::from(t.met_10_3_1);
+        total.done_pct += r.done_pct;
+    }
+    if !agents.is_empty() {
+        total.done_pct /= agents.len() as f64;
+    }
     TodayView {
         date,
         playbook: ctx.name(),
-        agents: ctx
-            .agents
-            .iter()
-            .zip(statuses)
-            .map(|(m, today)| TodayRow {
-                agent: m.member.user.clone(),
-                name: m.member.name.clone(),
-                last_sync: m.last_sync.clone(),
-                freshness: freshness(m.last_sync.as_deref(), date),
-                today,
-            })
-            .collect(),
+        evening_deadline: pb
+            .daily
+            .evening_deadline
+            .map(|d| d.format("%H:%M").to_string()),
+        evening_pending: evening_pending(pb, date, now),
+        agents,
+        total,
     }
 }
 
@@ -190,13 +325,53 @@ pub struct PeriodView {
     pub week: u32,
     /// The playbook in force.
     pub playbook: PlaybookName,
+    /// The targets of the period, in the playbook's order: the columns of the agents ×
+    /// targets grid (each agent's `progress.targets` lists the same targets in this order).
+    pub columns: Vec<GridColumn>,
     /// One row per agent.
     pub agents: Vec<PeriodRow>,
-    /// client-core's `TeamRatios` for the week of `date`.
+    /// client-core's `TeamRatios`: for the week view the week (cycle) of `date`, for the month
+    /// view the month of `date` (month targets, the daily standard on every working day of the
+    /// month, …).
     #[schema(value_type = Object)]
     pub ratios: playbook::TeamRatios,
-    /// The team ratios at the end of each week (cycle) of this month and the previous one.
+    /// The team ratios at the end of each week (cycle) of this month and the previous one (week
+    /// view), or of the previous month and this one so far (month view).
     pub trend: Vec<TrendPoint>,
+}
+
+/// What a target's number is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// A count (visits, calls, policies…).
+    Count,
+    /// A percentage (a share of customers, a collection rate).
+    Percent,
+}
+
+impl Unit {
+    /// The unit of a metric: the `…_pct` metrics are percentages.
+    pub fn of(metric: Metric) -> Unit {
+        if metric.code().ends_with("_pct") {
+            Unit::Percent
+        } else {
+            Unit::Count
+        }
+    }
+}
+
+/// One target of a period: a column of the grid.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct GridColumn {
+    /// The metric's code.
+    pub metric: String,
+    /// What screens call the target, in the asked language.
+    pub label: String,
+    /// Count or percent.
+    pub unit: Unit,
+    /// The number to reach.
+    pub target: f64,
 }
 
 /// One agent's progress.
@@ -216,7 +391,7 @@ pub struct PeriodRow {
     pub progress: playbook::PeriodProgress,
 }
 
-/// The team ratios of one week (cycle).
+/// The team ratios of one week (cycle), or of one month in the month view.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct TrendPoint {
     /// Its first day.
@@ -242,11 +417,18 @@ pub struct TrendRatio {
     pub min_pct: f64,
 }
 
+/// How many months the month view's trend shows, this one included: the previous month and
+/// this one, so that the month view reads the same records as the week view (a third month
+/// would load a quarter more records for every request of a large team).
+pub const MONTH_TREND_MONTHS: u32 = 2;
+
 /// The first day of the data a period view needs: the trend reaches back to the previous
 /// month, whose "this month" measures look one month further.
 pub fn period_data_from(date: NaiveDate) -> NaiveDate {
     let first = date.with_day(1).unwrap_or(date);
-    first.checked_sub_months(Months::new(2)).unwrap_or(first)
+    first
+        .checked_sub_months(Months::new(MONTH_TREND_MONTHS))
+        .unwrap_or(first)
 }
 
 /// The first day of the data a day view needs (as on the device: follow-ups and week cycles
@@ -298,6 +480,20 @@ pub fn period(ctx: &TeamContext<'_>, kind: PeriodKind, date: NaiveDate) -> Perio
         PeriodKind::Week => prepared.week_progress(agent, date),
         PeriodKind::Month => prepared.month_progress(agent, date),
     });
+    let columns = progress
+        .first()
+        .map(|p| {
+            p.targets
+                .iter()
+                .map(|t| GridColumn {
+                    metric: t.metric.code().to_string(),
+                    label: t.label.clone(),
+                    unit: Unit::of(t.metric),
+                    target: t.target,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let agents = ctx
         .agents
         .iter()
@@ -311,20 +507,42 @@ pub fn period(ctx: &TeamContext<'_>, kind: PeriodKind, date: NaiveDate) -> Perio
         })
         .collect();
     let cycle = pb.schedule.cycle;
-    // The weeks of the trend, from the first of the previous month to `date`.
+    // The points of the trend: for the week view each week (cycle) from the first of the
+    // previous month to `date`; for the month view each month of the last
+    // MONTH_TREND_MONTHS, the current one up to `date`.
     let mut weeks = vec![];
-    let mut day = date
-        .with_day(1)
-        .and_then(|d| d.checked_sub_months(Months::new(1)))
-        .unwrap_or(date);
-    while day <= date {
-        let (from, last) = cycle.bounds(day);
-        weeks.push((from, last.min(date)));
-        day = last.succ_opt().unwrap_or(NaiveDate::MAX);
+    match kind {
+        PeriodKind::Week => {
+            let mut day = date
+                .with_day(1)
+                .and_then(|d| d.checked_sub_months(Months::new(1)))
+                .unwrap_or(date);
+            while day <= date {
+                let (from, last) = cycle.bounds(day);
+                weeks.push((from, last.min(date)));
+                day = last.succ_opt().unwrap_or(NaiveDate::MAX);
+            }
+        }
+        PeriodKind::Month => {
+            let first = date.with_day(1).unwrap_or(date);
+            for back in (0..MONTH_TREND_MONTHS).rev() {
+                let Some(from) = first.checked_sub_months(Months::new(back)) else {
+                    continue;
+                };
+                let last = from
+                    .checked_add_months(Months::new(1))
+                    .and_then(|d| d.pred_opt())
+                    .unwrap_or(from);
+                weeks.push((from, last.min(date)));
+            }
+        }
     }
-    // Each week's team ratios are independent of the others': computed side by side on the
+    // Each point's team ratios are independent of the others': computed side by side on the
     // machine's cores (they are most of this view's time for a large team).
-    let ratios_of = |to: NaiveDate| prepared.team_ratios(to, &ids);
+    let ratios_of = |to: NaiveDate| match kind {
+        PeriodKind::Week => prepared.team_ratios(to, &ids),
+        PeriodKind::Month => prepared.team_month_ratios(to, &ids),
+    };
     let mut all = side_by_side(
         weeks.iter().map(|(_, to)| *to).chain([date]).collect(),
         &ratios_of,
@@ -354,6 +572,7 @@ pub fn period(ctx: &TeamContext<'_>, kind: PeriodKind, date: NaiveDate) -> Perio
         date,
         week: cycle.number(date),
         playbook: ctx.name(),
+        columns,
         agents,
         ratios,
         trend,
@@ -432,6 +651,8 @@ pub struct PipelinePolicy {
     pub customer_name: String,
     /// The agent the customer is assigned to.
     pub agent: Option<String>,
+    /// That agent's name.
+    pub agent_name: Option<String>,
     /// The due (or expiry) date.
     pub due_date: NaiveDate,
     /// Premium in minor units.
@@ -469,6 +690,7 @@ fn pipeline_policy(
         customer: p.customer.to_string(),
         customer_name: customer.map(|c| c.name.clone()).unwrap_or_default(),
         agent: customer.and_then(|c| c.agent.as_ref().map(|a| a.to_string())),
+        agent_name: customer.and_then(|c| c.agent.as_ref().map(|a| ctx.name_of(a))),
         due_date: p.due_date,
         premium_cents: p.premium_cents,
         status: p.status.code().to_string(),
@@ -556,7 +778,14 @@ pub fn pipeline(ctx: &TeamContext<'_>, date: NaiveDate) -> PipelineView {
                 .collect();
             (
                 "cadence",
-                vec![month(Phase::Due, "renewal window".into(), members)],
+                vec![month(
+                    Phase::Due,
+                    match ctx.language {
+                        Language::Chinese => "续保窗口".into(),
+                        Language::English => "renewal window".into(),
+                    },
+                    members,
+                )],
             )
         }
         Calendar::None => ("none", vec![]),
@@ -613,6 +842,8 @@ pub struct ProblemRow {
     /// client-core's `Problem`: text, customer, level, status, answers.
     #[schema(value_type = Object)]
     pub problem: client_core::model::Problem,
+    /// The name of the customer the problem is about, if any.
+    pub customer_name: Option<String>,
     /// The escalation chain, supervisor first.
     pub chain: Vec<ChainStep>,
     /// Whether the viewer may answer or escalate it (it waits at their level or below).
@@ -665,7 +896,16 @@ pub fn problems(
                 });
                 role = x.escalates_to();
             }
+            let customer_name = r.problem.customer.and_then(|id| {
+                ctx.data
+                    .working_set
+                    .customers
+                    .iter()
+                    .find(|c| c.id == id)
+                    .map(|c| c.name.clone())
+            });
             ProblemRow {
+                customer_name,
                 name: ctx.name_of(&r.agent),
                 can_act: open && may_act(viewer, level),
                 agent: r.agent,
@@ -717,7 +957,8 @@ pub struct TimelineEntry {
     pub customer: String,
     /// The customer's name.
     pub customer_name: String,
-    /// The visit kind, purposes and outcome codes (or the contact's purpose and outcome).
+    /// The visit kind, purposes and outcome as the playbook labels them in the asked language
+    /// (or the contact's purpose and outcome); a code the playbook does not know stays a code.
     pub what: String,
     /// For a visit: whether the playbook counts it as effective.
     pub effective: Option<bool>,
@@ -728,24 +969,41 @@ pub struct TimelineEntry {
     pub comments: Vec<Comment>,
 }
 
-fn visit_what(v: &Visit) -> String {
-    let mut s = v.kind.clone();
+fn visit_what(pb: &Playbook, v: &Visit) -> String {
+    let mut s = pb
+        .visit_kind(&v.kind)
+        .map_or_else(|| v.kind.clone(), |k| k.label.clone());
     if !v.purposes.is_empty() {
         s.push_str(": ");
-        s.push_str(&v.purposes.join(", "));
+        let purposes: Vec<String> = v
+            .purposes
+            .iter()
+            .map(|p| pb.purpose(p).map_or_else(|| p.clone(), |x| x.label.clone()))
+            .collect();
+        s.push_str(&purposes.join(", "));
     }
     if let Some(o) = &v.outcome {
         s.push_str(" → ");
-        s.push_str(&o.code);
+        s.push_str(
+            &pb.outcome(&o.code)
+                .map_or_else(|| o.code.clone(), |x| x.label.clone()),
+        );
     }
     s
 }
 
-fn contact_what(c: &Contact) -> String {
-    let mut s = c.purpose.clone().unwrap_or_default();
+fn contact_what(pb: &Playbook, c: &Contact) -> String {
+    let mut s = c
+        .purpose
+        .as_deref()
+        .map(|p| {
+            pb.contact_purpose(p)
+                .map_or_else(|| p.to_string(), |x| x.label.clone())
+        })
+        .unwrap_or_default();
     if let Some(o) = &c.outcome {
         s.push_str(" → ");
-        s.push_str(o);
+        s.push_str(&pb.outcome(o).map_or_else(|| o.clone(), |x| x.label.clone()));
     }
     s
 }
@@ -781,7 +1039,7 @@ pub fn agent_day(
                 id: v.id.to_string(),
                 customer: v.customer.to_string(),
                 customer_name: name_of(v.customer),
-                what: visit_what(&v),
+                what: visit_what(&ctx.playbook, &v),
                 effective: Some(playbook::is_effective(&ctx.playbook, &v, location)),
                 notes: v.notes.clone(),
                 comments: comments.remove(&v.id).unwrap_or_default(),
@@ -798,7 +1056,7 @@ pub fn agent_day(
                 id: c.id.to_string(),
                 customer: c.customer.to_string(),
                 customer_name: name_of(c.customer),
-                what: contact_what(&c),
+                what: contact_what(&ctx.playbook, &c),
                 effective: None,
                 notes: c.notes.clone(),
                 comments: vec![],
@@ -833,8 +1091,14 @@ pub struct SpotCheckView {
     pub from: NaiveDate,
     /// The playbook's share of agents to check.
     pub share_pct: f64,
+    /// The distance (metres) from which a visit's recorded location counts as far from the
+    /// customer's known location: the playbook's effective-visit distance, else
+    /// [`FAR_DEFAULT_M`].
+    pub far_from_m: f64,
     /// The agents drawn.
     pub agents: Vec<SpotCheckAgent>,
+    /// The names of the customers their visits and contacts name, by customer id.
+    pub customer_names: BTreeMap<String, String>,
 }
 
 /// One agent drawn for the spot check, with their records of the week.
@@ -856,6 +1120,54 @@ pub struct SpotCheckAgent {
     /// Their days of the week (work logs, evening reports).
     #[schema(value_type = Vec<Object>)]
     pub days: Vec<Day>,
+    /// Their visits recorded far from the customer's known location, worth a look.
+    pub far: Vec<FarVisit>,
+    /// Whether a manager marked their week checked, by whom, when and with what note.
+    pub checked: Option<CheckedMark>,
+}
+
+/// A manager's mark on an agent's week in the spot check.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct CheckedMark {
+    /// Who checked.
+    #[schema(value_type = String)]
+    pub by: UserId,
+    /// Their name.
+    pub by_name: String,
+    /// What they noted.
+    pub note: String,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// A visit whose recorded location is far from the customer's known location.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct FarVisit {
+    /// The visit's id.
+    pub visit: String,
+    /// How far, in metres.
+    pub distance_m: f64,
+}
+
+/// The distance from which a visit counts as far when the playbook sets no effective-visit
+/// distance: 1 km.
+pub const FAR_DEFAULT_M: f64 = 1000.0;
+
+/// The visits of `visits` recorded more than `far_m` metres from their customer's known
+/// location (a visit or customer without coordinates is never flagged).
+pub fn far_visits(far_m: f64, visits: &[Visit], customers: &[Customer]) -> Vec<FarVisit> {
+    visits
+        .iter()
+        .filter_map(|v| {
+            let at = v.location?;
+            let home = customers.iter().find(|c| c.id == v.customer)?.location?;
+            let distance_m = at.distance_m(&home);
+            (distance_m > far_m).then(|| FarVisit {
+                visit: v.id.to_string(),
+                distance_m: distance_m.round(),
+            })
+        })
+        .collect()
 }
 
 /// The agents drawn for the week starting `from`: a draw that looks random but is the same all
@@ -881,8 +1193,17 @@ pub fn spot_check_draw(
         .collect()
 }
 
-/// The spot-check view.
-pub fn spot_check(ctx: &TeamContext<'_>, date: NaiveDate) -> SpotCheckView {
+/// The first day of the week (cycle) the spot check of `date` covers.
+pub fn spot_check_week(ctx: &TeamContext<'_>, date: NaiveDate) -> NaiveDate {
+    ctx.playbook.schedule.cycle.bounds(date).0
+}
+
+/// The spot-check view, with the marks managers left on this week's agents.
+pub fn spot_check(
+    ctx: &TeamContext<'_>,
+    date: NaiveDate,
+    marks: Vec<crate::store::SpotCheckMark>,
+) -> SpotCheckView {
     let pb = &ctx.playbook;
     let ws = &ctx.data.working_set;
     let ids = ctx.agent_ids();
@@ -890,7 +1211,8 @@ pub fn spot_check(ctx: &TeamContext<'_>, date: NaiveDate) -> SpotCheckView {
     let (from, _) = pb.schedule.cycle.bounds(date);
     let drawn = spot_check_draw(ctx.data.team.as_str(), from, &ids, ratios.spot_check);
     let in_week = |d: NaiveDate| d >= from && d <= date;
-    let agents = drawn
+    let far_m = pb.effective_visit.max_distance_m.unwrap_or(FAR_DEFAULT_M);
+    let agents: Vec<SpotCheckAgent> = drawn
         .into_iter()
         .map(|a| {
             let mut visits: Vec<Visit> = ws
@@ -916,7 +1238,16 @@ pub fn spot_check(ctx: &TeamContext<'_>, date: NaiveDate) -> SpotCheckView {
                 .cloned()
                 .collect();
             days.sort_by_key(|d| d.date);
+            let far = far_visits(far_m, &visits, &ws.customers);
+            let checked = marks.iter().find(|m| m.agent == a).map(|m| CheckedMark {
+                by_name: ctx.name_of(&m.checked_by),
+                by: m.checked_by.clone(),
+                note: m.note.clone(),
+                at: m.at.clone(),
+            });
             SpotCheckAgent {
+                checked,
+                far,
                 name: ctx.name_of(&a),
                 last_sync: ctx.member(&a).and_then(|m| m.last_sync.clone()),
                 agent: a,
@@ -926,12 +1257,29 @@ pub fn spot_check(ctx: &TeamContext<'_>, date: NaiveDate) -> SpotCheckView {
             }
         })
         .collect();
+    let named: std::collections::BTreeSet<CustomerId> = agents
+        .iter()
+        .flat_map(|a| {
+            a.visits
+                .iter()
+                .map(|v| v.customer)
+                .chain(a.contacts.iter().map(|c| c.customer))
+        })
+        .collect();
+    let customer_names = ws
+        .customers
+        .iter()
+        .filter(|c| named.contains(&c.id))
+        .map(|c| (c.id.to_string(), c.name.clone()))
+        .collect();
     SpotCheckView {
         date,
         week: ratios.week,
         from,
         share_pct: pb.team.spot_check_pct,
+        far_from_m: far_m,
         agents,
+        customer_names,
     }
 }
 
@@ -990,6 +1338,88 @@ mod tests {
             "the draw changes across weeks"
         );
         assert!(spot_check_draw("north", w1, &agents, 0).is_empty());
+    }
+
+    #[test]
+    fn the_log_and_report_are_pending_until_the_evening_deadline() {
+        let pb = Playbook::insurance();
+        assert_eq!(
+            pb.daily.evening_deadline,
+            chrono::NaiveTime::from_hms_opt(21, 0, 0)
+        );
+        let d = NaiveDate::from_ymd_opt(2026, 6, 15).unwrap();
+        let at = |day: NaiveDate, h, m| day.and_hms_opt(h, m, 0).unwrap();
+        assert!(evening_pending(&pb, d, at(d, 14, 0)), "2 p.m.: pending");
+        assert!(evening_pending(&pb, d, at(d, 20, 59)));
+        assert!(
+            !evening_pending(&pb, d, at(d, 21, 0)),
+            "from 9 p.m.: missed"
+        );
+        assert!(!evening_pending(&pb, d, at(d.succ_opt().unwrap(), 8, 0)));
+        assert!(evening_pending(&pb, d.succ_opt().unwrap(), at(d, 23, 0)));
+        // Without a deadline in the playbook, the whole day.
+        let mut none = pb.clone();
+        none.daily.evening_deadline = None;
+        assert!(evening_pending(&none, d, at(d, 23, 59)));
+    }
+
+    #[test]
+    fn the_day_done_share_weighs_every_part_of_the_standard() {
+        let pb = Playbook::insurance();
+        let count = |actual, target| playbook::DailyCount {
+            actual,
+            target,
+            met: actual >= target,
+        };
+        let json = serde_json::json!({
+            "agent": "a1", "date": "2026-06-15", "working_day": true,
+            "effective_visits": count(3, 3), "work_log": true, "evening_report": false,
+            "met_311": false, "calls": count(5, 10), "meetings": count(6, 3),
+            "results": count(0, 1), "met_10_3_1": false,
+            "seven_things": playbook::SevenThings::default(), "targets": []
+        });
+        let t: playbook::TodayStatus = serde_json::from_value(json).unwrap();
+        // visits 1, calls 0.5, meetings 1 (capped), results 0, log 1, report 0: 3.5 of 6.
+        assert!((done_pct(&pb, &t) - 3.5 * 100.0 / 6.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_visit_recorded_far_from_the_customer_is_flagged() {
+        let json = |id: &str, customer: &str, at: Option<(f64, f64)>| {
+            serde_json::from_value::<Visit>(serde_json::json!({
+                "id": id, "customer": customer, "agent": "a1", "kind": "collection",
+                "purposes": [], "outcome": null, "policies": [],
+                "start": "2026-06-15T10:00:00+08:00", "end": "2026-06-15T10:30:00+08:00",
+                "location": at.map(|(lat, lon)| serde_json::json!({ "lat": lat, "lon": lon })),
+                "notes": "", "number": 1
+            }))
+            .unwrap()
+        };
+        let c1 = "11111111-1111-4111-8111-111111111111";
+        let c2 = "22222222-2222-4222-8222-222222222222";
+        let customer = |id: &str, at: Option<(f64, f64)>| {
+            serde_json::from_value::<Customer>(serde_json::json!({
+                "id": id, "name": "x", "phones": [], "status": "prospect",
+                "location": at.map(|(lat, lon)| serde_json::json!({ "lat": lat, "lon": lon })),
+                "created_on": "2026-06-01"
+            }))
+            .unwrap()
+        };
+        let v = |n: u8| format!("{n}{n}{n}{n}{n}{n}{n}{n}-aaaa-4aaa-8aaa-aaaaaaaaaaaa");
+        // Shanghai, People's Square; about 0.1 km and about 11 km away.
+        let home = (31.2304, 121.4737);
+        let visits = [
+            json(&v(1), c1, Some((31.2313, 121.4737))),
+            json(&v(2), c1, Some((31.3304, 121.4737))),
+            json(&v(3), c1, None),
+            json(&v(4), c2, Some((31.3304, 121.4737))),
+        ];
+        let customers = [customer(c1, Some(home)), customer(c2, None)];
+        let far = far_visits(FAR_DEFAULT_M, &visits, &customers);
+        assert_eq!(far.len(), 1, "{far:?}");
+        assert_eq!(far[0].visit, v(2));
+        assert!((far[0].distance_m - 11_120.0).abs() < 50.0, "{far:?}");
+        assert!(far_visits(50.0, &visits, &customers).len() == 2);
     }
 
     #[test]

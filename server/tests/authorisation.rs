@@ -141,3 +141,339 @@ async fn every_read_endpoint_by_role_team_and_owner() {
         }
     }
 }
+
+/// Reassigning a customer from the dashboard (`POST /v1/customers/{id}/assign`): who may, whom
+/// to, and what the agents' reach is afterwards.
+#[tokio::test]
+async fn reassigning_a_customer_by_role_team_and_target() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let north = north_team(&data);
+    admin(&data, &["team", "create", "south"]);
+    for (user, role) in [("S-02", "supervisor"), ("B-0001", "agent")] {
+        admin(
+            &data,
+            &[
+                "user", "add", "--team", "south", "--user", user, "--role", role,
+            ],
+        );
+    }
+    let tokens: Vec<(&str, String)> = ["A-0001", "A-0002", "S-01", "S-02"]
+        .into_iter()
+        .map(|u| (u, token_for(&data, u)))
+        .collect();
+    let token = |u: &str| tokens.iter().find(|(x, _)| *x == u).unwrap().1.clone();
+    let server = Server::start(&data);
+    let http = http();
+    let customer = north[0].clone();
+    let assign = |user: &'static str, id: String, agent: &'static str| {
+        let http = http.clone();
+        let url = server.url.clone();
+        let token = token(user);
+        async move {
+            let resp = http
+                .post(format!("{url}/v1/customers/{id}/assign"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "agent": agent }))
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            (status, body)
+        }
+    };
+    let cases: Vec<(&str, String, &str, u16)> = vec![
+        // an agent may not hand customers around, not even their own
+        ("A-0001", customer.clone(), "A-0002", 403),
+        // another team's supervisor does not see the customer
+        ("S-02", customer.clone(), "B-0001", 404),
+        // not to another team's agent, nor to nobody, nor to a manager
+        ("S-01", customer.clone(), "B-0001", 404),
+        ("S-01", customer.clone(), "NOBODY", 404),
+        ("S-01", customer.clone(), "S-01", 400),
+        // no such customer
+        (
+            "S-01",
+            "7f0c1a43-52a0-4d33-9a8e-0a0b1c2d3e4f".into(),
+            "A-0002",
+            404,
+        ),
+        ("S-01", "not-a-uuid".into(), "A-0002", 404),
+    ];
+    for (user, id, agent, expected) in cases {
+        let (status, body) = assign(user, id.clone(), agent).await;
+        assert_eq!(status, expected, "{user} {id} → {agent}: {body}");
+        assert!(body["error"]["code"].is_string(), "{body}");
+    }
+    // Nothing moved.
+    let path = format!("/v1/customers/{customer}");
+    assert_eq!(
+        get(&http, &server.url, &token("A-0001"), &path).await.0,
+        200
+    );
+    assert_eq!(
+        get(&http, &server.url, &token("A-0002"), &path).await.0,
+        404
+    );
+
+    // The supervisor hands it to A-0002: A-0002 reaches it now, A-0001 no longer.
+    let (status, card) = assign("S-01", customer.clone(), "A-0002").await;
+    assert_eq!(status, 200, "{card}");
+    assert_eq!(card["agent"], "A-0002");
+    assert_eq!(
+        get(&http, &server.url, &token("A-0002"), &path).await.0,
+        200
+    );
+    assert_eq!(
+        get(&http, &server.url, &token("A-0001"), &path).await.0,
+        404
+    );
+    let (_, detail) = get(&http, &server.url, &token("S-01"), &path).await;
+    assert_eq!(detail["customer"]["agent"], "A-0002");
+}
+
+/// Putting a playbook in force changes the whole team's targets: a department manager's
+/// decision. Any manager may preview a file; an agent may do neither.
+#[tokio::test]
+async fn putting_a_playbook_in_force_by_role() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    north_team(&data);
+    admin(
+        &data,
+        &[
+            "user",
+            "add",
+            "--team",
+            "north",
+            "--user",
+            "D-01",
+            "--role",
+            "department_manager",
+        ],
+    );
+    let server = Server::start(&data);
+    let http = http();
+    let car = include_str!("../../docs/playbooks/car-insurance.toml");
+    let send = |method: reqwest::Method, user: &'static str, path: &'static str| {
+        let http = http.clone();
+        let url = server.url.clone();
+        let token = token_for(&data, user);
+        async move {
+            let resp = http
+                .request(method, format!("{url}{path}"))
+                .bearer_auth(token)
+                .header("content-type", "text/plain")
+                .body(car)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            (status, body)
+        }
+    };
+    use reqwest::Method;
+    let preview = "/v1/team/playbook/preview";
+    let put = "/v1/team/playbook";
+    for (method, user, path, expected) in [
+        (Method::POST, "A-0001", preview, 403),
+        (Method::PUT, "A-0001", put, 403),
+        (Method::POST, "S-01", preview, 200),
+        (Method::PUT, "S-01", put, 403),
+        (Method::POST, "D-01", preview, 200),
+    ] {
+        let (status, body) = send(method.clone(), user, path).await;
+        assert_eq!(status, expected, "{user} {method} {path}: {body}");
+    }
+    let (_, p) = get(&http, &server.url, &token_for(&data, "S-01"), put).await;
+    assert_eq!(p["name"], "insurance", "nothing applied yet");
+    let (status, body) = send(Method::PUT, "D-01", put).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, p) = get(&http, &server.url, &token_for(&data, "A-0001"), put).await;
+    assert_eq!(p["name"], "car-insurance");
+}
+
+/// Revoking a phone from the dashboard (`POST /v1/devices/{id}/revoke`): a manager revokes the
+/// phones of the members below them in their team; the revoked phone's next sync is refused
+/// with the wipe flag. The list (`GET /v1/team/devices`) shows the team's phones only.
+#[tokio::test]
+async fn revoking_a_device_by_role_and_team() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    north_team(&data);
+    admin(&data, &["team", "create", "south"]);
+    for (team, user, role) in [
+        ("north", "S-09", "supervisor"),
+        ("north", "D-01", "department_manager"),
+        ("south", "S-02", "supervisor"),
+    ] {
+        admin(
+            &data,
+            &[
+                "user", "add", "--team", team, "--user", user, "--role", role,
+            ],
+        );
+    }
+    let issue = |user: &str| {
+        let d = admin(&data, &["device", "issue", "--user", user]);
+        (
+            d["device"].as_str().unwrap().to_string(),
+            d["token"].as_str().unwrap().to_string(),
+        )
+    };
+    let (a1_phone, a1_token) = issue("A-0001");
+    let (s1_phone, s1_token) = issue("S-01");
+    let (s9_phone, _) = issue("S-09");
+    let (_, a2_token) = issue("A-0002");
+    let (_, s2_token) = issue("S-02");
+    let (_, d1_token) = issue("D-01");
+    let server = Server::start(&data);
+    let http = http();
+    let revoke = |token: &str, device: &str| {
+        let req = http
+            .post(format!("{}/v1/devices/{device}/revoke", server.url))
+            .bearer_auth(token)
+            .send();
+        async move {
+            let resp = req.await.unwrap();
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            (status, body)
+        }
+    };
+    for (who, token, device, expected) in [
+        ("an agent", &a2_token, &a1_phone, 403),
+        ("another team's supervisor", &s2_token, &a1_phone, 404),
+        ("a supervisor, their own phone", &s1_token, &s1_phone, 403),
+        ("a supervisor, a peer's", &s1_token, &s9_phone, 403),
+        (
+            "nobody's",
+            &s1_token,
+            &"00000000-0000-4000-8000-000000000000".to_string(),
+            404,
+        ),
+        ("not an id", &s1_token, &"not-an-id".to_string(), 404),
+    ] {
+        let (status, body) = revoke(token, device).await;
+        assert_eq!(status, expected, "{who}: {body}");
+        assert!(body["error"]["code"].is_string(), "{who}: {body}");
+    }
+    // The list: north's phones, who may revoke which; south's are not there.
+    let (status, list) = get(&http, &server.url, &s1_token, "/v1/team/devices").await;
+    assert_eq!(status, 200, "{list}");
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 5, "A-0001, S-01, S-09, A-0002, D-01: {list:?}");
+    let may = |device: &str| list.iter().find(|d| d["id"] == device).unwrap()["may_revoke"].clone();
+    assert_eq!(
+        (may(&a1_phone), may(&s1_phone), may(&s9_phone)),
+        (true.into(), false.into(), false.into())
+    );
+    assert_eq!(
+        get(&http, &server.url, &a1_token, "/v1/team/devices")
+            .await
+            .0,
+        403
+    );
+
+    // The supervisor revokes A-0001's phone: its next request is refused with the wipe flag.
+    let (status, body) = revoke(&s1_token, &a1_phone).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["revoked"], true);
+    let (status, body) = get(&http, &server.url, &a1_token, "/v1/team/members").await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["wipe"], true, "{body}");
+    // A department manager revokes a supervisor's phone.
+    assert_eq!(revoke(&d1_token, &s9_phone).await.0, 200);
+}
+
+/// Adding a member from the dashboard (`POST /v1/team/members`): below the caller's role, into
+/// the caller's team only.
+#[tokio::test]
+async fn adding_a_member_by_role() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    north_team(&data);
+    admin(&data, &["team", "create", "south"]);
+    for (team, user, role) in [
+        ("north", "D-01", "department_manager"),
+        ("south", "S-02", "supervisor"),
+    ] {
+        admin(
+            &data,
+            &[
+                "user", "add", "--team", team, "--user", user, "--role", role,
+            ],
+        );
+    }
+    let server = Server::start(&data);
+    let http = http();
+    let add = |user: &str, body: serde_json::Value| {
+        let req = http
+            .post(format!("{}/v1/team/members", server.url))
+            .bearer_auth(token_for(&data, user))
+            .json(&body)
+            .send();
+        async move {
+            let resp = req.await.unwrap();
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            (status, body)
+        }
+    };
+    use serde_json::json;
+    for (who, body, expected) in [
+        ("A-0001", json!({ "user": "A-0100", "role": "agent" }), 403),
+        (
+            "S-01",
+            json!({ "user": "S-0100", "role": "supervisor" }),
+            403,
+        ),
+        ("S-01", json!({ "user": "A-0001", "role": "agent" }), 409),
+        ("S-01", json!({ "user": "A-0100", "role": "boss" }), 400),
+        (
+            "S-01",
+            json!({ "user": "A-0100", "role": "agent", "reports_to": "S-02" }),
+            400,
+        ),
+        ("S-01", json!({ "user": "", "role": "agent" }), 400),
+    ] {
+        let (status, res) = add(who, body.clone()).await;
+        assert_eq!(status, expected, "{who} {body}: {res}");
+        assert!(res["error"]["code"].is_string(), "{res}");
+    }
+    let (status, m) = add(
+        "S-01",
+        json!({ "user": "A-0100", "name": "赵敏", "role": "agent" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(
+        (m["team"].as_str(), m["reports_to"].as_str()),
+        (Some("north"), Some("S-01"))
+    );
+    let (status, m) = add("D-01", json!({ "user": "S-0100", "role": "supervisor" })).await;
+    assert_eq!(status, 200, "{m}");
+    let users = |token: String| {
+        let req = http
+            .get(format!("{}/v1/team/members", server.url))
+            .bearer_auth(token)
+            .send();
+        async move {
+            let v: serde_json::Value = req.await.unwrap().json().await.unwrap();
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["user"].as_str().unwrap().to_string())
+                .collect::<BTreeSet<String>>()
+        }
+    };
+    let north = users(token_for(&data, "S-01")).await;
+    assert!(
+        north.contains("A-0100") && north.contains("S-0100"),
+        "{north:?}"
+    );
+    let south = users(token_for(&data, "S-02")).await;
+    assert!(!south.contains("A-0100"), "{south:?}");
+}

@@ -86,6 +86,26 @@ impl Browser {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// A GET with an `Accept-Language` header and, beside the session, a language cookie.
+    async fn get_in(
+        &self,
+        path: &str,
+        accept_language: Option<&str>,
+        lang_cookie: Option<&str>,
+    ) -> (u16, Value) {
+        let mut req = self.http.get(format!("{}{path}", self.url));
+        if let Some(a) = accept_language {
+            req = req.header("accept-language", a);
+        }
+        let cookie = match lang_cookie {
+            Some(l) => format!("{}; doorstep_lang={l}", self.cookie),
+            None => self.cookie.clone(),
+        };
+        let resp = req.header("cookie", cookie).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     async fn text(&self, path: &str) -> (u16, String, String) {
         let resp = self
             .http
@@ -116,6 +136,20 @@ impl Browser {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    async fn post_text(&self, path: &str, body: String) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("cookie", &self.cookie)
+            .header("content-type", "text/plain")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     async fn put_text(&self, path: &str, body: String) -> (u16, Value) {
         let resp = self
             .http
@@ -131,10 +165,24 @@ impl Browser {
     }
 }
 
-/// North (S-01, A-0001, A-0002, the sample policies) and south (S-02, B-0001 with one
-/// customer); S-01 and S-02 have passwords. Returns north's customer ids and B-0001's.
+/// North (S-01, A-0001, A-0002, the sample policies, and D-01 a department manager) and
+/// south (S-02, B-0001 with one customer); S-01, S-02 and D-01 have passwords. Returns north's
+/// customer ids and B-0001's.
 fn two_teams(dir: &TempDir, data: &std::path::Path) -> (Vec<String>, String) {
     let north = north_team(data);
+    admin(
+        data,
+        &[
+            "user",
+            "add",
+            "--team",
+            "north",
+            "--user",
+            "D-01",
+            "--role",
+            "department_manager",
+        ],
+    );
     admin(data, &["team", "create", "south"]);
     for (user, role) in [("S-02", "supervisor"), ("B-0001", "agent")] {
         admin(
@@ -155,7 +203,7 @@ fn two_teams(dir: &TempDir, data: &std::path::Path) -> (Vec<String>, String) {
         data,
         &["import", "--team", "south", "--csv", csv.to_str().unwrap()],
     );
-    for s in ["S-01", "S-02"] {
+    for s in ["S-01", "S-02", "D-01"] {
         admin(
             data,
             &["user", "password", "--user", s, "--password", PASSWORD],
@@ -238,6 +286,25 @@ async fn a_supervisor_sees_the_team_through_every_view_and_writes_reach_the_phon
     assert_eq!(a1["today"]["evening_report"], true);
     let a2 = rows.iter().find(|r| r["agent"] == "A-0002").unwrap();
     assert_eq!(a2["freshness"], "never");
+    // Who has not synced comes first; the team total adds the rows up.
+    assert_eq!(rows[0]["agent"], "A-0002", "{today}");
+    let total = &today["total"];
+    assert_eq!(
+        (total["agents"].as_u64(), total["synced"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        total["effective_visits"],
+        json!({ "actual": 1, "target": 6 })
+    );
+    assert_eq!(
+        (
+            total["work_logs"].as_u64(),
+            total["evening_reports"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert!(a1["done_pct"].as_f64().unwrap() > a2["done_pct"].as_f64().unwrap());
 
     // The playbook's vocabulary for the dashboard's forms: the phone library's answer.
     let (status, voc) = s1.get("/v1/team/playbook/vocabulary?lang=en").await;
@@ -277,7 +344,11 @@ async fn a_supervisor_sees_the_team_through_every_view_and_writes_reach_the_phon
             .find(|r| r["measure"] == "active")
             .unwrap();
         assert_eq!(active["agents"], json!(["A-0001"]), "{period}: {active}");
-        assert!(v["trend"].as_array().unwrap().len() >= 5, "{period}");
+        let points = v["trend"].as_array().unwrap().len();
+        match period {
+            "week" => assert!(points >= 5, "{period}: {points}"),
+            _ => assert_eq!(points, 2, "{period}: one point per month"),
+        }
     }
 
     // Pipeline on a June day of the sample policies: June's policies are due, one difficult.
@@ -434,21 +505,51 @@ async fn a_supervisor_sees_the_team_through_every_view_and_writes_reach_the_phon
         "same draw all week"
     );
 
-    // CSV exports.
+    // CSV exports: UTF-8 with the byte-order mark Excel needs, names beside ids, yuan beside
+    // cents; `bom=false` leaves the mark out.
     let (status, ctype, csv) = s1
         .text(&format!("/v1/exports/visits.csv?from={date}&to={date}"))
         .await;
     assert_eq!(status, 200);
     assert!(ctype.starts_with("text/csv"), "{ctype}");
-    assert!(csv.starts_with("id,agent,customer,kind"), "{csv}");
+    assert!(
+        csv.starts_with("\u{feff}id,agent,agent_name,customer,customer_name,kind"),
+        "{csv}"
+    );
     assert!(csv.contains(&visit.id.to_string()) && csv.contains("premium_collected"));
+    let (_, detail) = s1.get(&format!("/v1/customers/{customer}")).await;
+    let row = csv.lines().nth(1).unwrap();
+    assert!(
+        row.contains(&format!(
+            ",{customer},{},",
+            detail["customer"]["name"].as_str().unwrap()
+        )) && row.contains(",680000,6800.00,"),
+        "{row}"
+    );
     assert_eq!(csv.lines().count(), 2);
+    let (_, _, plain) = s1
+        .text(&format!(
+            "/v1/exports/visits.csv?from={date}&to={date}&bom=false"
+        ))
+        .await;
+    assert!(plain.starts_with("id,agent,"), "{plain}");
     let (status, _, csv) = s1.text("/v1/exports/contacts.csv").await;
     assert_eq!((status, csv.lines().count()), (200, 1), "{csv}");
+    assert!(
+        csv.starts_with("\u{feff}id,agent,agent_name,customer,customer_name"),
+        "{csv}"
+    );
     let (status, _, csv) = s1.text("/v1/exports/pipeline.csv?date=2026-06-10").await;
     assert_eq!(status, 200);
     assert!(
         csv.contains("difficult,") && csv.contains("P-2020-002231"),
+        "{csv}"
+    );
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .contains(",agent,agent_name,due_date,premium_cents,premium_yuan,"),
         "{csv}"
     );
     let (status, _, _) = s1
@@ -566,9 +667,56 @@ async fn a_login_link_works_once_and_only_for_managers() {
         .await
         .unwrap();
     assert_eq!(me["user"], "S-01");
-    // A second use is refused.
+    // A second use is refused: a script gets the JSON error, a person a page in words.
     let again = no_redirects.get(&link).send().await.unwrap();
     assert_eq!(again.status().as_u16(), 401);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["error"]["code"], "unauthorized", "{again}");
+    let page = no_redirects
+        .get(&link)
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 401);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("此登录链接已失效") && !page.contains("\"error\""),
+        "{page}"
+    );
+    // A path that is not there: the same not-found page for a person, JSON for the API.
+    let html = |path: &'static str, lang: &'static str| {
+        let url = format!("{}{path}", server.url);
+        async move {
+            let r = http()
+                .get(url)
+                .header("accept", "text/html")
+                .header("accept-language", lang)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, body) = html("/no/such/page", "en").await;
+    assert_eq!(status, 404);
+    assert!(
+        body.contains("id=\"not-found\"") && body.contains("Not found"),
+        "{body}"
+    );
+    let (status, body) = html("/v1/no-such-endpoint", "en").await;
+    assert_eq!(status, 404);
+    assert!(
+        body.contains("\"not_found\""),
+        "the API answers JSON: {body}"
+    );
+    let plain = http()
+        .get(format!("{}/no/such/page", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status().as_u16(), 404);
+    assert!(plain.text().await.unwrap().contains("\"not_found\""));
     // The dashboard page itself is served by the same server.
     let page = http().get(&server.url).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
@@ -660,7 +808,36 @@ async fn the_playbook_in_force_changes_what_the_views_count() {
     assert_eq!(today["agents"][0]["today"]["effective_visits"]["target"], 3);
 
     let car = std::fs::read_to_string(format!("{playbooks}/car-insurance.toml")).unwrap();
-    let (status, p) = s1.put_text("/v1/team/playbook", car).await;
+    // A supervisor previews it (in the asked language) but may not put it in force for the
+    // whole team: that is a department manager's decision.
+    let (status, preview) = s1
+        .post_text("/v1/team/playbook/preview?lang=en", car.clone())
+        .await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(
+        (preview["name"].as_str(), preview["title"].as_str()),
+        (Some("car-insurance"), Some("Car-insurance renewal desk"))
+    );
+    assert_eq!(preview["may_apply"], false);
+    assert_eq!(preview["daily"]["calls"], 40);
+    assert_eq!(preview["labels"]["outcomes"]["renewed"], "Renewed");
+    assert!(preview["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["label"] == "25 renewals per ten days" && t["unit"] == "count"));
+    let (status, refused) = s1.put_text("/v1/team/playbook", car.clone()).await;
+    assert_eq!(status, 403, "{refused}");
+    let (_, still) = s1.get("/v1/team/playbook").await;
+    assert_eq!(
+        still["name"], "insurance",
+        "nothing applied by a preview or a refusal"
+    );
+    let d1 = Browser::login(&server.url, "D-01", PASSWORD).await.unwrap();
+    let (_, preview) = d1.post_text("/v1/team/playbook/preview", car.clone()).await;
+    assert_eq!(preview["may_apply"], true);
+    assert_eq!(preview["title"], "车险续保");
+    let (status, p) = d1.put_text("/v1/team/playbook", car).await;
     assert_eq!(status, 200, "{p}");
     assert_eq!(p["name"], "car-insurance");
     let (_, today) = s1.get("/v1/views/today?date=2026-06-10").await;
@@ -688,13 +865,21 @@ async fn the_playbook_in_force_changes_what_the_views_count() {
     assert_eq!(pipe["calendar"], "none");
     assert!(pipe["months"].as_array().unwrap().is_empty());
 
-    // A broken file is refused with the reason, and the playbook in force stays.
+    // A broken file is refused with the reason, in the preview and when put in force, and
+    // the playbook in force stays.
+    let broken = "name = \"x\"\nnot_a_field = 1\n".to_string();
     let (status, err) = s1
-        .put_text(
-            "/v1/team/playbook",
-            "name = \"x\"\nnot_a_field = 1\n".into(),
-        )
+        .post_text("/v1/team/playbook/preview", broken.clone())
         .await;
+    assert_eq!(status, 400, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not_a_field"),
+        "{err}"
+    );
+    let (status, err) = d1.put_text("/v1/team/playbook", broken).await;
     assert_eq!(status, 400, "{err}");
     let (_, still) = s1.get("/v1/team/playbook").await;
     assert_eq!(still["name"], "home-improvement");
@@ -702,6 +887,309 @@ async fn the_playbook_in_force_changes_what_the_views_count() {
     let s2 = Browser::login(&server.url, "S-02", PASSWORD).await.unwrap();
     let (_, south) = s2.get("/v1/team/playbook").await;
     assert_eq!(south["name"], "insurance");
+}
+
+/// The views, the playbook and the page come in the asked language (`?lang=`, else the
+/// `doorstep_lang` cookie, else `Accept-Language`, else Chinese), with the same numbers; the
+/// month view has its own ratios and a trend of months, not the week's.
+#[tokio::test]
+async fn labels_come_in_the_asked_language_and_the_month_is_its_own() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    two_teams(&dir, &data);
+    let server = Server::start(&data);
+    let s1 = Browser::login(&server.url, "S-01", PASSWORD).await.unwrap();
+    let week = "/v1/views/week?date=2026-06-10";
+    let ratio = |v: &Value, measure: &str| {
+        v["ratios"]["ratios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["measure"] == measure)
+            .unwrap()["label"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (status, zh) = s1.get(week).await;
+    assert_eq!(status, 200, "{zh}");
+    assert_eq!(ratio(&zh, "healthy"), "健康人力占比");
+    assert_eq!(zh["playbook"]["title"], "人寿保险续期收费");
+    let (_, en) = s1.get(&format!("{week}&lang=en")).await;
+    assert_eq!(ratio(&en, "healthy"), "Healthy agents");
+    assert_eq!(en["playbook"]["title"], "Life-insurance renewal collection");
+    let shares = |v: &Value| {
+        v["ratios"]["ratios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["actual_pct"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        shares(&zh),
+        shares(&en),
+        "the same numbers in both languages"
+    );
+    let (_, v) = s1.get_in(week, Some("en-US,en;q=0.9,zh;q=0.5"), None).await;
+    assert_eq!(ratio(&v, "healthy"), "Healthy agents", "Accept-Language");
+    let (_, v) = s1.get_in(week, Some("en-US,en;q=0.9"), Some("zh-CN")).await;
+    assert_eq!(
+        ratio(&v, "healthy"),
+        "健康人力占比",
+        "the member's choice wins"
+    );
+    let (_, v) = s1
+        .get_in(&format!("{week}&lang=en"), None, Some("zh-CN"))
+        .await;
+    assert_eq!(ratio(&v, "healthy"), "Healthy agents", "?lang= wins");
+
+    // The grid's columns: the week's targets with their units, in each agent's order.
+    let columns = zh["columns"].as_array().unwrap();
+    let units: Vec<&str> = columns
+        .iter()
+        .map(|c| c["unit"].as_str().unwrap())
+        .collect();
+    assert!(
+        units.contains(&"count") && units.contains(&"percent"),
+        "{units:?}"
+    );
+    let labels: Vec<&Value> = columns.iter().map(|c| &c["label"]).collect();
+    let first: Vec<&Value> = zh["agents"][0]["progress"]["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["label"])
+        .collect();
+    assert_eq!(labels, first);
+    assert!(
+        en["columns"][0]["label"].as_str().unwrap().is_ascii(),
+        "{}",
+        en["columns"]
+    );
+
+    // The month: its own ratios (as of the day asked about) and one trend point per month.
+    let (status, month) = s1.get("/v1/views/month?date=2026-06-10").await;
+    assert_eq!(status, 200, "{month}");
+    let froms: Vec<&str> = month["trend"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["from"].as_str().unwrap())
+        .collect();
+    assert_eq!(froms, ["2026-05-01", "2026-06-01"]);
+    assert_eq!(month["trend"][1]["to"], "2026-06-10");
+    assert_eq!(month["trend"][0]["to"], "2026-05-31");
+    assert_ne!(month["trend"], zh["trend"]);
+    let month_targets: Vec<&Value> = month["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["label"])
+        .collect();
+    assert!(
+        month_targets.iter().any(|l| *l == "难收客户电联80次"),
+        "{month_targets:?}"
+    );
+
+    // The playbook's labels and the pipeline's months.
+    let (_, pb) = s1.get("/v1/team/playbook?lang=en").await;
+    assert_eq!(pb["lang"], "en");
+    assert_eq!(
+        pb["labels"]["visit_kinds"]["collection"],
+        "Collection visit"
+    );
+    assert_eq!(pb["labels"]["outcomes"]["paid"], "Paid");
+    let (_, pb) = s1.get("/v1/team/playbook").await;
+    assert_eq!(pb["labels"]["visit_kinds"]["collection"], "收费访");
+    let due = |v: &Value| {
+        v["months"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["phase"] == "due")
+            .unwrap()["label"]
+            .clone()
+    };
+    let (_, p) = s1.get("/v1/views/pipeline?date=2026-06-10&lang=en").await;
+    assert_eq!(due(&p), "Due month");
+    let (_, p) = s1.get("/v1/views/pipeline?date=2026-06-10").await;
+    assert_eq!(due(&p), "本月");
+
+    // Today: a past day's missing report is missed; a day ahead's is still pending.
+    let (_, past) = s1.get("/v1/views/today?date=2026-06-10").await;
+    assert_eq!(
+        (
+            past["evening_pending"].as_bool(),
+            past["evening_deadline"].as_str()
+        ),
+        (Some(false), Some("21:00"))
+    );
+    let ahead = (chrono::Local::now().date_naive() + Span::days(2)).to_string();
+    let (_, next) = s1.get(&format!("/v1/views/today?date={ahead}")).await;
+    assert_eq!(next["evening_pending"], true);
+
+    // The page itself: its language and its words.
+    let http = http();
+    let page = |accept: &'static str| {
+        let http = http.clone();
+        let url = server.url.clone();
+        async move {
+            let resp = http
+                .get(format!("{url}/"))
+                .header("accept-language", accept)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                resp.headers()["content-language"],
+                if accept.starts_with("en") {
+                    "en"
+                } else {
+                    "zh-CN"
+                }
+            );
+            resp.text().await.unwrap()
+        }
+    };
+    let en_page = page("en-GB,en;q=0.8").await;
+    assert!(
+        en_page.contains("<html lang=\"en\">")
+            && en_page.contains("\"nav.pipeline\": \"Renewal pipeline\"")
+    );
+    let zh_page = page("zh-CN,zh;q=0.9").await;
+    assert!(
+        zh_page.contains("<html lang=\"zh-CN\">")
+            && zh_page.contains("\"nav.pipeline\": \"续期进度\"")
+    );
+    assert!(
+        !zh_page.contains("http://") && !zh_page.contains("https://"),
+        "no other host"
+    );
+}
+
+/// The spot check flags a visit recorded far from the customer's known location, and keeps a
+/// manager's "checked" mark with its note for the week (with the
+/// whole team drawn, so that the agent is in it whatever the week).
+#[tokio::test]
+async fn the_spot_check_flags_far_visits_and_keeps_the_managers_marks() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let (north, _) = two_teams(&dir, &data);
+    let a1_token = token_for(&data, "A-0001");
+    let server = Server::start(&data);
+    let url = server.url.clone();
+    let s1 = Browser::login(&url, "S-01", PASSWORD).await.unwrap();
+    let d1 = Browser::login(&url, "D-01", PASSWORD).await.unwrap();
+    let everyone = include_str!("../../docs/playbooks/insurance.toml")
+        .replace("spot_check_pct = 30 ", "spot_check_pct = 100");
+    assert_eq!(d1.put_text("/v1/team/playbook", everyone).await.0, 200);
+
+    let mut phone = Phone::new("A-0001", Role::Agent, a1_token);
+    let http = http();
+    phone.sync(&http, &url).await;
+    let customer: CustomerId = north[0].parse().unwrap();
+    let home = client_core::model::GeoPoint {
+        lat: 31.2304,
+        lon: 121.4737,
+    };
+    phone
+        .store
+        .edit_customer(
+            customer,
+            client_core::model::CustomerPatch {
+                location: Some(Some(home)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let template = paid_visit(&phone);
+    let at = |lat: f64| NewVisit {
+        location: Some(client_core::model::GeoPoint { lat, lon: home.lon }),
+        ..template.clone()
+    };
+    let near = phone.store.record_visit(customer, at(31.2310)).unwrap();
+    let mut far = at(31.3304);
+    far.start = near.start - Span::minutes(30);
+    far.end = near.start - Span::minutes(20);
+    let far = phone.store.record_visit(customer, far).unwrap();
+    phone.sync(&http, &url).await;
+
+    let date = near.start.date_naive();
+    let (status, spot) = s1.get(&format!("/v1/views/spot-check?date={date}")).await;
+    assert_eq!(status, 200, "{spot}");
+    assert_eq!(spot["far_from_m"], 1000.0);
+    let a1 = spot["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["agent"] == "A-0001")
+        .expect("everyone is drawn");
+    let flagged = a1["far"].as_array().unwrap();
+    assert_eq!(flagged.len(), 1, "{a1}");
+    assert_eq!(flagged[0]["visit"], far.id.to_string());
+    let m = flagged[0]["distance_m"].as_f64().unwrap();
+    assert!((m - 11_120.0).abs() < 50.0, "{m}");
+    assert_eq!(
+        spot["customer_names"][customer.to_string()],
+        s1.get(&format!("/v1/customers/{customer}")).await.1["customer"]["name"]
+    );
+    assert_eq!(a1["checked"], Value::Null);
+
+    // The supervisor marks the week checked, with a note; the view shows who, when and what.
+    let mark = format!("/v1/agents/A-0001/spot-check?date={date}");
+    let (status, m) = s1
+        .post(&mark, json!({ "note": "核对了远距离的拜访" }))
+        .await;
+    assert_eq!(status, 200, "{m}");
+    let (_, spot) = s1.get(&format!("/v1/views/spot-check?date={date}")).await;
+    let a1 = spot["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["agent"] == "A-0001")
+        .unwrap();
+    assert_eq!(a1["checked"]["by"], "S-01");
+    assert_eq!(a1["checked"]["note"], "核对了远距离的拜访");
+    // Marking again replaces the note; another day of the same week is the same week.
+    let (status, _) = d1
+        .post(
+            &format!("/v1/agents/A-0001/spot-check?date={date}"),
+            json!({ "note": "again" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, spot) = s1.get(&format!("/v1/views/spot-check?date={date}")).await;
+    let checked: Vec<&Value> = spot["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["checked"].as_object().map(|_| &a["checked"]))
+        .collect();
+    assert_eq!(checked.len(), 1, "{spot}");
+    assert_eq!(
+        (checked[0]["by"].as_str(), checked[0]["note"].as_str()),
+        (Some("D-01"), Some("again"))
+    );
+    // Not a manager's, not another team's, not a manager to be checked.
+    let s2 = Browser::login(&url, "S-02", PASSWORD).await.unwrap();
+    let (status, body) = s2.post(&mark, json!({ "note": "x" })).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = s1
+        .post("/v1/agents/D-01/spot-check", json!({ "note": "x" }))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = s1.post(&mark, json!({ "note": "长".repeat(2001) })).await;
+    assert_eq!(status, 400, "{body}");
+    let a1_token = token_for(&data, "A-0001");
+    let resp = http
+        .post(format!("{url}{mark}"))
+        .bearer_auth(a1_token)
+        .json(&json!({ "note": "x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
 }
 
 /// Every `/v1` route the server registers is in `/openapi.json`, and every path there answers

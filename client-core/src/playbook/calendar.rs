@@ -148,6 +148,9 @@ pub struct PhaseText {
     /// What screens call the month (跨月…); the phase's code when empty.
     #[serde(default)]
     pub label: String,
+    /// What English screens show; the primary `label` when absent (see `language`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_en: Option<String>,
     /// What the agent does with a policy in this month.
     #[serde(default)]
     pub action: String,
@@ -171,6 +174,9 @@ pub struct CadenceStep {
     pub code: String,
     /// What screens show.
     pub label: String,
+    /// What English screens show; the primary `label` when absent (see `language`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_en: Option<String>,
     /// How many days before the expiry day the step is due.
     pub days_before: u32,
     /// What the agent does.

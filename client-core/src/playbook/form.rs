@@ -8,14 +8,13 @@
 //! follows the playbook in force. The phone library (ffi) and the server's API
 //! (`GET /v1/team/playbook/vocabulary`) both return this one shape, computed here.
 //!
-//! Labels: a playbook file has one label per code today; the shape takes a language so that
-//! bilingual playbooks can answer in the language asked for without another API. Until then
-//! every language gets the file's label, and `language` says which was asked for.
+//! Labels come in the language asked for (`zh` or `en`, see [`super::Language`]): a file's
+//! `label_en` for English where it gives one, its primary (Chinese) label otherwise.
 
 use serde::Serialize;
 
 use super::vocabulary::Category;
-use super::Playbook;
+use super::{Language, Playbook};
 use crate::error::{Error, Result};
 
 /// The languages a form's labels can be asked in.
@@ -88,10 +87,11 @@ pub struct OutcomeTerm {
 }
 
 impl Playbook {
-    /// The playbook's vocabulary for forms, with labels in `language` (one of [`LANGUAGES`];
-    /// another is a validation error naming the ones known).
+    /// The playbook's vocabulary for forms, with labels in `language` (one of [`LANGUAGES`], or
+    /// a tag of one such as `zh-CN` or `en-US`; another is a validation error naming the ones
+    /// known).
     pub fn form_vocabulary(&self, language: &str) -> Result<FormVocabulary> {
-        if !LANGUAGES.contains(&language) {
+        let Some(lang) = Language::from_tag(language) else {
             return Err(Error::invalid(
                 "lang",
                 format!(
@@ -99,7 +99,8 @@ impl Playbook {
                     LANGUAGES.join(", ")
                 ),
             ));
-        }
+        };
+        let pb = self.in_language(lang);
         let term = |code: &str, label: &str, description: &Option<String>| Term {
             code: code.to_string(),
             label: label.to_string(),
@@ -109,8 +110,8 @@ impl Playbook {
             effective: None,
         };
         Ok(FormVocabulary {
-            playbook: self.name.clone(),
-            title: self.title.clone(),
+            playbook: pb.name.clone(),
+            title: pb.title.clone(),
             language: language.to_string(),
             grades: self
                 .grades
@@ -212,6 +213,17 @@ mod tests {
             .iter()
             .any(|o| o.code == "renewed" && o.marks_paid));
         assert_eq!(c.language, "en");
+        // English labels where the file gives them, the primary label otherwise.
+        let en = pb.form_vocabulary("en-US").expect("en-US");
+        let collection = |v: &FormVocabulary| {
+            v.visit_kinds
+                .iter()
+                .find(|k| k.code == "collection")
+                .map(|k| k.label.clone())
+        };
+        assert_eq!(collection(&v).as_deref(), Some("收费访"));
+        let en_label = collection(&en).expect("collection");
+        assert!(en_label.is_ascii() && !en_label.is_empty(), "{en_label}");
         let e = pb.form_vocabulary("fr").unwrap_err();
         assert_eq!(e.code(), "invalid");
         assert!(e.to_string().contains("zh, en"), "{e}");

@@ -16,6 +16,7 @@
 mod calendar;
 mod facts;
 mod form;
+mod language;
 mod lists;
 mod measure;
 mod prepared;
@@ -41,6 +42,7 @@ pub use calendar::{
     PhaseTexts, Schedule, WorkCycle,
 };
 pub use form::{FormVocabulary, OutcomeTerm, Term, LANGUAGES};
+pub use language::Language;
 pub use lists::{lists, Household, HouseholdBy, ListEntry, PolicyLine, PostcodeGroup};
 pub use prepared::Prepared;
 pub use reminders::{reminders, Reminder, ReminderKind, Urgency};
@@ -50,7 +52,9 @@ pub use standards::{
     EffectiveVisitRule, PeriodProgress, Progress, SevenThings, TodayStatus,
 };
 pub use targets::{rate_pct, Metric, Period, Standing, Target, Tier};
-pub use team::{team_ratios, RatioProgress, TeamMeasure, TeamRatio, TeamRatios, TeamStandard};
+pub use team::{
+    team_month_ratios, team_ratios, RatioProgress, TeamMeasure, TeamRatio, TeamRatios, TeamStandard,
+};
 pub use vocabulary::{Category, ContactPurpose, Grade, OutcomeKind, Purpose, VisitKind};
 
 use crate::error::{Error, Result};
@@ -68,6 +72,9 @@ pub struct Playbook {
     pub name: String,
     /// What screens call the playbook.
     pub title: String,
+    /// What English screens call the playbook; `title` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_en: Option<String>,
     /// Who the playbook is for.
     #[serde(default)]
     pub description: String,

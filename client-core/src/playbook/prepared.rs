@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use super::facts::Facts;
 use super::reminders::{reminders_in, reminders_on_two_threads};
 use super::standards::{month_progress_in, today_with, week_progress_in};
-use super::team::team_ratios_in;
+use super::team::{team_month_ratios_in, team_ratios_in};
 use super::{PeriodProgress, Playbook, Reminder, TeamRatios, TodayStatus, WorkingSet};
 use crate::ids::UserId;
 
@@ -55,6 +55,11 @@ impl<'a> Prepared<'a> {
     /// [`super::team_ratios`].
     pub fn team_ratios(&self, date: NaiveDate, agents: &[UserId]) -> TeamRatios {
         team_ratios_in(&self.facts, date, agents)
+    }
+
+    /// [`super::team_month_ratios`].
+    pub fn team_month_ratios(&self, date: NaiveDate, agents: &[UserId]) -> TeamRatios {
+        team_month_ratios_in(&self.facts, date, agents)
     }
 
     /// [`super::reminders`]; for a team's thousands of customers, on two threads.

@@ -49,6 +49,9 @@ pub struct SmsTemplate {
     pub code: String,
     /// What screens show.
     pub label: String,
+    /// What English screens show; the primary `label` when absent (see `language`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_en: Option<String>,
     /// The text, with `{customer}`, `{agent}` and `{date}` placeholders; `{{` and `}}` are
     /// literal braces.
     pub text: String,
@@ -233,6 +236,7 @@ mod tests {
             templates: vec![SmsTemplate {
                 code: "t".into(),
                 label: "t".into(),
+                label_en: None,
                 text: "{{{customer}}}".into(),
             }],
         };
@@ -250,7 +254,7 @@ mod tests {
         fn rendering_any_text_never_panics(text in ".{0,40}", fmt in "[%a-zA-Z]{0,6}") {
             let settings = SmsSettings {
                 date_format: fmt,
-                templates: vec![SmsTemplate { code: "t".into(), label: "t".into(), text }],
+                templates: vec![SmsTemplate { code: "t".into(), label: "t".into(), label_en: None, text }],
             };
             let values = SmsValues { date: Some(d(2026, 2, 28)), ..SmsValues::default() };
             let _ = settings.render("t", &values);

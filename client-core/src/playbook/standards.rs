@@ -70,6 +70,10 @@ pub struct DailyStandard {
     /// Whether an evening report is due every day.
     #[serde(default)]
     pub evening_report: bool,
+    /// The local time by which the work log and the evening report are due (`"21:00"`):
+    /// before it, a day without them is pending, not missed. The end of the day when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evening_deadline: Option<chrono::NaiveTime>,
     /// Phone appointment calls a day (10).
     #[serde(default)]
     pub calls: u32,

@@ -276,6 +276,9 @@ pub struct Target {
     /// What screens call the target; the metric's code when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// What English screens show; the primary `label` when absent (see `language`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_en: Option<String>,
     /// Only visits of this kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,

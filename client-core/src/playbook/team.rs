@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::calendar::{month_start, Phase};
 use super::facts::Facts;
 use super::measure::Span;
-use super::standards::{active, met_311_in, week_targets_met_in};
+use super::standards::{active, met_311_in, month_progress_in, week_targets_met_in};
 use super::targets::{rate_pct, Standing};
 use super::{Playbook, WorkingSet};
 use crate::ids::UserId;
@@ -47,6 +47,9 @@ pub struct TeamRatio {
     /// What screens call it; the measure's code when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// What English screens show; the primary `label` when absent (see `language`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_en: Option<String>,
 }
 
 /// What makes an agent count in a team ratio, this week (work cycle) so far.
@@ -134,14 +137,56 @@ pub fn team_ratios(
 }
 
 pub(crate) fn team_ratios_in(f: &Facts<'_>, date: NaiveDate, agents: &[UserId]) -> TeamRatios {
+    let (from, _) = f.pb.schedule.cycle.bounds(date);
+    ratios_over(f, date, agents, |a| {
+        Verdict::of(f, a, from, date, week_targets_met_in(f, a, date))
+    })
+}
+
+/// The team ratios of `agents` for the month of `date`, from its first day to `date`
+/// included: an agent meets the target when they meet every month target, is healthy when
+/// they kept the daily standard on every working day of the month so far, is active with an
+/// effective visit in the month, and accumulates `prospects_per_week` new prospects for each
+/// week (cycle) begun. The spot-check count is the week's.
+pub fn team_month_ratios(
+    pb: &Playbook,
+    date: NaiveDate,
+    agents: &[UserId],
+    ws: &WorkingSet,
+) -> TeamRatios {
+    team_month_ratios_in(&Facts::new(pb, ws), date, agents)
+}
+
+pub(crate) fn team_month_ratios_in(
+    f: &Facts<'_>,
+    date: NaiveDate,
+    agents: &[UserId],
+) -> TeamRatios {
+    let from = month_start(date);
+    let weeks = f.pb.schedule.cycle.number(date);
+    ratios_over(f, date, agents, |a| {
+        let mut v = Verdict::of(f, a, from, date, month_progress_in(f, a, date).all_met);
+        let span = Span {
+            facts: f,
+            agent: a,
+            from,
+            to: date,
+        };
+        v.accumulation = span.new_prospects() >= (f.pb.team.prospects_per_week * weeks) as usize;
+        v
+    })
+}
+
+fn ratios_over(
+    f: &Facts<'_>,
+    date: NaiveDate,
+    agents: &[UserId],
+    verdict: impl Fn(&UserId) -> Verdict,
+) -> TeamRatios {
     let pb = f.pb;
     let agents: BTreeSet<&UserId> = agents.iter().collect();
     let cycle = pb.schedule.cycle;
-    let (from, _) = cycle.bounds(date);
-    let verdicts: Vec<(&UserId, Verdict)> = agents
-        .iter()
-        .map(|a| (*a, Verdict::of(f, a, from, date)))
-        .collect();
+    let verdicts: Vec<(&UserId, Verdict)> = agents.iter().map(|a| (*a, verdict(a))).collect();
     let ratios = pb
         .team
         .ratios
@@ -196,7 +241,13 @@ struct Verdict {
 }
 
 impl Verdict {
-    fn of(f: &Facts<'_>, agent: &UserId, from: NaiveDate, date: NaiveDate) -> Verdict {
+    fn of(
+        f: &Facts<'_>,
+        agent: &UserId,
+        from: NaiveDate,
+        date: NaiveDate,
+        met_target: bool,
+    ) -> Verdict {
         let pb = f.pb;
         let working: Vec<NaiveDate> = from
             .iter_days()
@@ -215,7 +266,7 @@ impl Verdict {
             to: date,
         };
         Verdict {
-            met_target: week_targets_met_in(f, agent, date),
+            met_target,
             healthy,
             active: active(f, agent, from, date),
             cross_month_plan,
@@ -324,6 +375,59 @@ mod tests {
     }
 
     #[test]
+    fn the_month_counts_the_whole_month_and_the_week_only_its_week() {
+        let pb = Playbook::insurance();
+        // Tuesday 9 June 2026, week 2 (8–14). a1 kept 311 on Monday 8 and Tuesday 9 only;
+        // a2 made one effective visit on Monday 1 and nothing since.
+        let date = d(2026, 6, 9);
+        let mut ws = WorkingSet::default();
+        let agents: Vec<UserId> = ["a1", "a2"].map(agent).to_vec();
+        let c1 = customer("王芳", "a1");
+        let c2 = customer("李明", "a2");
+        for day_of_month in [8, 9] {
+            for h in 0..3 {
+                ws.visits.push(visit(
+                    &c1,
+                    "a1",
+                    &format!("2026-06-{day_of_month:02}T{:02}:00:00+08:00", 9 + h),
+                    30,
+                    "collection",
+                    &["premium_collected"],
+                    Some("paid"),
+                ));
+            }
+            ws.days
+                .push(day("a1", d(2026, 6, day_of_month), true, true));
+        }
+        ws.visits.push(visit(
+            &c2,
+            "a2",
+            "2026-06-01T10:00:00+08:00",
+            30,
+            "collection",
+            &["premium_collected"],
+            Some("paid"),
+        ));
+        ws.customers = vec![c1, c2];
+        let share = |r: &TeamRatios, m: TeamMeasure| {
+            let x = r.ratios.iter().find(|x| x.measure == m).unwrap();
+            (x.actual_pct, x.agents.clone())
+        };
+        let week = team_ratios(&pb, date, &agents, &ws);
+        let month = team_month_ratios(&pb, date, &agents, &ws);
+        assert_eq!((week.date, month.date, month.week), (date, date, 2));
+        // Healthy: the week's two working days for a1; the month's first week was missed.
+        assert_eq!(
+            share(&week, TeamMeasure::Healthy),
+            (50.0, vec![agent("a1")])
+        );
+        assert_eq!(share(&month, TeamMeasure::Healthy), (0.0, vec![]));
+        // Active: a2's visit of 1 June counts in the month, not in week 2.
+        assert_eq!(share(&week, TeamMeasure::Active), (50.0, vec![agent("a1")]));
+        assert_eq!(share(&month, TeamMeasure::Active).0, 100.0);
+    }
+
+    #[test]
     fn the_week_shortcut_agrees_with_the_full_progress() {
         use crate::playbook::facts::Facts;
         use crate::playbook::standards::week_progress_in;
@@ -339,6 +443,7 @@ mod tests {
             good: None,
             excellent: None,
             label: None,
+            label_en: None,
             kind: None,
             purpose: None,
             outcome: None,

@@ -18,6 +18,9 @@ pub struct Grade {
     pub code: String,
     /// What screens show.
     pub label: String,
+    /// What English screens show; the primary `label` when absent (see `language`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_en: Option<String>,
     /// Who belongs to the grade.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -50,6 +53,9 @@ pub struct VisitKind {
     pub code: String,
     /// What screens show.
     pub label: String,
+    /// What English screens show; the primary `label` when absent (see `language`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_en: Option<String>,
     /// Which column of the standards the visit counts in.
     pub category: Category,
     /// What the kind covers.
@@ -65,6 +71,9 @@ pub struct Purpose {
     pub code: String,
     /// What screens show.
     pub label: String,
+    /// What English screens show; the primary `label` when absent (see `language`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_en: Option<String>,
     /// Whether a visit with this purpose can be an effective visit (有效拜访). Every purpose
     /// must say so: the flag is the heart of the 311 standard.
     pub effective: bool,
@@ -84,6 +93,9 @@ pub struct ContactPurpose {
     pub code: String,
     /// What screens show.
     pub label: String,
+    /// What English screens show; the primary `label` when absent (see `language`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_en: Option<String>,
     /// Which column of the standards the contact counts in (a service call, a payment
     /// reminder…), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,6 +113,9 @@ pub struct OutcomeKind {
     pub code: String,
     /// What screens show.
     pub label: String,
+    /// What English screens show; the primary `label` when absent (see `language`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_en: Option<String>,
     /// Whether the customer was met or reached (`false` for "not at home"). A visit whose
     /// outcome was not met is never effective and is not a meeting.
     #[serde(default = "yes")]

@@ -1,15 +1,20 @@
 //! `GET /v1/customers/{id}`: a customer's card, policies, visits, contacts, comments, conflicts
 //! and full change history — for the agent it is assigned to and their team's managers.
+//! `POST /v1/customers/{id}/assign`: a manager hands a customer of their team to another agent
+//! of the team (what `doorstep admin assign` does on the server).
 //!
 //! A customer outside the caller's reach is a `404`, exactly like one that does not exist.
 
 use axum::extract::{Path, State};
 use axum::Json;
-use client_core::CustomerId;
+use client_core::model::{Customer, Role};
+use client_core::{CustomerId, UserId};
+use serde::Deserialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::session::Viewer;
+use super::session::{Manager, Viewer};
 use super::{blocking, AppError, AppState};
 use crate::access::{self, Access};
 use crate::error::Error;
@@ -17,7 +22,9 @@ use crate::store::CustomerDetail;
 
 /// The customer routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(customer))
+    OpenApiRouter::new()
+        .routes(routes!(customer))
+        .routes(routes!(assign))
 }
 
 /// A customer: card, policies, every visit and contact, managers' comments, conflicts and the
@@ -54,4 +61,65 @@ async fn customer(
     })
     .await?;
     detail.map(Json).ok_or_else(|| hidden().into())
+}
+
+/// Who a customer goes to.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AssignBody {
+    /// The agent of the caller's team who takes the customer over.
+    pub agent: String,
+}
+
+/// A manager reassigns a customer of their team to another agent of the team: the old agent's
+/// phone drops the customer at its next sync, the new agent's receives it; the change is in
+/// the customer's history. An agent is `403`; a customer or an agent outside the caller's team
+/// is `404`; a member who is not an agent is `400`.
+#[utoipa::path(
+    post,
+    path = "/customers/{id}/assign",
+    tag = "customers",
+    params(("id" = String, Path, description = "The customer's UUID")),
+    request_body = AssignBody,
+    responses(
+        (status = 200, description = "The customer's card, with its new agent", body = serde_json::Value),
+        (status = 400, description = "The member named is not an agent"),
+        (status = 403, description = "Not a manager"),
+        (status = 404, description = "No such customer or agent in the caller's team"),
+    )
+)]
+async fn assign(
+    State(state): State<AppState>,
+    Manager(me): Manager,
+    Path(id): Path<String>,
+    Json(body): Json<AssignBody>,
+) -> Result<Json<Customer>, AppError> {
+    let hidden = || Error::not_found("customer", &id);
+    let cid: CustomerId = id.parse().map_err(|_| hidden())?;
+    let no_agent = || Error::not_found("agent", &body.agent);
+    let agent: UserId = body.agent.parse().map_err(|_| no_agent())?;
+    let caller = me.clone();
+    let card = blocking(&state, move |s| {
+        let owner = match s.customer_agent(cid)? {
+            Some(Some(u)) => s.member(&u)?,
+            _ => None,
+        };
+        if access::customer(&caller, owner.as_ref()) != Access::Allowed {
+            return Err(Error::not_found("customer", cid));
+        }
+        let target = s
+            .member(&agent)?
+            .filter(|m| m.team == caller.team)
+            .ok_or_else(|| Error::not_found("agent", &agent))?;
+        if target.role != Role::Agent {
+            return Err(Error::invalid(
+                "agent",
+                format!("{} is a {}, not an agent", target.user, target.role.code()),
+            ));
+        }
+        s.assign(cid, &agent, false)
+    })
+    .await?;
+    tracing::info!(team = %me.team, user = %me.user, customer = %card.id, "customer reassigned from the dashboard");
+    state.events.changed(&me.team);
+    Ok(Json(card))
 }

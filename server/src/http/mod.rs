@@ -15,11 +15,13 @@ mod auth;
 pub mod connections;
 mod customers;
 mod dashboard;
+mod devices;
 pub mod error;
 pub mod events;
 mod exports;
 mod health;
 pub mod login_guard;
+mod language;
 mod openapi;
 pub mod peer;
 mod playbook;
@@ -91,6 +93,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(sync::router())
         .merge(team::router())
         .merge(customers::router())
+        .merge(devices::router())
         .merge(agents::router())
         .merge(session::router())
         .merge(views::router())
@@ -127,7 +130,7 @@ pub fn app(state: AppState) -> Router {
         .merge(v1)
         .merge(openapi::router(doc))
         .merge(dashboard::router())
-        .fallback(error::not_found)
+        .fallback(dashboard::fallback)
         .with_state(state)
         .layer(axum::middleware::map_response(error::json_errors))
         .layer(header(

@@ -24,6 +24,7 @@ use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::peer::Peer;
+use super::language::Lang;
 use super::{blocking, AppError, AppState};
 use crate::accounts::{new_token, token_hash, Member};
 use crate::error::Error;
@@ -240,6 +241,8 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
 async fn login_link(
     State(state): State<AppState>,
     peer: Peer,
+    Lang(lang): Lang,
+    headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
     let hash = token_hash(&token);
@@ -248,8 +251,18 @@ async fn login_link(
         None => Ok(None),
     })
     .await?
-    .filter(|m| m.role.is_manager())
-    .ok_or(Error::LoginFailed)?;
+    .filter(|m| m.role.is_manager());
+    let Some(member) = member else {
+        // A person opened it: tell them in words, not in the API's JSON.
+        if super::dashboard::wants_html(&headers) {
+            return Ok(super::dashboard::notice(
+                lang,
+                StatusCode::UNAUTHORIZED,
+                "link",
+            ));
+        }
+        return Err(Error::LoginFailed.into());
+    };
     tracing::info!(user = %member.user, "dashboard login by link");
     let cookie = open_session(&state, &member, peer.https).await?;
     Ok((

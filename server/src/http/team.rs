@@ -1,4 +1,6 @@
-//! `GET /v1/team/members` and `GET /v1/team/today`: the caller's own team.
+//! `GET /v1/team/members` and `GET /v1/team/today`: the caller's own team; `POST
+//! /v1/team/members`: a manager adds a member below them to it (what `doorstep admin user add`
+//! does on the server).
 //!
 //! Every member may list their team (names, roles, last sync); only managers see the team's
 //! day against the daily standard (`403` for agents). There is no way to name another team:
@@ -11,16 +13,17 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::session::Viewer;
+use super::session::{Manager, Viewer};
 use super::{blocking, AppError, AppState};
 use crate::access::{self, Access};
+use crate::accounts::{Member, NewMember};
 use crate::error::Error;
 use crate::store::{AgentToday, TeamMember};
 
 /// The team routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(members))
+        .routes(routes!(members, add_member))
         .routes(routes!(today))
 }
 
@@ -93,4 +96,73 @@ async fn today(
     Ok(Json(
         blocking(&state, move |s| s.team_today(&team, date)).await?,
     ))
+}
+
+/// A new member of the caller's team.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewMemberBody {
+    /// Their staff number (the id they log in and sync with).
+    pub user: String,
+    /// Their name.
+    #[serde(default)]
+    pub name: String,
+    /// `agent`, `supervisor`, `department_manager` (below the caller's role).
+    pub role: String,
+    /// Their manager in the team; the caller when absent.
+    #[serde(default)]
+    pub reports_to: Option<String>,
+}
+
+/// A manager adds a member below them to their team: a supervisor adds agents, a department
+/// manager supervisors and agents. `409` when the staff number is taken, `400` for an unknown
+/// role or a manager who is not above the new member, `403` for a role not below the caller's.
+#[utoipa::path(
+    post,
+    path = "/team/members",
+    tag = "team",
+    request_body = NewMemberBody,
+    responses(
+        (status = 200, description = "The member", body = serde_json::Value),
+        (status = 400, description = "A bad id, role or manager"),
+        (status = 403, description = "Not a manager, or the role is not below the caller's"),
+        (status = 409, description = "The staff number is taken"),
+    )
+)]
+async fn add_member(
+    State(state): State<AppState>,
+    Manager(me): Manager,
+    axum::Json(body): axum::Json<NewMemberBody>,
+) -> Result<Json<Member>, AppError> {
+    let role = client_core::model::Role::from_code(body.role.trim())
+        .ok_or_else(|| Error::invalid("role", format!("unknown role `{}`", body.role)))?;
+    if access::add_member(&me, role) != Access::Allowed {
+        return Err(Error::Forbidden(format!(
+            "a {} adds members below them, not a {}",
+            me.role.code(),
+            role.code()
+        ))
+        .into());
+    }
+    let user =
+        body.user.trim().parse().map_err(|_| {
+            Error::invalid("user", format!("`{}` is not a staff number", body.user))
+        })?;
+    let reports_to =
+        match body.reports_to.as_deref().map(str::trim) {
+            None | Some("") => Some(me.user.clone()),
+            Some(r) => Some(r.parse().map_err(|_| {
+                Error::invalid("reports_to", format!("`{r}` is not a staff number"))
+            })?),
+        };
+    let new = NewMember {
+        user,
+        name: body.name.trim().to_string(),
+        role,
+        team: me.team.clone(),
+        reports_to,
+    };
+    let member = blocking(&state, move |s| s.add_member(new)).await?;
+    tracing::info!(team = %me.team, user = %me.user, member = %member.user, "member added from the dashboard");
+    state.events.changed(&me.team);
+    Ok(Json(member))
 }

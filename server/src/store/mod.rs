@@ -93,6 +93,21 @@ pub struct TeamData {
     pub working_set: std::sync::Arc<client_core::playbook::WorkingSet>,
 }
 
+/// A manager's mark that an agent's week was spot-checked.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SpotCheckMark {
+    /// The agent checked.
+    pub agent: UserId,
+    /// The first day of the week (cycle) checked.
+    pub week_from: NaiveDate,
+    /// Who checked.
+    pub checked_by: UserId,
+    /// What they noted.
+    pub note: String,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+}
+
 /// One agent's day as the server holds it: the day document and every visit and contact
 /// with the managers' comments and the customers' names.
 #[derive(Clone, Debug, Default)]
@@ -235,6 +250,21 @@ pub trait ServerStore: Send + Sync {
         text: &str,
         action: ProblemAction,
     ) -> Result<Problem>;
+    /// Marks an agent's week (cycle starting `week_from`) as spot-checked by `by` with a note;
+    /// marking it again replaces the mark.
+    fn mark_spot_check(
+        &self,
+        agent: &UserId,
+        week_from: NaiveDate,
+        by: &UserId,
+        note: &str,
+    ) -> Result<SpotCheckMark>;
+    /// The spot-check marks of a week (cycle starting `week_from`) for these agents.
+    fn spot_check_marks(
+        &self,
+        agents: &[UserId],
+        week_from: NaiveDate,
+    ) -> Result<Vec<SpotCheckMark>>;
     /// A number that grows whenever the server stores a change of a document (the live
     /// dashboard compares it before and after a sync).
     fn change_seq(&self) -> Result<i64>;

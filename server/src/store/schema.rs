@@ -84,7 +84,8 @@ CREATE TABLE IF NOT EXISTS import_keys (
 ";
 
 /// The managers' dashboard: password hashes (argon2 PHC strings), sessions and one-time login
-/// links (both stored as SHA-256 of their token), and the device each manager's desk syncs as.
+/// links (both stored as SHA-256 of their token), the device each manager's desk syncs as, and
+/// the spot checks done (an agent's week checked by a manager, with a note).
 const DASHBOARD_TABLES: &str = "
 CREATE TABLE IF NOT EXISTS passwords (
     user       TEXT PRIMARY KEY,
@@ -105,6 +106,14 @@ CREATE TABLE IF NOT EXISTS login_links (
 CREATE TABLE IF NOT EXISTS desks (
     user   TEXT PRIMARY KEY,
     device TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS spot_checks (
+    agent      TEXT NOT NULL,
+    week_from  TEXT NOT NULL,
+    checked_by TEXT NOT NULL,
+    note       TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    PRIMARY KEY (agent, week_from)
 ) STRICT;
 ";
 

@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 use super::working_sets::SetCache;
 use super::{
     schema, AgentDayRecords, AgentToday, CustomerDetail, ImportReport, RejectionRecord,
-    ServerStore, TeamData, TeamMember,
+    ServerStore, SpotCheckMark, TeamData, TeamMember,
 };
 use crate::accounts::{
     new_token, token_hash, Device, DeviceId, DeviceInfo, IssuedDevice, Member, NewMember, TeamId,
@@ -148,6 +148,7 @@ fn device_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, DeviceInfoRow
             created_at: r.get(4)?,
             last_seen: r.get(5)?,
             last_sync: r.get(6)?,
+            desk: r.get(7)?,
         },
     ))
 }
@@ -159,6 +160,7 @@ struct DeviceInfoRow {
     created_at: String,
     last_seen: Option<String>,
     last_sync: Option<String>,
+    desk: bool,
 }
 
 fn to_info(id: String, r: DeviceInfoRow) -> Result<DeviceInfo> {
@@ -170,10 +172,12 @@ fn to_info(id: String, r: DeviceInfoRow) -> Result<DeviceInfo> {
         created_at: r.created_at,
         last_seen: r.last_seen,
         last_sync: r.last_sync,
+        desk: r.desk,
     })
 }
 
-const DEVICE_COLUMNS: &str = "id, user, actor, revoked, created_at, last_seen, last_sync";
+const DEVICE_COLUMNS: &str = "id, user, actor, revoked, created_at, last_seen, last_sync, \
+     EXISTS (SELECT 1 FROM desks WHERE desks.device = devices.id)";
 
 impl SqliteStore {
     /// Opens the store in `dir`, creating the directory and the database if needed.
@@ -968,6 +972,24 @@ impl ServerStore for SqliteStore {
 
     fn team_data(&self, team: &TeamId, from: NaiveDate, to: NaiveDate) -> Result<TeamData> {
         self.read_team_data(team, from, to)
+    }
+
+    fn mark_spot_check(
+        &self,
+        agent: &UserId,
+        week_from: NaiveDate,
+        by: &UserId,
+        note: &str,
+    ) -> Result<SpotCheckMark> {
+        self.write_spot_check(agent, week_from, by, note)
+    }
+
+    fn spot_check_marks(
+        &self,
+        agents: &[UserId],
+        week_from: NaiveDate,
+    ) -> Result<Vec<SpotCheckMark>> {
+        self.read_spot_checks(agents, week_from)
     }
 
     fn team_problems(&self, team: &TeamId) -> Result<Vec<RaisedProblem>> {

@@ -1,5 +1,7 @@
 //! The reads behind the managers' views on the embedded store: a team's working set, its
-//! raised problems, one agent's day, and the visits and contacts of a period for the exports.
+//! raised problems, one agent's day, the visits and contacts of a period for the exports, and
+//! the spot checks' marks (the one thing here the dashboard writes: a server table, not a
+//! document, since it is the managers' own bookkeeping and no phone holds it).
 //!
 //! Everything is read from client-core's index tables (each row keeps its record as JSON), so
 //! the numbers are computed by client-core's playbook functions over the same values a phone
@@ -11,12 +13,69 @@ use client_core::model::{Comment, Contact, Problem, Role, Visit};
 use client_core::{CustomerId, RaisedProblem, UserId, VisitId};
 use rusqlite::params;
 
+use super::sqlite::now;
 use super::sqlite::SqliteStore;
-use super::{AgentDayRecords, ServerStore, TeamData};
+use super::{AgentDayRecords, ServerStore, SpotCheckMark, TeamData};
 use crate::accounts::TeamId;
 use crate::error::{Error, Result};
 
 impl SqliteStore {
+    pub(super) fn write_spot_check(
+        &self,
+        agent: &UserId,
+        week_from: NaiveDate,
+        by: &UserId,
+        note: &str,
+    ) -> Result<SpotCheckMark> {
+        let at = now();
+        self.db().execute(
+            "INSERT INTO spot_checks (agent, week_from, checked_by, note, at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (agent, week_from) DO UPDATE SET checked_by = ?3, note = ?4, at = ?5",
+            params![agent.as_str(), week_from.to_string(), by.as_str(), note, at],
+        )?;
+        Ok(SpotCheckMark {
+            agent: agent.clone(),
+            week_from,
+            checked_by: by.clone(),
+            note: note.to_string(),
+            at,
+        })
+    }
+
+    pub(super) fn read_spot_checks(
+        &self,
+        agents: &[UserId],
+        week_from: NaiveDate,
+    ) -> Result<Vec<SpotCheckMark>> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(
+            "SELECT agent, checked_by, note, at FROM spot_checks WHERE week_from = ?1 ORDER BY agent",
+        )?;
+        let rows = stmt.query_map([week_from.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = vec![];
+        for row in rows {
+            let (agent, by, note, at) = row?;
+            let agent: UserId = agent.parse()?;
+            if agents.contains(&agent) {
+                out.push(SpotCheckMark {
+                    agent,
+                    week_from,
+                    checked_by: by.parse()?,
+                    note,
+                    at,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     pub(super) fn read_team_data(
         &self,
         team: &TeamId,
