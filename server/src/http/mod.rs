@@ -21,7 +21,7 @@ mod health;
 mod openapi;
 mod playbook;
 mod session;
-mod sync;
+pub mod sync;
 mod team;
 mod views;
 

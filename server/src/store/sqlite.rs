@@ -80,6 +80,8 @@ pub struct SqliteStore {
     db: Mutex<Connection>,
     /// Working sets read lately, for the managers' views (`working_set`).
     pub(super) sets: Mutex<SetCache>,
+    /// How long one sync request may work on its messages (`sync::SYNC_BUDGET`).
+    pub(super) sync_budget: std::time::Duration,
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -194,7 +196,15 @@ impl SqliteStore {
             core: Mutex::new(Core { store, epoch, lock }),
             db: Mutex::new(conn),
             sets: Mutex::new(SetCache::default()),
+            sync_budget: super::sync::SYNC_BUDGET,
         })
+    }
+
+    /// The same store, giving each sync request `budget` to work on its messages instead of
+    /// [`super::sync::SYNC_BUDGET`] (`doorstep serve --sync-budget-ms`).
+    pub fn with_sync_budget(mut self, budget: std::time::Duration) -> Self {
+        self.sync_budget = budget;
+        self
     }
 
     fn open_locked(path: &Path) -> Result<(Store, Connection)> {

@@ -30,12 +30,18 @@ pub struct Server {
 impl Server {
     /// Starts a server on `data`, returning once it printed its URL (it is then bound).
     pub fn start(data: &Path) -> Server {
+        Self::start_with(data, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables (`DOORSTEP_SYNC_BUDGET_MS`…).
+    pub fn start_with(data: &Path, env: &[(&str, &str)]) -> Server {
         let log = data.with_extension("log");
         let err = std::fs::File::create(&log).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_doorstep"))
             .args(["serve", "--addr", "127.0.0.1:0", "--data"])
             .arg(data)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(err)
             .spawn()
@@ -260,6 +266,13 @@ impl Phone {
             let (status, body) = post_sync(http, url, &self.token, &req, self.gzip).await;
             assert_eq!(status, 200, "{body}");
             let resp = response(&body);
+            // Documents the server had no time for this round: send them again next round,
+            // from their persisted state (the protocol's `retry_later`).
+            for r in &resp.rejected {
+                if r.code == client_core::protocol::RETRY_LATER {
+                    session.forget(&r.doc);
+                }
+            }
             for m in &resp.messages {
                 self.store
                     .sync_receive(&mut session, m, &mut |_| Ok(()))
