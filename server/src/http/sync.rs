@@ -246,6 +246,17 @@ mod tests {
     }
 
     #[test]
+    fn two_messages_for_one_document_are_malformed() {
+        let body = br#"{"protocol":1,"actor":"ab","messages":[
+            {"doc":"day:a1:2026-06-01","data":"Qg=="},
+            {"doc":"day:a1:2026-06-02","data":"Qg=="},
+            {"doc":"day:a1:2026-06-01","data":"Qw=="}]}"#;
+        let e = parse(body, false).unwrap_err();
+        assert_eq!(e.code(), "malformed");
+        assert!(e.to_string().contains("day:a1:2026-06-01"), "{e}");
+    }
+
+    #[test]
     fn escaped_slashes_in_base64_are_accepted() {
         let body = br#"{"protocol":1,"actor":"ab","messages":[{"doc":"day:a1:2026-06-01","data":"Qg\/\/"}]}"#;
         let req = parse(body, false).unwrap();
