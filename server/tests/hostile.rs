@@ -143,6 +143,56 @@ async fn absurd_bloom_filters_are_refused_corrupt_at_once_while_the_rest_of_the_
     assert_eq!(other.store.customers().unwrap().len(), 4);
 }
 
+/// Messages the fuzz found (`hostile_fuzz.rs`, edits inside real change chunks with their
+/// checksums recomputed): they pass the wire check and make Automerge itself panic (a column
+/// read across a slab boundary, an `unwrap` on a truncated number, a slice out of range).
+#[tokio::test]
+async fn messages_that_make_automerge_panic_are_refused_corrupt_and_the_batch_applies() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let customers = north_team(&data);
+    let server = Server::start(&data);
+    let http = http();
+    let (mut phone, honest) = agent_with_a_note(&data, &server, &customers).await;
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/sync");
+    let mut messages = vec![honest.clone()];
+    for (i, name) in ["slab", "unwrap", "range"].iter().enumerate() {
+        let bytes =
+            std::fs::read(corpus.join(format!("hostile-automerge-panic-{name}.bin"))).unwrap();
+        client_core::wire::check_sync_message(&honest.doc, &bytes).unwrap();
+        messages.push(DocMessage {
+            doc: DocId::Customer(cid(&customers[i + 1])),
+            data: bytes,
+        });
+    }
+    let (status, body) = post_sync(
+        &http,
+        &server.url,
+        &phone.token,
+        &phone.request(messages),
+        false,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let resp = response(&body);
+    assert_eq!(resp.rejected.len(), 3, "{body}");
+    for r in &resp.rejected {
+        assert_eq!(r.code, "corrupt", "{body}");
+        assert!(r.message.contains("Automerge failed"), "{body}");
+    }
+    assert!(resp.messages.iter().any(|m| m.doc == honest.doc), "{body}");
+    let (_, detail) = get(
+        &http,
+        &server.url,
+        &phone.token,
+        &format!("/v1/customers/{}", customers[0]),
+    )
+    .await;
+    assert_eq!(detail["customer"]["notes"], "Prefers visits after 18:00");
+    // Nothing poisoned: the phone syncs on.
+    phone.sync(&http, &server.url).await;
+}
+
 #[tokio::test]
 async fn copies_of_one_documents_message_in_one_request_are_refused_before_any_work() {
     let dir = TempDir::new().unwrap();

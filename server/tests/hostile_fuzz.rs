@@ -4,7 +4,9 @@
 //! Each case is one sync message: random bytes, or a real message (of a phone and the server
 //! converging, or from the corpus in `tests/corpus/sync/`) with random edits — flipped bits,
 //! bytes set, inserted, removed, a cut, a LEB128 number spliced in (huge counts, lengths and
-//! bloom parameters). It goes through the request decoder (`http::sync::parse`, as JSON, and
+//! bloom parameters) — or with bytes edited inside its change and document chunks only and
+//! their checksums recomputed, which passes the wire check and reaches Automerge's decoders
+//! (where it found panics: `hostile.rs::messages_that_make_automerge_panic_…`). It goes through the request decoder (`http::sync::parse`, as JSON, and
 //! its JSON text mutated too), the server's `sync` (which must answer: a refusal is a
 //! per-message rejection, never an error that would be a `5xx`, never a panic) and a phone's
 //! receive (what a server could send). A refused message changes nothing on the server, and
@@ -252,19 +254,114 @@ fn edit() -> impl Strategy<Value = Edit> {
     ]
 }
 
+/// Reads a LEB128 number at `*at` (no checks beyond the bytes' end).
+fn read_leb(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for i in 0..10 {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        v |= u64::from(b & 0x7f).checked_shl(7 * i)?;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The chunks in a message's change entries: (where the chunk starts, its data's range).
+/// `None` for a message it cannot walk.
+fn chunks_of(m: &[u8]) -> Option<Vec<(usize, std::ops::Range<usize>)>> {
+    let mut at = 1;
+    for _ in 0..2 {
+        let n = read_leb(m, &mut at)?;
+        at = at.checked_add(usize::try_from(n.checked_mul(32)?).ok()?)?;
+    }
+    let haves = read_leb(m, &mut at)?;
+    for _ in 0..haves.min(16) {
+        let n = read_leb(m, &mut at)?;
+        at = at.checked_add(usize::try_from(n.checked_mul(32)?).ok()?)?;
+        let len = read_leb(m, &mut at)?;
+        at = at.checked_add(usize::try_from(len).ok()?)?;
+    }
+    let entries = read_leb(m, &mut at)?;
+    let mut out = vec![];
+    for _ in 0..entries.min(10_000) {
+        let len = usize::try_from(read_leb(m, &mut at)?).ok()?;
+        let end = at.checked_add(len)?.min(m.len());
+        while at + 9 <= end {
+            let start = at;
+            let mut p = at + 9;
+            let data_len = usize::try_from(read_leb(m, &mut p)?).ok()?;
+            let data_end = p.checked_add(data_len)?;
+            if data_end > end {
+                return None;
+            }
+            out.push((start, p..data_end));
+            at = data_end;
+        }
+        at = end;
+    }
+    Some(out)
+}
+
+/// Recomputes the checksum of every chunk in a message's change entries (Automerge's: the
+/// first 4 bytes of SHA-256 over the type, the LEB128 length and the data), so that edited
+/// chunks get past Automerge's checksum test and into its deeper decoding. Leaves a message
+/// it cannot walk as it is.
+fn fix_checksums(m: &mut [u8]) {
+    use sha2::{Digest, Sha256};
+    for (start, data) in chunks_of(m).unwrap_or_default() {
+        let mut hasher = Sha256::new();
+        hasher.update([m[start + 8]]);
+        hasher.update(leb(data.len() as u64));
+        hasher.update(&m[data]);
+        let sum = hasher.finalize();
+        m[start + 4..start + 8].copy_from_slice(&sum[..4]);
+    }
+}
+
+/// Edits the bytes inside a message's chunks only (same length: the message keeps its
+/// shape and passes the wire check), then fixes the checksums: what reaches Automerge's
+/// change and document decoders.
+fn edit_inside_chunks(mut m: Vec<u8>, edits: &[(usize, u8, bool)]) -> Vec<u8> {
+    let ranges: Vec<usize> = chunks_of(&m)
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|(_, r)| r)
+        .collect();
+    if ranges.is_empty() {
+        return m;
+    }
+    for (p, v, flip) in edits {
+        let at = ranges[p % ranges.len()];
+        if *flip {
+            m[at] ^= 1 << (v % 8);
+        } else {
+            m[at] = *v;
+        }
+    }
+    fix_checksums(&mut m);
+    m
+}
+
 /// Where a case's bytes come from.
 #[derive(Clone, Debug)]
 enum Source {
-    /// A real or corpus message (index modulo their number), edited.
-    Seed(usize, Vec<Edit>),
+    /// A real or corpus message (index modulo their number), edited, and with its chunks'
+    /// checksums recomputed or not.
+    Seed(usize, Vec<Edit>, bool),
+    /// A real or corpus message with bytes inside its chunks edited and checksums fixed.
+    Deep(usize, Vec<(usize, u8, bool)>),
     /// Random bytes after a sync message's first byte.
     Raw(u8, Vec<u8>),
 }
 
 fn source() -> impl Strategy<Value = Source> {
     prop_oneof![
-        4 => (any::<usize>(), prop::collection::vec(edit(), 1..6))
-            .prop_map(|(i, e)| Source::Seed(i, e)),
+        4 => (any::<usize>(), prop::collection::vec(edit(), 1..6), any::<bool>())
+            .prop_map(|(i, e, fix)| Source::Seed(i, e, fix)),
+        4 => (any::<usize>(), prop::collection::vec((any::<usize>(), any::<u8>(), any::<bool>()), 1..8))
+            .prop_map(|(i, e)| Source::Deep(i, e)),
         1 => (prop_oneof![Just(0x42u8), Just(0x43), any::<u8>()],
               prop::collection::vec(any::<u8>(), 0..200))
             .prop_map(|(b, v)| Source::Raw(b, v)),
@@ -277,6 +374,8 @@ struct Tally {
     cases: u32,
     accepted: u32,
     refused: u32,
+    /// Cases where Automerge panicked (contained: refused `corrupt`), on the server or phone.
+    automerge_panics: u32,
     slowest: Duration,
 }
 
@@ -313,8 +412,9 @@ fn one_case(
         .server
         .sync(&w.device, &req)
         .map_err(|e| TestCaseError::fail(format!("the server failed ({}): {e}", e.code())))?;
-    if resp.rejected.iter().any(|r| &r.doc == doc) {
+    if let Some(r) = resp.rejected.iter().find(|r| &r.doc == doc) {
         tally.refused += 1;
+        tally.automerge_panics += u32::from(r.message.contains("Automerge failed"));
         prop_assert_eq!(w.server.change_seq().unwrap(), before);
     } else {
         tally.accepted += 1;
@@ -327,6 +427,7 @@ fn one_case(
         data: data.to_vec(),
     };
     if let Err(e) = w.victim.sync_receive(&mut session, &msg, &mut |_| Ok(())) {
+        tally.automerge_panics += u32::from(e.to_string().contains("Automerge failed"));
         prop_assert!(
             ["corrupt", "invalid", "document"].contains(&e.code()),
             "the phone failed with {} ({e})",
@@ -379,7 +480,14 @@ fn fuzzed_messages_never_fail_the_server_or_the_phone() {
     let result = runner.run(&strategy, |(src, doc, json_edits)| {
         let (w, tally) = &mut *cell.borrow_mut();
         let data = match &src {
-            Source::Seed(i, edits) => apply(seeds[i % seeds.len()].clone(), edits),
+            Source::Seed(i, edits, fix) => {
+                let mut m = apply(seeds[i % seeds.len()].clone(), edits);
+                if *fix {
+                    fix_checksums(&mut m);
+                }
+                m
+            }
+            Source::Deep(i, edits) => edit_inside_chunks(seeds[i % seeds.len()].clone(), edits),
             Source::Raw(first, rest) => {
                 let mut v = vec![*first];
                 v.extend_from_slice(rest);
@@ -396,11 +504,13 @@ fn fuzzed_messages_never_fail_the_server_or_the_phone() {
     let elapsed = started.elapsed();
     let (w, tally) = cell.into_inner();
     eprintln!(
-        "fuzz: {} cases in {:.1} s ({} accepted, {} refused), slowest case {} ms",
+        "fuzz: {} cases in {:.1} s ({} accepted, {} refused; Automerge panicked, contained, {} \
+         times), slowest case {} ms",
         tally.cases,
         elapsed.as_secs_f64(),
         tally.accepted,
         tally.refused,
+        tally.automerge_panics,
         tally.slowest.as_millis()
     );
     if let Err(e) = result {
