@@ -295,6 +295,19 @@ async fn a_spent_time_budget_answers_the_rest_retry_later_and_the_next_rounds_ta
 
     // The protocol's round loop takes the rest, one per request, and loses nothing.
     phone.sync(&http, &server.url).await;
+    // Pushes stop at the budget too: a new phone gets one document per request, and `more`.
+    let fresh = Phone::new("A-0002", Role::Agent, token_for(&data, "A-0002"));
+    let (status, body) = post_sync(
+        &http,
+        &server.url,
+        &fresh.token,
+        &fresh.request(vec![]),
+        false,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let resp = response(&body);
+    assert_eq!((resp.messages.len(), resp.more), (1, true), "{body}");
     for (i, c) in customers[..3].iter().enumerate() {
         let (_, detail) = get(
             &http,

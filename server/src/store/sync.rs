@@ -39,8 +39,9 @@ pub const MAX_BYTES_OUT: usize = 8 << 20;
 
 /// How long one request may work on its messages while holding the document store (every
 /// other device's sync waits for it). Once spent, the remaining messages are answered
-/// `retry_later` with `more`, and the device sends them again in its next round; at least one
-/// message is received per request, so a run always progresses.
+/// `retry_later` with `more`, and the device sends them again in its next round, and the
+/// server pushes nothing more (`more`); at least one message is received and one pushed per
+/// request, so a run always progresses.
 pub const SYNC_BUDGET: Duration = Duration::from_secs(3);
 
 /// What the device may hold, computed once per request.
@@ -369,17 +370,21 @@ impl SqliteStore {
                 Some(doc) => vec![doc.clone()],
                 None => core.out_of_sync(&peer)?,
             };
+            let mut pushed = 0;
             for doc in candidates {
                 if in_request.contains(&doc) || !ent.allows(&doc) {
                     continue;
                 }
-                if messages.len() >= MAX_MESSAGES_OUT || bytes >= MAX_BYTES_OUT {
+                // The time budget covers pushes too; at least one goes out per request.
+                let late = pushed > 0 && started.elapsed() > self.sync_budget;
+                if late || messages.len() >= MAX_MESSAGES_OUT || bytes >= MAX_BYTES_OUT {
                     more = true;
                     break;
                 }
                 if let Some(m) = core.sync_generate(&mut session, &doc)? {
                     bytes += m.data.len();
                     messages.push(m);
+                    pushed += 1;
                 }
             }
             Ok(())
