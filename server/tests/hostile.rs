@@ -1,6 +1,7 @@
 //! Hostile sync messages against a real `doorstep serve` on loopback (issue 10 §2): a bloom
 //! filter with an absurd probe count or 0 bits per entry is refused `corrupt` at once while
-//! the rest of its batch applies; a request with many copies of one document's message is
+//! the rest of its batch applies, and so are messages that make Automerge itself panic (found
+//! by the fuzz); a request with many copies of one document's message is
 //! refused before any work; a request that spends the server's time budget gets the rest of
 //! its messages answered `retry_later`; the corpus replays over HTTP without a `5xx`. Every
 //! figure these tests print goes into docs/security.md.
