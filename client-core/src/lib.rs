@@ -20,6 +20,7 @@ pub mod protocol;
 pub mod schema;
 pub mod store;
 pub mod sync;
+pub mod wire;
 
 pub use db::{DatabaseKey, Durability};
 pub use error::{Error, Result};

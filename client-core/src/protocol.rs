@@ -37,12 +37,18 @@ pub struct SyncRequest {
     pub messages: Vec<DocMessage>,
 }
 
+/// The [`Rejection::code`] of a message the server did not get to in this request (its time
+/// ran out): not a refusal. Send the document's message again in the next round, from a fresh
+/// session state; the response says `more`.
+pub const RETRY_LATER: &str = "retry_later";
+
 /// Why the server refused one document's message (the others of the batch still count).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
     /// The document.
     pub doc: DocId,
-    /// A stable code: `forbidden`, `forged_actor`, `corrupt`, `invalid`.
+    /// A stable code: `forbidden`, `forged_actor`, `corrupt`, `invalid`, or [`RETRY_LATER`]
+    /// (not a refusal: send it again).
     pub code: String,
     /// A sentence for people and logs.
     pub message: String,

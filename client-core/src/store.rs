@@ -138,6 +138,18 @@ fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Runs `f`, turning a panic into an error carrying the panic's message: Automerge panics
+/// on some hostile input, and one peer's message must not take the process (or a lock) down.
+fn contained<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
+        panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string())
+    })
+}
+
 /// Heads as stored: sorted hex hashes joined by commas (comparable as text).
 pub fn heads_text(heads: &[ChangeHash]) -> String {
     let mut v: Vec<String> = heads.iter().map(|h| h.to_string()).collect();
@@ -569,15 +581,22 @@ impl Store {
                 bytes: 0,
             },
         };
-        let msg = l
-            .doc
-            .sync()
-            .generate_sync_message(state)
-            .map(|m| m.encode());
+        // A panic inside Automerge (a peer's hostile `have` or `need` in `state`) is this
+        // document's failure, not the caller's: the document is untouched (generating only
+        // reads it) and the caller's state is a copy it drops on error.
+        let msg = contained(|| {
+            l.doc
+                .sync()
+                .generate_sync_message(state)
+                .map(|m| m.encode())
+        });
         if !l.saved_heads.is_empty() {
             self.put_back(id.clone(), l);
         }
-        Ok(msg)
+        msg.map_err(|reason| Error::CorruptDocument {
+            doc: id.to_string(),
+            reason: format!("Automerge failed answering it: {reason}"),
+        })
     }
 
     /// Receives a standard Automerge sync message for `id`, merges it, and persists the
@@ -605,6 +624,7 @@ impl Store {
             doc: id.to_string(),
             reason,
         };
+        crate::wire::check_sync_message(id, message)?;
         let msg = sync::Message::decode(message).map_err(|e| corrupt(e.to_string()))?;
         let mut l = match self.take(id, false)? {
             Some(l) => l,
@@ -618,31 +638,32 @@ impl Store {
         let before_heads = l.doc.get_heads();
         let mut after = l.doc.clone();
         let mut trial = state.clone();
-        let received = after
-            .sync()
-            .receive_sync_message(&mut trial, msg)
-            .map_err(|e| corrupt(e.to_string()));
-        let checked = received
-            .and_then(|()| check_kind(&mut after, id))
-            .and_then(|()| {
-                let added = after.get_changes(&before_heads);
-                let new_changes = added
-                    .iter()
-                    .map(|c| (c.hash(), c.actor_id().to_hex_string()))
-                    .collect();
-                let new_roots = added
-                    .iter()
-                    .filter(|c| c.deps().is_empty())
-                    .map(|c| c.hash())
-                    .collect();
-                verify(&Incoming {
-                    doc: id,
-                    before: &l.doc,
-                    after: &after,
-                    new_changes,
-                    new_roots,
-                })
-            });
+        // Everything runs on copies (`after`, `trial`): a panic inside Automerge is contained
+        // to this message, which is then refused like a corrupt one, and leaves the document,
+        // its cache entry and the sync state as they were.
+        let checked = contained(|| -> Result<()> {
+            let received = after.sync().receive_sync_message(&mut trial, msg);
+            received.map_err(|e| corrupt(e.to_string()))?;
+            check_kind(&mut after, id)?;
+            let added = after.get_changes(&before_heads);
+            let new_changes = added
+                .iter()
+                .map(|c| (c.hash(), c.actor_id().to_hex_string()))
+                .collect();
+            let new_roots = added
+                .iter()
+                .filter(|c| c.deps().is_empty())
+                .map(|c| c.hash())
+                .collect();
+            verify(&Incoming {
+                doc: id,
+                before: &l.doc,
+                after: &after,
+                new_changes,
+                new_roots,
+            })
+        })
+        .unwrap_or_else(|reason| Err(corrupt(format!("Automerge failed on it: {reason}"))));
         if let Err(e) = checked {
             if !l.saved_heads.is_empty() {
                 self.put_back(id.clone(), l);

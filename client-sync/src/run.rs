@@ -15,7 +15,9 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use client_core::protocol::{DocMessage, Rejection, SyncRequest, SyncResponse, PROTOCOL_VERSION};
+use client_core::protocol::{
+    DocMessage, Rejection, SyncRequest, SyncResponse, PROTOCOL_VERSION, RETRY_LATER,
+};
 use client_core::{DocId, Store};
 use serde::Serialize;
 
@@ -273,6 +275,14 @@ impl<T: Transport> Run<'_, T> {
             }
         }
         for r in response.rejected {
+            if r.code == RETRY_LATER {
+                // The server ran out of time before this document (it says `more`): send it
+                // again next round, from the persisted state (the session's expects an answer).
+                tracing::debug!(doc = %r.doc, "the server will take this document next round");
+                self.session.forget(&r.doc);
+                self.more = true;
+                continue;
+            }
             tracing::warn!(doc = %r.doc, code = %r.code, "the server refused a document: {}", r.message);
             self.skip.insert(r.doc.clone());
             self.report.rejected.push(r);

@@ -93,11 +93,17 @@ impl Drop for Server {
 }
 
 fn serve(bin: &Path, data: &Path) -> Server {
+    serve_with(bin, data, &[])
+}
+
+/// [`serve`] with extra arguments (`--sync-budget-ms 0`…).
+fn serve_with(bin: &Path, data: &Path, args: &[&str]) -> Server {
     let mut child = Command::new(bin)
         .arg("serve")
         .arg("--data")
         .arg(data)
         .args(["--addr", "127.0.0.1:0"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -278,6 +284,60 @@ fn phones_converge_through_the_real_server() {
 /// After a converged run the phone shows nothing pending: the server acknowledges a message
 /// that brought changes even when its reply carries the same heads (see `redundant` in
 /// `server/src/store/sync.rs`), so the device's sync state learns that the server has them.
+/// A server with no time to spare receives one message per request and answers the rest
+/// `retry_later`: the run sends them again in its next rounds and loses nothing.
+#[test]
+fn a_server_short_of_time_gets_the_rest_in_later_rounds() {
+    let bin = doorstep();
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    admin(&bin, &data, &["team", "create", "north"]);
+    for (user, role) in [("sup-1", "supervisor"), ("agent-1", "agent")] {
+        admin(
+            &bin,
+            &data,
+            &[
+                "user", "add", "--team", "north", "--user", user, "--role", role,
+            ],
+        );
+    }
+    let issue = |user: &str| {
+        admin(&bin, &data, &["device", "issue", "--user", user])["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (agent_token, boss_token) = (issue("agent-1"), issue("sup-1"));
+    let server = serve_with(&bin, &data, &["--sync-budget-ms", "0"]);
+    let agent = home(&dir, "agent-1", Role::Agent, &server.url, &agent_token);
+    for i in 0..4 {
+        agent
+            .lock()
+            .unwrap()
+            .add_customer(NewCustomer {
+                name: format!("Customer {i}"),
+                agent: Some("agent-1".parse().unwrap()),
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let opts = RunOptions {
+        max_rounds: 30,
+        ..RunOptions::default()
+    };
+    let http = HttpTransport::new(&server.url, &agent_token).unwrap();
+    let r = rt.block_on(run_sync(&agent, &http, &opts)).unwrap();
+    assert!(r.rejected.is_empty() && r.failed.is_empty(), "{r:?}");
+    assert_eq!(r.pending_documents, 0, "{r:?}");
+    assert!(r.rounds >= 4, "one document per request: {r:?}");
+
+    let boss = home(&dir, "sup-1", Role::Supervisor, &server.url, &boss_token);
+    let http = HttpTransport::new(&server.url, &boss_token).unwrap();
+    rt.block_on(run_sync(&boss, &http, &opts)).unwrap();
+    assert_eq!(boss.lock().unwrap().customers().unwrap().len(), 4);
+}
+
 #[test]
 fn nothing_is_pending_after_a_converged_run() {
     let bin = doorstep();

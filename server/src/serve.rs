@@ -28,6 +28,10 @@ pub struct ServeArgs {
     /// The address to listen on (`127.0.0.1:0` picks a free port).
     #[arg(long, env = "DOORSTEP_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
+    /// How long one sync request may work on its messages, in milliseconds, before the rest
+    /// are answered `retry_later` (docs/protocol.md §7).
+    #[arg(long, env = "DOORSTEP_SYNC_BUDGET_MS", default_value_t = crate::store::SYNC_BUDGET.as_millis() as u64)]
+    pub sync_budget_ms: u64,
     /// The limits at the edge.
     #[command(flatten)]
     pub edge: EdgeArgs,
@@ -96,7 +100,8 @@ pub fn init_logging() {
 /// Runs the server until a signal.
 pub fn run(args: ServeArgs) -> Result<()> {
     init_logging();
-    let store = SqliteStore::open(&args.data)?;
+    let store = SqliteStore::open(&args.data)?
+        .with_sync_budget(std::time::Duration::from_millis(args.sync_budget_ms));
     tracing::info!(data = %args.data.display(), "data directory opened");
     serve_store(Arc::new(store), args.addr, &args.edge, |local| {
         // A closed stdout (`| head`) must not stop the server.

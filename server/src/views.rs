@@ -256,7 +256,8 @@ pub fn today(ctx: &TeamContext<'_>, date: NaiveDate, now: chrono::NaiveDateTime)
     let rank = |r: &TodayRow| match r.freshness {
         Freshness::Never => 0,
         Freshness::Behind => 1,
-        Freshness::Synced => 2,
+        Freshness::Partial => 2,
+        Freshness::Synced => 3,
     };
     agents.sort_by(|a, b| {
         rank(a)
@@ -275,7 +276,11 @@ pub fn today(ctx: &TeamContext<'_>, date: NaiveDate, now: chrono::NaiveDateTime)
     };
     for r in &agents {
         let t = &r.today;
-        total.synced += usize::from(r.freshness == Freshness::Synced);
+        // Synced on the day (partial) counts: the agent's phone is in touch.
+        total.synced += usize::from(matches!(
+            r.freshness,
+            Freshness::Synced | Freshness::Partial
+        ));
         add(&mut total.effective_visits, &t.effective_visits);
         add(&mut total.calls, &t.calls);
         add(&mut total.meetings, &t.meetings);

@@ -20,14 +20,14 @@ pub mod error;
 pub mod events;
 mod exports;
 mod health;
-pub mod login_guard;
 mod language;
+pub mod login_guard;
 mod openapi;
 pub mod peer;
 mod playbook;
 mod schema;
 mod session;
-mod sync;
+pub mod sync;
 mod team;
 mod views;
 

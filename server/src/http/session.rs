@@ -23,8 +23,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::peer::Peer;
 use super::language::Lang;
+use super::peer::Peer;
 use super::{blocking, AppError, AppState};
 use crate::accounts::{new_token, token_hash, Member};
 use crate::error::Error;

@@ -2,8 +2,9 @@
 //!
 //! The handler is the protocol's edge: it checks the content type and encoding, reads at most
 //! [`MAX_BODY_BYTES`] (and, for a gzip body, decompresses at most that many: a gzip bomb is a
-//! `413`, not an out-of-memory), parses the JSON (`400 malformed` for bad JSON, base64 or a
-//! document id) and hands the request to the store. See `docs/protocol.md`.
+//! `413`, not an out-of-memory), parses the JSON (`400 malformed` for bad JSON, base64, a
+//! document id, or two messages for one document) and hands the request to the store. See
+//! `docs/protocol.md`.
 
 use std::io::Read;
 
@@ -138,8 +139,9 @@ impl WireRequest {
     }
 }
 
-/// Decompresses and parses a body (on a blocking thread: this is CPU work).
-fn parse(body: &[u8], gzip: bool) -> Result<SyncRequest, Error> {
+/// Decompresses and parses a body (on a blocking thread: this is CPU work). Public for the
+/// fuzz test (`server/tests/hostile_fuzz.rs`), which drives it with hostile bodies.
+pub fn parse(body: &[u8], gzip: bool) -> Result<SyncRequest, Error> {
     let mut inflated;
     let json = if gzip {
         inflated = Vec::new();
@@ -162,6 +164,13 @@ fn parse(body: &[u8], gzip: bool) -> Result<SyncRequest, Error> {
         return Err(Error::TooLarge(format!(
             "{} messages: at most {MAX_MESSAGES_IN} per request",
             wire.messages.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(wire.messages.len());
+    if let Some(twice) = wire.messages.iter().find(|m| !seen.insert(&m.doc)) {
+        return Err(Error::Malformed(format!(
+            "two messages for {}: at most one per document and request",
+            twice.doc
         )));
     }
     wire.into_request()
@@ -234,6 +243,17 @@ mod tests {
         assert_eq!(parse(&bomb, true).unwrap_err().code(), "too_large");
         assert_eq!(parse(b"not gzip", true).unwrap_err().code(), "malformed");
         assert_eq!(parse(b"{", false).unwrap_err().code(), "malformed");
+    }
+
+    #[test]
+    fn two_messages_for_one_document_are_malformed() {
+        let body = br#"{"protocol":1,"actor":"ab","messages":[
+            {"doc":"day:a1:2026-06-01","data":"Qg=="},
+            {"doc":"day:a1:2026-06-02","data":"Qg=="},
+            {"doc":"day:a1:2026-06-01","data":"Qw=="}]}"#;
+        let e = parse(body, false).unwrap_err();
+        assert_eq!(e.code(), "malformed");
+        assert!(e.to_string().contains("day:a1:2026-06-01"), "{e}");
     }
 
     #[test]

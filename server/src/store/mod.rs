@@ -31,6 +31,7 @@ use crate::history::HistoryEntry;
 use crate::import::PolicyRow;
 
 pub use sqlite::SqliteStore;
+pub use sync::SYNC_BUDGET;
 pub use working_sets::SetReads;
 
 /// A member as the team list shows them.

@@ -83,6 +83,8 @@ pub struct SqliteStore {
     pub(super) sets: Mutex<SetCache>,
     /// The playbook codes of each team's playbook history, keyed by the history's hashes.
     codes: Mutex<HashMap<String, (String, std::sync::Arc<Codes>)>>,
+    /// How long one sync request may work on its messages (`sync::SYNC_BUDGET`).
+    pub(super) sync_budget: std::time::Duration,
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -202,7 +204,15 @@ impl SqliteStore {
             db: Mutex::new(conn),
             sets: Mutex::new(SetCache::default()),
             codes: Mutex::new(HashMap::new()),
+            sync_budget: super::sync::SYNC_BUDGET,
         })
+    }
+
+    /// The same store, giving each sync request `budget` to work on its messages instead of
+    /// [`super::sync::SYNC_BUDGET`] (`doorstep serve --sync-budget-ms`).
+    pub fn with_sync_budget(mut self, budget: std::time::Duration) -> Self {
+        self.sync_budget = budget;
+        self
     }
 
     fn open_locked(path: &Path) -> Result<(Store, Connection)> {

@@ -16,10 +16,13 @@
 //! records no change twice.
 
 use std::collections::{BTreeSet, HashSet};
+use std::time::{Duration, Instant};
 
 use automerge::sync::{ChunkList, Message};
 use automerge::ChangeHash;
-use client_core::protocol::{DocMessage, Rejection, SyncRequest, SyncResponse, PROTOCOL_VERSION};
+use client_core::protocol::{
+    DocMessage, Rejection, SyncRequest, SyncResponse, PROTOCOL_VERSION, RETRY_LATER,
+};
 use client_core::{CustomerId, DocId};
 use rusqlite::params;
 
@@ -33,6 +36,13 @@ use crate::verify::{self, Refusal, Writer};
 pub const MAX_MESSAGES_OUT: usize = 400;
 /// At most this many bytes of sync messages in one response (before base64 and gzip).
 pub const MAX_BYTES_OUT: usize = 8 << 20;
+
+/// How long one request may work on its messages while holding the document store (every
+/// other device's sync waits for it). Once spent, the remaining messages are answered
+/// `retry_later` with `more`, and the device sends them again in its next round, and the
+/// server pushes nothing more (`more`); at least one message is received and one pushed per
+/// request, so a run always progresses.
+pub const SYNC_BUDGET: Duration = Duration::from_secs(3);
 
 /// What the device may hold, computed once per request.
 struct Entitlement {
@@ -124,6 +134,33 @@ fn without_changes(reply: &[u8]) -> Vec<u8> {
             m.encode()
         }
         Err(_) => reply.to_vec(),
+    }
+}
+
+/// The server's reply to one accepted message. Answering can fail for one document
+/// (Automerge panicked on what the device said): that document is refused `corrupt` and the
+/// others are still answered.
+fn answer(
+    core: &mut client_core::Store,
+    session: &mut client_core::SyncSession,
+    msg: &DocMessage,
+    logged: &mut Vec<Logged>,
+) -> Result<Option<DocMessage>> {
+    match core.sync_generate(session, &msg.doc) {
+        Ok(reply) => Ok(reply),
+        Err(e) if e.code() == "corrupt" => {
+            session.forget(&msg.doc);
+            logged.push(Logged {
+                doc: msg.doc.clone(),
+                refusal: Refusal {
+                    code: "corrupt",
+                    message: e.to_string(),
+                },
+                data_hash: sha256_hex(&msg.data),
+            });
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -261,12 +298,19 @@ impl SqliteStore {
         let mut received: Vec<(DocId, Vec<(ChangeHash, String)>)> = vec![];
         let mut messages: Vec<DocMessage> = vec![];
         let mut more = false;
+        let mut deferred: Vec<DocId> = vec![];
 
         self.with_core(false, |core| {
             let mut session = core.start_sync(&peer);
             let mut accepted: Vec<&DocMessage> = vec![];
             let mut handed_in: Vec<&DocMessage> = vec![];
-            for msg in &req.messages {
+            let started = Instant::now();
+            for (i, msg) in req.messages.iter().enumerate() {
+                if i > 0 && started.elapsed() > self.sync_budget {
+                    deferred.push(msg.doc.clone());
+                    more = true;
+                    continue;
+                }
                 let data_hash = sha256_hex(&msg.data);
                 let hand_in = !ent.allows(&msg.doc) && held.contains(&msg.doc);
                 if !ent.allows(&msg.doc) && !hand_in {
@@ -339,7 +383,7 @@ impl SqliteStore {
                 if !answered.insert(&msg.doc) {
                     continue;
                 }
-                if let Some(reply) = core.sync_generate(&mut session, &msg.doc)? {
+                if let Some(reply) = answer(core, &mut session, msg, &mut logged)? {
                     if !redundant(&msg.data, &reply.data) {
                         bytes += reply.data.len();
                         messages.push(reply);
@@ -350,7 +394,9 @@ impl SqliteStore {
                 if !answered.insert(&msg.doc) {
                     continue;
                 }
-                match core.sync_generate(&mut session, &msg.doc)? {
+                let refused = logged.len();
+                match answer(core, &mut session, msg, &mut logged)? {
+                    _ if logged.len() > refused => {}
                     Some(reply) if !hand_in_complete(&reply.data) => {
                         let data = without_changes(&reply.data);
                         bytes += data.len();
@@ -366,6 +412,7 @@ impl SqliteStore {
                 Some(doc) => vec![doc.clone()],
                 None => core.out_of_sync(&peer)?,
             };
+            let mut pushed = 0;
             for doc in candidates {
                 // Pushed only when the committed copy entitles the device now: a customer
                 // another device created (or reassigned) while this request waited for the
@@ -373,13 +420,16 @@ impl SqliteStore {
                 if in_request.contains(&doc) || !ent.holds(&doc) || !holds_now(core, &ent, &doc) {
                     continue;
                 }
-                if messages.len() >= MAX_MESSAGES_OUT || bytes >= MAX_BYTES_OUT {
+                // The time budget covers pushes too; at least one goes out per request.
+                let late = pushed > 0 && started.elapsed() > self.sync_budget;
+                if late || messages.len() >= MAX_MESSAGES_OUT || bytes >= MAX_BYTES_OUT {
                     more = true;
                     break;
                 }
                 if let Some(m) = core.sync_generate(&mut session, &doc)? {
                     bytes += m.data.len();
                     messages.push(m);
+                    pushed += 1;
                 }
             }
             Ok(())
@@ -445,6 +495,11 @@ impl SqliteStore {
                     code: l.refusal.code.to_string(),
                     message: l.refusal.message,
                 })
+                .chain(deferred.into_iter().map(|doc| Rejection {
+                    doc,
+                    code: RETRY_LATER.to_string(),
+                    message: "this request used up its time on the server: send it again".into(),
+                }))
                 .collect(),
             removed,
             more,

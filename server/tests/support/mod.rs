@@ -35,7 +35,17 @@ impl Server {
 
     /// Starts a server on `data` with more `doorstep serve` flags.
     pub fn start_with(data: &Path, flags: &[&str]) -> Server {
-        Server::spawn(Command::new(env!("CARGO_BIN_EXE_doorstep")), data, flags)
+        Server::spawn(
+            Command::new(env!("CARGO_BIN_EXE_doorstep")),
+            data,
+            flags,
+            &[],
+        )
+    }
+
+    /// [`Server::start`] with extra environment variables (`DOORSTEP_SYNC_BUDGET_MS`…).
+    pub fn start_with_env(data: &Path, env: &[(&str, &str)]) -> Server {
+        Server::spawn(Command::new(env!("CARGO_BIN_EXE_doorstep")), data, &[], env)
     }
 
     /// Starts a server whose file descriptor limit (soft and hard) is `nofile`.
@@ -46,10 +56,10 @@ impl Server {
             &format!("ulimit -n {nofile} && exec \"$0\" \"$@\""),
             env!("CARGO_BIN_EXE_doorstep"),
         ]);
-        Server::spawn(sh, data, flags)
+        Server::spawn(sh, data, flags, &[])
     }
 
-    fn spawn(mut command: Command, data: &Path, flags: &[&str]) -> Server {
+    fn spawn(mut command: Command, data: &Path, flags: &[&str], env: &[(&str, &str)]) -> Server {
         let log = data.with_extension("log");
         let err = std::fs::File::create(&log).unwrap();
         let mut child = command
@@ -57,6 +67,7 @@ impl Server {
             .arg(data)
             .args(flags)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(err)
             .spawn()
@@ -291,6 +302,13 @@ impl Phone {
             let (status, body) = post_sync(http, url, &self.token, &req, self.gzip).await;
             assert_eq!(status, 200, "{body}");
             let resp = response(&body);
+            // Documents the server had no time for this round: send them again next round,
+            // from their persisted state (the protocol's `retry_later`).
+            for r in &resp.rejected {
+                if r.code == client_core::protocol::RETRY_LATER {
+                    session.forget(&r.doc);
+                }
+            }
             for m in &resp.messages {
                 self.store
                     .sync_receive(&mut session, m, &mut |_| Ok(()))

@@ -160,23 +160,26 @@ const views = {
   async today() {
     const v = await api(`/v1/views/today?${q(`date=${dateValue()}`)}`);
     // Log and report: done, pending (before the evening deadline), missed, or unknown.
+    // Synced during the day (partial): what came before the sync is known, what came after not.
+    const stale = (fresh) => fresh === "behind" || fresh === "never";
     const evening = (done, fresh) => {
       if (done) return badge("ok", t("yes"));
-      if (fresh === "partial") return badge("unknown", t("not_yet_known"));
-      if (fresh !== "synced") return badge("unknown", t("not_synced"));
+      if (stale(fresh)) return badge("unknown", t("not_synced"));
       if (v.evening_pending) return badge("pending", t("pending"));
+      if (fresh === "partial") return badge("unknown", t("not_yet_known"));
       return badge("bad", t("no"));
     };
     const met = (ok, fresh, pending) => {
       if (ok) return badge("ok", t("met"));
+      if (stale(fresh)) return badge("unknown", t("not_synced"));
+      if (pending) return badge("pending", t("pending"));
       if (fresh === "partial") return badge("unknown", t("not_yet_known"));
-      if (fresh !== "synced") return badge("unknown", t("not_synced"));
-      return pending ? badge("pending", t("pending")) : badge("bad", t("not_met"));
+      return badge("bad", t("not_met"));
     };
     const count = (c, cls) => h("td", { class: `num ${cls}` }, h("span", { class: "figure" }, `${num(c.actual)} / ${num(c.target)}`), " ", bar(c.actual, c.target, c.met));
     const rows = v.agents.map((a) => {
       const x = a.today, f = a.freshness;
-      return h("tr", { "data-agent": a.agent, class: f === "synced" ? "" : "not-synced" },
+      return h("tr", { "data-agent": a.agent, class: stale(f) ? "not-synced" : "" },
         h("td", { class: "who" }, agentLink(a.agent, a.name, v.date)),
         h("td", { class: "fresh" }, freshness(a)),
         h("td", { class: "done num" }, bar(a.done_pct, 100, a.done_pct >= 100), " ", pct(a.done_pct)),
@@ -198,7 +201,7 @@ const views = {
       h("td", {}, `${T.met_311} / ${T.agents}`),
       tc(T.calls, "calls"), tc(T.meetings, "meetings"), tc(T.results, "results"),
       h("td", {}, `${T.met_10_3_1} / ${T.agents}`));
-    const notSynced = v.agents.filter((a) => a.freshness !== "synced").length;
+    const notSynced = v.agents.filter((a) => stale(a.freshness)).length;
     return [
       h("h2", {}, t("today.title", { date: day(v.date, true) }), " ", h("span", { class: "muted small" }, v.playbook.title)),
       h("p", { class: "muted" }, t("today.intro"), " ",
