@@ -321,9 +321,12 @@ async fn a_supervisor_sees_the_team_through_every_view_and_writes_reach_the_phon
         .unwrap();
     assert_eq!(
         (paid["requires_amount"].as_bool(), paid["label"].as_str()),
-        (Some(true), Some("已缴费"))
+        (Some(true), Some("Paid"))
     );
     assert_eq!(voc["visit_kinds"][0]["code"], "collection");
+    // Chinese, the playbook's primary labels, when asked for.
+    let (_, zh) = s1.get("/v1/team/playbook/vocabulary?lang=zh").await;
+    assert_eq!(zh["visit_kinds"][0]["label"], "收费访", "{zh}");
     let (status, bad) = s1.get("/v1/team/playbook/vocabulary?lang=fr").await;
     assert_eq!(
         (status, bad["error"]["code"].as_str()),

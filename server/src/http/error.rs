@@ -80,12 +80,15 @@ pub async fn json_errors(response: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
+    // JSON errors are ours already; HTML ones are the dashboard's pages for a person (a used
+    // login link, an unknown page), asked for with `Accept: text/html`. Everything else is a
+    // framework's plain-text rejection.
+    let ours = response
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if ours {
         return response;
     }
     let (mut parts, body) = response.into_parts();
