@@ -72,7 +72,7 @@ impl IntoResponse for AppError {
 /// The largest non-JSON error body read to become a message.
 const MESSAGE_BYTES: usize = 4096;
 
-/// Rewrites an error answer that is not JSON (axum's rejections, a `405`) into
+/// Rewrites an error answer that is not JSON or HTML (axum's rejections, a `405`) into
 /// `{"error": {"code", "message"}}`, keeping its status (a `422` of a JSON body that does not
 /// fit the type becomes `400 invalid`) and its headers (`Allow`, `Retry-After`).
 pub async fn json_errors(response: Response) -> Response {
@@ -80,12 +80,14 @@ pub async fn json_errors(response: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
+    let content_type = response
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
+        .unwrap_or("");
+    // JSON is already the one body; an HTML page is the words a person's browser asked for
+    // (the not-found page, a used login link): neither is rewritten.
+    if content_type.starts_with("application/json") || content_type.starts_with("text/html") {
         return response;
     }
     let (mut parts, body) = response.into_parts();
