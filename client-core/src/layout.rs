@@ -399,19 +399,7 @@ pub fn is_canonical_uuid(s: &str) -> bool {
 
 /// Parses a strict `YYYY-MM-DD` date within the year range.
 pub fn strict_date(s: &str) -> Option<NaiveDate> {
-    let b = s.as_bytes();
-    let shape = b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    if !shape {
-        return None;
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .filter(|d| (MIN_YEAR..=MAX_YEAR).contains(&d.year()))
+    crate::ids::iso_date(s).filter(|d| (MIN_YEAR..=MAX_YEAR).contains(&d.year()))
 }
 
 fn strict_timestamp(s: &str) -> Option<DateTime<chrono::FixedOffset>> {
