@@ -113,12 +113,12 @@ impl Playbook {
             playbook: pb.name.clone(),
             title: pb.title.clone(),
             language: language.to_string(),
-            grades: self
+            grades: pb
                 .grades
                 .iter()
                 .map(|g| term(&g.code, &g.label, &g.description))
                 .collect(),
-            visit_kinds: self
+            visit_kinds: pb
                 .visit_kinds
                 .iter()
                 .map(|k| Term {
@@ -126,7 +126,7 @@ impl Playbook {
                     ..term(&k.code, &k.label, &k.description)
                 })
                 .collect(),
-            purposes: self
+            purposes: pb
                 .purposes
                 .iter()
                 .map(|p| Term {
@@ -135,7 +135,7 @@ impl Playbook {
                     ..term(&p.code, &p.label, &p.description)
                 })
                 .collect(),
-            contact_purposes: self
+            contact_purposes: pb
                 .contact_purposes
                 .iter()
                 .map(|p| Term {
@@ -143,7 +143,7 @@ impl Playbook {
                     ..term(&p.code, &p.label, &p.description)
                 })
                 .collect(),
-            outcomes: self
+            outcomes: pb
                 .outcomes
                 .iter()
                 .map(|o| OutcomeTerm {

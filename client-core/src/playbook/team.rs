@@ -382,12 +382,17 @@ mod tests {
         let date = d(2026, 6, 9);
         let mut ws = WorkingSet::default();
         let agents: Vec<UserId> = ["a1", "a2"].map(agent).to_vec();
-        let c1 = customer("王芳", "a1");
+        // Three customers a day: effective visits count once per customer and day (issue 13).
+        let c1 = [
+            customer("王芳", "a1"),
+            customer("张伟", "a1"),
+            customer("刘洋", "a1"),
+        ];
         let c2 = customer("李明", "a2");
         for day_of_month in [8, 9] {
-            for h in 0..3 {
+            for (h, c) in c1.iter().enumerate() {
                 ws.visits.push(visit(
-                    &c1,
+                    c,
                     "a1",
                     &format!("2026-06-{day_of_month:02}T{:02}:00:00+08:00", 9 + h),
                     30,
@@ -408,7 +413,7 @@ mod tests {
             &["premium_collected"],
             Some("paid"),
         ));
-        ws.customers = vec![c1, c2];
+        ws.customers = c1.into_iter().chain([c2]).collect();
         let share = |r: &TeamRatios, m: TeamMeasure| {
             let x = r.ratios.iter().find(|x| x.measure == m).unwrap();
             (x.actual_pct, x.agents.clone())
