@@ -679,7 +679,13 @@ fn the_openapi_document_has_unique_ids_security_and_errors() {
             }
             let security = op["security"].as_array().unwrap();
             match (path.as_str(), method.as_str()) {
-                ("/v1/session", "post") => assert_eq!(security, &vec![json!({})]),
+                // The record schema is public (protocol.md §9): no login, no 401.
+                ("/v1/session", "post") | ("/v1/schema/documents.json", "get") => {
+                    assert_eq!(security, &vec![json!({})], "{method} {path}");
+                    if path == "/v1/schema/documents.json" {
+                        assert!(op["responses"]["401"].is_null(), "{method} {path}");
+                    }
+                }
                 ("/v1/sync", _) => assert_eq!(security, &vec![json!({ "bearer": [] })]),
                 ("/v1/session", "delete") => {}
                 _ => {
