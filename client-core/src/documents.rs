@@ -402,6 +402,30 @@ mod tests {
         assert!(c.is_empty());
     }
 
+    /// The test vectors docs/protocol.md §2.2 gives client authors in other languages.
+    #[test]
+    fn genesis_matches_the_protocols_test_vectors() {
+        let doc = include_str!("../../docs/protocol.md");
+        for (id, actor_hex, hash) in [
+            (
+                "customer:00000000-0000-0000-0000-000000000001",
+                "7ee1b09e043b52b892d86458a4841886",
+                "85d54b6ee8497fce122a1ab2222beff534c55007522c928be9de35819a90c274",
+            ),
+            (
+                "day:A-0001:2026-06-15",
+                "66ea944dd64b5e30aa2fbfaed3d51977",
+                "8f07f53ee32b8aa65c1307c32822092ee54bb05fe05f8bb1a47ee05565ed0527",
+            ),
+        ] {
+            let row = format!("| `{id}` | `{actor_hex}` | `{hash}` |");
+            assert!(doc.contains(&row), "protocol.md lacks {row}");
+            let id: DocId = id.parse().unwrap();
+            assert_eq!(genesis_actor(&id).to_hex_string(), actor_hex, "{id}");
+            assert_eq!(genesis_hash(&id).unwrap().to_string(), hash, "{id}");
+        }
+    }
+
     #[test]
     fn independent_initialisation_would_lose_edits() {
         // The trap genesis avoids: two replicas creating `card` each with their own actor.

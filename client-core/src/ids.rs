@@ -174,11 +174,30 @@ impl FromStr for DocId {
         }
         if let Some(rest) = s.strip_prefix("day:") {
             let (user, date) = rest.rsplit_once(':').ok_or_else(bad)?;
-            let date = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| bad())?;
+            let date = iso_date(date).ok_or_else(bad)?;
             return Ok(DocId::Day(user.parse().map_err(|_| bad())?, date));
         }
         Err(bad())
     }
+}
+
+/// Parses a date written exactly `YYYY-MM-DD` (four-digit year, two-digit month and day):
+/// chrono's `%Y-%m-%d` alone also takes `2026-6-1` and `+2026-06-01`, which would name the
+/// same day under another spelling (and another genesis actor, for a document id).
+pub fn iso_date(s: &str) -> Option<chrono::NaiveDate> {
+    let b = s.as_bytes();
+    let shape = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !shape {
+        return None;
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
 
 impl From<DocId> for String {
@@ -212,6 +231,9 @@ mod tests {
             "",
             "customer:xyz",
             "day:a:2026-13-01",
+            "day:a:2026-6-15",
+            "day:a:+2026-06-15",
+            "day:a:2026-06-15 ",
             "day::2026-01-01",
             "visit:1",
         ] {

@@ -399,22 +399,16 @@ pub fn is_canonical_uuid(s: &str) -> bool {
 
 /// Parses a strict `YYYY-MM-DD` date within the year range.
 pub fn strict_date(s: &str) -> Option<NaiveDate> {
-    let b = s.as_bytes();
-    let shape = b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    if !shape {
-        return None;
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .filter(|d| (MIN_YEAR..=MAX_YEAR).contains(&d.year()))
+    crate::ids::iso_date(s).filter(|d| (MIN_YEAR..=MAX_YEAR).contains(&d.year()))
 }
 
+/// Parses an RFC 3339 timestamp as the schema's `date-time` reads it: chrono's parser also
+/// takes a space between date and time, which JSON Schema validators (and other languages'
+/// RFC 3339 parsers) refuse, so a record the server stored would not read elsewhere.
 fn strict_timestamp(s: &str) -> Option<DateTime<chrono::FixedOffset>> {
+    if !matches!(s.as_bytes().get(10), Some(b'T' | b't')) {
+        return None;
+    }
     DateTime::parse_from_rfc3339(s)
         .ok()
         .filter(|t| (MIN_YEAR..=MAX_YEAR).contains(&t.year()))
@@ -812,9 +806,11 @@ pub fn new_issues(before: Vec<Issue>, after: Vec<Issue>) -> Vec<Issue> {
 fn schema_of(ty: Type) -> Json {
     match ty {
         Type::Text(max) => json!({"type": "string", "maxLength": max}),
-        Type::Name(max) => json!({"type": "string", "minLength": 1, "maxLength": max}),
+        // `\S`: not only blanks, as the check refuses them.
+        Type::Name(max) => json!({"type": "string", "minLength": 1, "maxLength": max,
+            "pattern": "\\S"}),
         Type::Texts { items, chars } => json!({"type": "array", "maxItems": items,
-            "items": {"type": "string", "minLength": 1, "maxLength": chars}}),
+            "items": schema_of(Type::Name(chars))}),
         Type::Date => json!({"type": "string", "format": "date",
             "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
             "x-year-range": [MIN_YEAR, MAX_YEAR]}),
@@ -1202,6 +1198,42 @@ mod tests {
             .map(|i| i.path)
             .collect();
         assert_eq!(i, vec!["visits/x.policies[0]", "visits/x.end"]);
+    }
+
+    /// What the published schema says of names and timestamps is what the check does: a
+    /// name of blanks is refused by both (the schema said nothing of blanks), and a timestamp
+    /// with a space for its `T` by both (the check took it).
+    #[test]
+    fn the_schema_and_the_check_agree_on_blank_names_and_timestamps() {
+        let s = json_schema();
+        for r in RECORDS {
+            for f in r.fields {
+                let prop = &s["$defs"][r.name]["properties"][f.name];
+                let prop = if f.optional { &prop["anyOf"][0] } else { prop };
+                match f.ty {
+                    Type::Name(_) => assert_eq!(prop["pattern"], "\\S", "{}.{}", r.name, f.name),
+                    Type::Texts { .. } => {
+                        assert_eq!(prop["items"]["pattern"], "\\S", "{}.{}", r.name, f.name)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut m = card_fields();
+        m.insert("name".into(), json!(" \t "));
+        assert_eq!(card_issues(&m), vec!["card.name: must not be empty"]);
+        let mut m = card_fields();
+        m.insert("phones".into(), json!(["  "]));
+        assert_eq!(card_issues(&m), vec!["card.phones[0]: must not be empty"]);
+        let log = |at: &str| {
+            let m: Map<String, Json> =
+                serde_json::from_value(json!({"text": "t", "written_at": at})).unwrap();
+            check_record(record("log"), &m, "log", None).len()
+        };
+        assert_eq!(log("2026-06-15T10:30:00+08:00"), 0);
+        assert_eq!(log("2026-06-15t10:30:00Z"), 0);
+        assert_eq!(log("2026-06-15 10:30:00+08:00"), 1);
+        assert_eq!(log("2026-06-15_10:30:00+08:00"), 1);
     }
 
     fn doc_with_card(id: &DocId, fields: &Map<String, Json>) -> AutoCommit {

@@ -57,7 +57,8 @@ pub struct EdgeArgs {
     /// The server is behind a reverse proxy: take the client's address from the last
     /// `X-Forwarded-For` entry and mark the session cookie `Secure` when `X-Forwarded-Proto`
     /// says https. Without it those headers are ignored (anyone could send them).
-    #[arg(long, env = "DOORSTEP_TRUST_PROXY")]
+    /// As a variable it takes `1`/`0`, `true`/`false`, `yes`/`no`, `on`/`off`.
+    #[arg(long, env = "DOORSTEP_TRUST_PROXY", value_parser = clap::builder::BoolishValueParser::new())]
     pub trust_proxy: bool,
 }
 

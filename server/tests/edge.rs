@@ -421,6 +421,29 @@ async fn behind_a_trusted_proxy_the_forwarded_address_and_https_count() {
     );
 }
 
+/// `DOORSTEP_TRUST_PROXY` takes the usual spellings of a switch: `1` turns trust on (the
+/// cookie is `Secure` behind an HTTPS proxy), `0` leaves it off. Before, only `true`/`false`
+/// were taken and `DOORSTEP_TRUST_PROXY=1` stopped the server at start.
+#[tokio::test]
+async fn the_trust_proxy_variable_takes_1_and_0() {
+    let dir = TempDir::new().unwrap();
+    let data = team_with_password(&dir);
+    let http = support::http();
+    for (value, secure) in [("1", true), ("on", true), ("0", false), ("false", false)] {
+        let server = Server::start_with_env(&data, &[("DOORSTEP_TRUST_PROXY", value)]);
+        let r = http
+            .post(format!("{}/v1/session", server.url))
+            .header("x-forwarded-proto", "https")
+            .json(&json!({ "user": "S-01", "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{value}");
+        let cookie = r.headers()["set-cookie"].to_str().unwrap();
+        assert_eq!(cookie.contains("; Secure"), secure, "{value}: {cookie}");
+    }
+}
+
 /// A name that does not exist takes as long as a manager with a wrong password: both are one
 /// argon2 check (before, 0.5 ms against 17.9 ms told which names exist).
 #[tokio::test]
@@ -656,7 +679,13 @@ fn the_openapi_document_has_unique_ids_security_and_errors() {
             }
             let security = op["security"].as_array().unwrap();
             match (path.as_str(), method.as_str()) {
-                ("/v1/session", "post") => assert_eq!(security, &vec![json!({})]),
+                // The record schema is public (protocol.md §9): no login, no 401.
+                ("/v1/session", "post") | ("/v1/schema/documents.json", "get") => {
+                    assert_eq!(security, &vec![json!({})], "{method} {path}");
+                    if path == "/v1/schema/documents.json" {
+                        assert!(op["responses"]["401"].is_null(), "{method} {path}");
+                    }
+                }
                 ("/v1/sync", _) => assert_eq!(security, &vec![json!({ "bearer": [] })]),
                 ("/v1/session", "delete") => {}
                 _ => {

@@ -319,6 +319,7 @@ async fn a_supervisor_sees_the_team_through_every_view_and_writes_reach_the_phon
         .iter()
         .find(|o| o["code"] == "paid")
         .unwrap();
+    // English asked, English labels (the playbook's `label_en`), as docs/api.md says.
     assert_eq!(
         (paid["requires_amount"].as_bool(), paid["label"].as_str()),
         (Some(true), Some("Paid"))

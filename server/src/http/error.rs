@@ -72,7 +72,7 @@ impl IntoResponse for AppError {
 /// The largest non-JSON error body read to become a message.
 const MESSAGE_BYTES: usize = 4096;
 
-/// Rewrites an error answer that is not JSON (axum's rejections, a `405`) into
+/// Rewrites an error answer that is not JSON or HTML (axum's rejections, a `405`) into
 /// `{"error": {"code", "message"}}`, keeping its status (a `422` of a JSON body that does not
 /// fit the type becomes `400 invalid`) and its headers (`Allow`, `Retry-After`).
 pub async fn json_errors(response: Response) -> Response {

@@ -46,10 +46,10 @@ pub struct RangeQuery {
 }
 
 fn parse_day(what: &'static str, s: &str) -> Result<NaiveDate, Error> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| Error::Argument {
+    client_core::layout::strict_date(s).ok_or_else(|| Error::Argument {
         what,
         value: s.to_string(),
-        expected: "YYYY-MM-DD",
+        expected: "YYYY-MM-DD, a year from 1900 to 2199",
     })
 }
 

@@ -72,13 +72,15 @@ fn error_schema() -> Schema {
     )
 }
 
-/// Which ways to authenticate an operation takes: none for logging in and out, the bearer
-/// token only for the phones' sync, either otherwise.
+/// Which ways to authenticate an operation takes: none for logging in and out and for the
+/// public record schema, the bearer token only for the phones' sync, either otherwise.
 fn security(path: &str, method: &str) -> Vec<SecurityRequirement> {
     let bearer = SecurityRequirement::new(BEARER, Vec::<String>::new());
     let session = SecurityRequirement::new(SESSION, Vec::<String>::new());
     match (path, method) {
-        ("/v1/session", "post" | "delete") => vec![SecurityRequirement::default()],
+        ("/v1/session", "post" | "delete") | ("/v1/schema/documents.json", "get") => {
+            vec![SecurityRequirement::default()]
+        }
         ("/v1/sync", _) => vec![bearer],
         _ => vec![bearer, session],
     }

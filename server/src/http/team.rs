@@ -60,13 +60,11 @@ impl DateQuery {
     pub fn date(&self) -> Result<chrono::NaiveDate, Error> {
         match &self.date {
             None => Ok(chrono::Local::now().date_naive()),
-            Some(d) => {
-                chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| Error::Argument {
-                    what: "date",
-                    value: d.clone(),
-                    expected: "YYYY-MM-DD",
-                })
-            }
+            Some(d) => client_core::layout::strict_date(d).ok_or_else(|| Error::Argument {
+                what: "date",
+                value: d.clone(),
+                expected: "YYYY-MM-DD, a year from 1900 to 2199",
+            }),
         }
     }
 }
