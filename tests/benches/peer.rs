@@ -450,6 +450,7 @@ fn main() {
     };
     let configs: Vec<Config> = configs_text.split(',').map(Config::parse).collect();
 
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     // The phones: this process and everything it starts, on core 1 (the servers move to 0).
     let phones_pinned = pin(std::process::id(), PHONE_CORE);
     if !phones_pinned {
@@ -487,7 +488,7 @@ fn main() {
     println!("\nload average at the end: {}", load_end.trim());
     let out = json!({
         "machine": {
-            "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "nproc": nproc,
             "load_start": load.trim(),
             "load_end": load_end.trim(),
             "pinned": phones_pinned,
