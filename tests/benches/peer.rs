@@ -24,7 +24,8 @@
 //! `/proc/<pid>/status`, its CPU time `utime + stime` from `/proc/<pid>/stat`.
 //!
 //! Run: `cargo bench -p doorstep-tests --bench peer` (configs `1x500x30,50x100x30`, as
-//! `DxCxV`); `DOORSTEP_PEER_CONFIGS=2x3x2` or `-- --quick` for a smoke run of seconds.
+//! `DxCxV`); `DOORSTEP_PEER_CONFIGS=2x3x2` or `-- --quick` for a smoke run of seconds;
+//! `DOORSTEP_PEER_OURS_ONLY=1` runs our side alone.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -78,6 +79,10 @@ impl Config {
             customers: self.customers,
             visits: self.visits,
         }
+    }
+
+    fn workload_json(&self) -> Value {
+        json!({"devices": self.devices, "customers": self.customers, "visits": self.visits})
     }
 
     fn label(&self) -> String {
@@ -449,6 +454,8 @@ fn main() {
         Err(_) => DEFAULT_CONFIGS.into(),
     };
     let configs: Vec<Config> = configs_text.split(',').map(Config::parse).collect();
+    // Our side alone (the peer's side of D50 takes minutes to create its documents).
+    let ours_only = std::env::var_os("DOORSTEP_PEER_OURS_ONLY").is_some();
 
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     // The phones: this process and everything it starts, on core 1 (the servers move to 0).
@@ -457,7 +464,9 @@ fn main() {
         eprintln!("taskset failed: the processes are not pinned");
     }
     doorstep();
-    ensure_node_modules();
+    if !ours_only {
+        ensure_node_modules();
+    }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average at the start: {}", load.trim());
 
@@ -465,17 +474,24 @@ fn main() {
     for cfg in configs {
         eprintln!("{}: doorstep serve ...", cfg.label());
         let ours = run_doorstep(cfg);
+        let ours_json = json!({
+            "upload": ours.upload.json(),
+            "day": ours.day.json(),
+            "server_peak_rss_kib": ours.peak_rss_kib,
+            "extra": ours.extra,
+        });
+        // Printed at once: a peer that fails must not take our figures with it.
+        println!("{} doorstep: {ours_json}", cfg.label());
+        if ours_only {
+            results.push(json!({"config": cfg.workload_json(), "doorstep": ours_json}));
+            continue;
+        }
         eprintln!("{}: the Node automerge-repo server ...", cfg.label());
         let peer = run_peer(cfg);
         print_rows(cfg, &ours, &peer);
         results.push(json!({
-            "config": {"devices": cfg.devices, "customers": cfg.customers, "visits": cfg.visits},
-            "doorstep": {
-                "upload": ours.upload.json(),
-                "day": ours.day.json(),
-                "server_peak_rss_kib": ours.peak_rss_kib,
-                "extra": ours.extra,
-            },
+            "config": cfg.workload_json(),
+            "doorstep": ours_json,
             "peer": {
                 "upload": peer.upload.json(),
                 "day": peer.day.json(),
