@@ -245,6 +245,12 @@ impl ServerProcess {
         }
     }
 
+    /// The process id while it runs (the peer benchmark pins it to a core and reads its
+    /// memory and CPU time from /proc).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the process runs.
     pub fn is_running(&self) -> bool {
         self.child.is_some()

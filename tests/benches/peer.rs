@@ -1,0 +1,539 @@
+//! Side by side with the Node automerge-repo sync server (issue 11): the same workload against
+//! `doorstep serve` and against the peer, in one run, one table. A plain program
+//! (`harness = false`): it prints the table and writes `target/bench/peer.json`;
+//! `docs/benchmarks.md` reports the figures.
+//!
+//! The workload, for D devices, C customers each, V visits: each device creates C customer
+//! documents offline, each a card then 3 visits as separate changes (not timed); then all
+//! devices sync at once, timed until the server holds every document (**first upload**); then
+//! each device, offline, records V visits on V distinct customers, and all sync at once again,
+//! timed until the server holds every change (**a day offline**).
+//!
+//! - Ours: the real `doorstep` binary (release, built by the harness) and phones that are real
+//!   client-core homes syncing through client-sync's HTTP transport, one thread each; a sync
+//!   run returns once the server has committed what it sent.
+//! - The peer (`bench/peer/`, npm packages pinned by its lockfile, `npm ci` run if
+//!   `node_modules` is missing): `server.mjs`, a Repo with the WebSocket server adapter and the
+//!   filesystem storage adapter sharing everything, and `clients.mjs`, one JS Repo per device in
+//!   one Node process. Convergence: the server process reports, over a side channel of its own,
+//!   when it holds every document at the heads the devices have, flushed to its storage.
+//!
+//! Both servers run pinned to core 0, the phones (this process, its proxy threads, and the
+//! Node clients) to core 1, with `taskset`. A counting TCP proxy sits between phones and server
+//! on both sides (HTTP for ours, WebSocket for the peer). The server's peak RSS is `VmHWM` from
+//! `/proc/<pid>/status`, its CPU time `utime + stime` from `/proc/<pid>/stat`.
+//!
+//! Run: `cargo bench -p doorstep-tests --bench peer` (configs `1x500x30,50x100x30`, as
+//! `DxCxV`); `DOORSTEP_PEER_CONFIGS=2x3x2` or `-- --quick` for a smoke run of seconds;
+//! `DOORSTEP_PEER_OURS_ONLY=1` runs our side alone.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::Instant;
+
+use client_core::model::{NewCustomer, Role};
+use client_core::{CustomerId, DocId};
+use doorstep_tests::peer::{ensure_node_modules, peer_dir, run_clients, NodeServer, Workload};
+use doorstep_tests::phone::{sales_visit, Phone};
+use doorstep_tests::proxy::{Direction, Proxy};
+use doorstep_tests::server::{create_team, doorstep, issue_token, ServerProcess};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+const DEFAULT_CONFIGS: &str = "1x500x30,50x100x30";
+const QUICK_CONFIG: &str = "2x3x2";
+const SERVER_CORE: &str = "0";
+const PHONE_CORE: &str = "1";
+
+/// One workload: devices, customers per device, visits per device on the day offline.
+#[derive(Clone, Copy, Debug)]
+struct Config {
+    devices: usize,
+    customers: usize,
+    visits: usize,
+}
+
+impl Config {
+    fn parse(text: &str) -> Config {
+        let n: Vec<usize> = text
+            .split('x')
+            .map(|p| p.trim().parse().expect("DxCxV, e.g. 50x100x30"))
+            .collect();
+        assert_eq!(n.len(), 3, "DxCxV, e.g. 50x100x30: {text}");
+        assert!(n[0] > 0 && n[1] > 0, "{text}: D and C must be positive");
+        assert!(
+            n[2] <= n[1],
+            "{text}: V visits go to distinct customers, V <= C"
+        );
+        Config {
+            devices: n[0],
+            customers: n[1],
+            visits: n[2],
+        }
+    }
+
+    fn workload(&self) -> Workload {
+        Workload {
+            devices: self.devices,
+            customers: self.customers,
+            visits: self.visits,
+        }
+    }
+
+    fn workload_json(&self) -> Value {
+        json!({"devices": self.devices, "customers": self.customers, "visits": self.visits})
+    }
+
+    fn label(&self) -> String {
+        format!("D{} C{} V{}", self.devices, self.customers, self.visits)
+    }
+}
+
+/// The figures of one phase on one side.
+#[derive(Default, Debug)]
+struct Phase {
+    ms: f64,
+    documents: usize,
+    changes: usize,
+    wire_up: u64,
+    wire_down: u64,
+    /// HTTP requests (ours), WebSocket messages sent by the devices (the peer).
+    requests: u64,
+    server_cpu_ms: f64,
+}
+
+impl Phase {
+    fn json(&self) -> Value {
+        json!({
+            "ms": self.ms,
+            "documents": self.documents,
+            "changes": self.changes,
+            "changes_per_s": self.changes as f64 / (self.ms / 1e3),
+            "documents_per_s": self.documents as f64 / (self.ms / 1e3),
+            "wire_bytes_up": self.wire_up,
+            "wire_bytes_down": self.wire_down,
+            "requests": self.requests,
+            "server_cpu_ms": self.server_cpu_ms,
+        })
+    }
+}
+
+/// One side's run of one config.
+#[derive(Default, Debug)]
+struct Side {
+    upload: Phase,
+    day: Phase,
+    peak_rss_kib: u64,
+    extra: Value,
+}
+
+/// `taskset` pins a process (all its threads) to a core; false if it could not.
+fn pin(pid: u32, core: &str) -> bool {
+    Command::new("taskset")
+        .args(["-a", "-p", "-c", core, &pid.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The process's CPU time (user + system) so far, in milliseconds.
+fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/pid/stat");
+    // The command name may hold spaces; the fields after its closing parenthesis don't.
+    let rest = &stat[stat.rfind(')').expect("(comm)") + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of the man page: utime, stime; `rest` starts at field 3.
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    ticks as f64 * 1e3 / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    let out = Command::new("getconf").arg("CLK_TCK").output();
+    out.ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// The process's peak resident set (`VmHWM`), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/pid/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+/// Syncs every phone at once, one thread each, each until nothing is pending; returns the wall
+/// time in ms and the HTTP requests made.
+fn sync_all(phones: &[Arc<Phone>]) -> (f64, u64) {
+    let barrier = Arc::new(Barrier::new(phones.len() + 1));
+    let handles: Vec<_> = phones
+        .iter()
+        .map(|p| {
+            let (p, b) = (p.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                b.wait();
+                let mut requests = 0u64;
+                loop {
+                    let r = p.sync().expect("sync");
+                    assert!(r.rejected.is_empty() && r.failed.is_empty(), "{r:?}");
+                    requests += u64::from(r.requests);
+                    if r.pending_documents == 0 {
+                        return requests;
+                    }
+                }
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    let requests = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    (start.elapsed().as_secs_f64() * 1e3, requests)
+}
+
+/// All changes of `docs` in `phone`'s home.
+fn count_changes(phone: &Phone, docs: &[DocId]) -> usize {
+    let mut s = phone.store();
+    docs.iter()
+        .map(|d| s.changes_since(d, &[]).unwrap().len())
+        .sum()
+}
+
+fn run_doorstep(cfg: Config) -> Side {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let agents: Vec<String> = (0..cfg.devices).map(|i| format!("A-{i:04}")).collect();
+    let mut members: Vec<(&str, &str)> = vec![("S-01", "supervisor")];
+    members.extend(agents.iter().map(|a| (a.as_str(), "agent")));
+    create_team(&data, "north", &members);
+    let server = ServerProcess::start(&data);
+    let pid = server.pid().expect("running");
+    let pinned = pin(pid, SERVER_CORE);
+    let proxy = Proxy::start(server.addr);
+
+    // Offline: C customers with 3 visits each, per device (not timed).
+    let mut phones = vec![];
+    let mut customers: Vec<Vec<CustomerId>> = vec![];
+    let mut upload = Phase::default();
+    for a in &agents {
+        let token = issue_token(&data, a);
+        let phone = Phone::create(dir.path(), a, Role::Agent, &proxy.url(), &token);
+        let ids: Vec<CustomerId> = {
+            let mut s = phone.store();
+            (0..cfg.customers)
+                .map(|j| {
+                    let c = s
+                        .add_customer(NewCustomer {
+                            name: format!("Customer {j}"),
+                            phones: vec![format!("1380000{j:04}")],
+                            postcode: Some(format!("2000{:02}", j % 40)),
+                            ..Default::default()
+                        })
+                        .unwrap()
+                        .id;
+                    for n in 0..3 {
+                        let now = s.now();
+                        let note =
+                            format!("visit {n}, talked about the renewal and the children's plan");
+                        s.record_visit(c, sales_visit(now, 200 - 60 * n, &note))
+                            .unwrap();
+                    }
+                    c
+                })
+                .collect()
+        };
+        let docs: Vec<DocId> = ids.iter().map(|c| DocId::Customer(*c)).collect();
+        upload.changes += count_changes(&phone, &docs);
+        upload.documents += phone.pending();
+        customers.push(ids);
+        phones.push(Arc::new(phone));
+    }
+
+    let (up0, down0, cpu0) = (
+        proxy.bytes(Direction::Up),
+        proxy.bytes(Direction::Down),
+        cpu_ms(pid),
+    );
+    let (ms, requests) = sync_all(&phones);
+    upload.ms = ms;
+    upload.requests = requests;
+    upload.wire_up = proxy.bytes(Direction::Up) - up0;
+    upload.wire_down = proxy.bytes(Direction::Down) - down0;
+    upload.server_cpu_ms = cpu_ms(pid) - cpu0;
+
+    // A day offline: V visits on V distinct customers per device.
+    let mut day = Phase::default();
+    for (phone, ids) in phones.iter().zip(&customers) {
+        let step = (ids.len() / cfg.visits.max(1)).max(1);
+        let mut s = phone.store();
+        for n in 0..cfg.visits {
+            let c = ids[(n * step) % ids.len()];
+            let now = s.now();
+            s.record_visit(
+                c,
+                sales_visit(now, 30, &format!("the day offline, visit {n}")),
+            )
+            .unwrap();
+            day.changes += 1;
+        }
+        drop(s);
+        day.documents += phone.pending();
+    }
+    let (up0, down0, cpu0) = (
+        proxy.bytes(Direction::Up),
+        proxy.bytes(Direction::Down),
+        cpu_ms(pid),
+    );
+    let (ms, requests) = sync_all(&phones);
+    day.ms = ms;
+    day.requests = requests;
+    day.wire_up = proxy.bytes(Direction::Up) - up0;
+    day.wire_down = proxy.bytes(Direction::Down) - down0;
+    day.server_cpu_ms = cpu_ms(pid) - cpu0;
+    for p in &phones {
+        assert_eq!(p.pending(), 0, "{} still has pending documents", p.user);
+    }
+
+    Side {
+        upload,
+        day,
+        peak_rss_kib: peak_rss_kib(pid),
+        extra: json!({ "server_pinned": pinned }),
+    }
+}
+
+fn run_peer(cfg: Config) -> Side {
+    let dir = TempDir::new().unwrap();
+    let server = NodeServer::start(&dir.path().join("server"), Some(SERVER_CORE));
+    let pid = server.pid();
+    let proxy = Proxy::start(([127, 0, 0, 1], server.ws_port).into());
+    let ws = proxy.url().replace("http://", "ws://");
+    let control = server.control_url();
+    let root = dir.path().join("clients");
+    std::fs::create_dir_all(&root).unwrap();
+
+    let mut side = Side::default();
+    let mut extra = serde_json::Map::new();
+    for phase in ["upload", "day"] {
+        let (up0, down0, cpu0) = (
+            proxy.bytes(Direction::Up),
+            proxy.bytes(Direction::Down),
+            cpu_ms(pid),
+        );
+        let v = run_clients(phase, &ws, &control, &root, cfg.workload());
+        let p = Phase {
+            ms: v["ms"].as_f64().unwrap(),
+            documents: v["documents_changed"].as_u64().unwrap() as usize,
+            changes: v["changes"].as_u64().unwrap() as usize,
+            wire_up: proxy.bytes(Direction::Up) - up0,
+            wire_down: proxy.bytes(Direction::Down) - down0,
+            requests: v["messages_up"].as_u64().unwrap(),
+            server_cpu_ms: cpu_ms(pid) - cpu0,
+        };
+        extra.insert(phase.into(), v);
+        if phase == "upload" {
+            side.upload = p;
+        } else {
+            side.day = p;
+        }
+    }
+    side.peak_rss_kib = peak_rss_kib(pid);
+    side.extra = Value::Object(extra);
+    side
+}
+
+fn ratio(ours: f64, peer: f64) -> String {
+    if peer == 0.0 || ours == 0.0 {
+        "n/a".into()
+    } else {
+        format!("{:.1}x", ours / peer)
+    }
+}
+
+/// Prints one config's rows: metric, ours, the peer's, and how many times better ours is.
+fn print_rows(cfg: Config, ours: &Side, peer: &Side) {
+    let rate = |p: &Phase, n: usize| n as f64 / (p.ms / 1e3);
+    let rows: Vec<(&str, f64, f64, bool)> = vec![
+        (
+            "first upload, changes/s",
+            rate(&ours.upload, ours.upload.changes),
+            rate(&peer.upload, peer.upload.changes),
+            true,
+        ),
+        (
+            "first upload, documents/s",
+            rate(&ours.upload, ours.upload.documents),
+            rate(&peer.upload, peer.upload.documents),
+            true,
+        ),
+        ("first upload, ms", ours.upload.ms, peer.upload.ms, false),
+        (
+            "day offline, ms to convergence",
+            ours.day.ms,
+            peer.day.ms,
+            false,
+        ),
+        (
+            "upload, KiB up",
+            ours.upload.wire_up as f64 / 1024.0,
+            peer.upload.wire_up as f64 / 1024.0,
+            false,
+        ),
+        (
+            "upload, KiB down",
+            ours.upload.wire_down as f64 / 1024.0,
+            peer.upload.wire_down as f64 / 1024.0,
+            false,
+        ),
+        (
+            "day, KiB up",
+            ours.day.wire_up as f64 / 1024.0,
+            peer.day.wire_up as f64 / 1024.0,
+            false,
+        ),
+        (
+            "day, KiB down",
+            ours.day.wire_down as f64 / 1024.0,
+            peer.day.wire_down as f64 / 1024.0,
+            false,
+        ),
+        (
+            "upload, requests (peer: messages up)",
+            ours.upload.requests as f64,
+            peer.upload.requests as f64,
+            false,
+        ),
+        (
+            "day, requests (peer: messages up)",
+            ours.day.requests as f64,
+            peer.day.requests as f64,
+            false,
+        ),
+        (
+            "server peak RSS, MiB",
+            ours.peak_rss_kib as f64 / 1024.0,
+            peer.peak_rss_kib as f64 / 1024.0,
+            false,
+        ),
+        (
+            "server CPU, upload, ms",
+            ours.upload.server_cpu_ms,
+            peer.upload.server_cpu_ms,
+            false,
+        ),
+        (
+            "server CPU, day, ms",
+            ours.day.server_cpu_ms,
+            peer.day.server_cpu_ms,
+            false,
+        ),
+    ];
+    println!("\n{}", cfg.label());
+    println!(
+        "  {:<38} {:>12} {:>12} {:>8}",
+        "", "doorstep", "peer", "better"
+    );
+    for (name, o, p, higher_better) in rows {
+        let better = if higher_better {
+            ratio(o, p)
+        } else {
+            ratio(p, o)
+        };
+        println!("  {name:<38} {o:>12.1} {p:>12.1} {better:>8}");
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick")
+        || std::env::var_os("DOORSTEP_PEER_QUICK").is_some();
+    let configs_text = match std::env::var("DOORSTEP_PEER_CONFIGS") {
+        Ok(t) => t,
+        Err(_) if quick => QUICK_CONFIG.into(),
+        Err(_) => DEFAULT_CONFIGS.into(),
+    };
+    let configs: Vec<Config> = configs_text.split(',').map(Config::parse).collect();
+    // Our side alone (the peer's side of D50 takes minutes to create its documents).
+    let ours_only = std::env::var_os("DOORSTEP_PEER_OURS_ONLY").is_some();
+
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    // The phones: this process and everything it starts, on core 1 (the servers move to 0).
+    let phones_pinned = pin(std::process::id(), PHONE_CORE);
+    if !phones_pinned {
+        eprintln!("taskset failed: the processes are not pinned");
+    }
+    doorstep();
+    if !ours_only {
+        ensure_node_modules();
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average at the start: {}", load.trim());
+
+    let mut results = vec![];
+    for cfg in configs {
+        eprintln!("{}: doorstep serve ...", cfg.label());
+        let ours = run_doorstep(cfg);
+        let ours_json = json!({
+            "upload": ours.upload.json(),
+            "day": ours.day.json(),
+            "server_peak_rss_kib": ours.peak_rss_kib,
+            "extra": ours.extra,
+        });
+        // Printed at once: a peer that fails must not take our figures with it.
+        println!("{} doorstep: {ours_json}", cfg.label());
+        if ours_only {
+            results.push(json!({"config": cfg.workload_json(), "doorstep": ours_json}));
+            continue;
+        }
+        eprintln!("{}: the Node automerge-repo server ...", cfg.label());
+        let peer = run_peer(cfg);
+        print_rows(cfg, &ours, &peer);
+        results.push(json!({
+            "config": cfg.workload_json(),
+            "doorstep": ours_json,
+            "peer": {
+                "upload": peer.upload.json(),
+                "day": peer.day.json(),
+                "server_peak_rss_kib": peer.peak_rss_kib,
+                "clients": peer.extra,
+            },
+        }));
+    }
+    let load_end = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("\nload average at the end: {}", load_end.trim());
+    let out = json!({
+        "machine": {
+            "nproc": nproc,
+            "load_start": load.trim(),
+            "load_end": load_end.trim(),
+            "pinned": phones_pinned,
+        },
+        "peer_versions": peer_versions(),
+        "results": results,
+    });
+    let target = bench_dir();
+    std::fs::create_dir_all(&target).unwrap();
+    let path = target.join("peer.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap()).unwrap();
+    println!("figures written to {}", path.display());
+}
+
+/// The peer's package versions, as bench/peer/package.json pins them.
+fn peer_versions() -> Value {
+    std::fs::read_to_string(peer_dir().join("package.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .map(|v| v["dependencies"].clone())
+        .unwrap_or(Value::Null)
+}
+
+/// `target/bench/`, next to the profile directory this program runs from.
+fn bench_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let mut dir = exe.parent().unwrap().to_path_buf();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.pop();
+    }
+    dir.parent().unwrap().join("bench")
+}

@@ -1,0 +1,165 @@
+//! The Node automerge-repo sync server and its JS clients (`bench/peer/`) as processes: the
+//! peer that `benches/peer.rs` measures `doorstep serve` against, and that
+//! `tests/peer_harness.rs` checks end to end on a tiny workload. Kept here, beside `server.rs`,
+//! so that the benchmark and its test drive the Node side the same way.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+/// `bench/peer/` in this repository.
+pub fn peer_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace")
+        .join("bench/peer")
+}
+
+/// Runs `npm ci` in `bench/peer/` if its packages are missing.
+pub fn ensure_node_modules() {
+    let dir = peer_dir();
+    if dir.join("node_modules/@automerge/automerge-repo").exists() {
+        return;
+    }
+    let ok = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "npm ci in {} failed", dir.display());
+}
+
+/// `bench/peer/server.mjs` on loopback, killed when dropped.
+pub struct NodeServer {
+    child: Child,
+    /// The automerge-repo WebSocket port.
+    pub ws_port: u16,
+    /// The benchmark's side channel (see server.mjs).
+    pub control_port: u16,
+}
+
+impl NodeServer {
+    /// Starts the server with its storage in `storage`, pinned to `core` with `taskset` if
+    /// given; returns once it listens.
+    pub fn start(storage: &Path, core: Option<&str>) -> NodeServer {
+        let script = peer_dir().join("server.mjs");
+        let mut cmd = match core {
+            Some(core) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", core, "node"]);
+                c
+            }
+            None => Command::new("node"),
+        };
+        let mut child = cmd
+            .arg(script)
+            .arg(storage)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("node server.mjs starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("server.mjs prints its ports");
+        let ports: Vec<u16> = line
+            .trim()
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("server.mjs did not start: {line:?}"))
+            .split(' ')
+            .map(|p| p.parse().expect("a port"))
+            .collect();
+        NodeServer {
+            child,
+            ws_port: ports[0],
+            control_port: ports[1],
+        }
+    }
+
+    /// The process id (for /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `http://127.0.0.1:PORT` of the side channel.
+    pub fn control_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.control_port)
+    }
+
+    /// One request to the side channel: `GET` or `POST` (with a JSON body) `route`; the JSON
+    /// answer, or None if it did not come within `timeout`.
+    pub fn control(
+        &self,
+        method: &str,
+        route: &str,
+        body: Option<&Value>,
+        timeout: std::time::Duration,
+    ) -> Option<Value> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.control_port)).expect("connect");
+        s.set_read_timeout(Some(timeout)).expect("a timeout");
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        write!(
+            s,
+            "{method} {route} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("write");
+        let mut out = String::new();
+        match s.read_to_string(&mut out) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return None
+            }
+            Err(e) => panic!("{route}: {e}"),
+        }
+        let (_, json) = out.split_once("\r\n\r\n").expect("an HTTP answer");
+        Some(serde_json::from_str(json).unwrap_or_else(|e| panic!("{route}: {e}: {out}")))
+    }
+}
+
+impl Drop for NodeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The size of a peer workload: devices, customers per device, visits per device on the day
+/// offline.
+#[derive(Clone, Copy, Debug)]
+pub struct Workload {
+    /// D devices.
+    pub devices: usize,
+    /// C customer documents per device.
+    pub customers: usize,
+    /// V visits per device, on V distinct customers, on the day offline.
+    pub visits: usize,
+}
+
+/// Runs one phase (`upload` or `day`) of `bench/peer/clients.mjs` against the WebSocket URL
+/// `ws` (a proxy's, to count bytes) and the server's side channel; `root` holds the devices'
+/// storage across phases. Returns the JSON line it printed.
+pub fn run_clients(phase: &str, ws: &str, control: &str, root: &Path, w: Workload) -> Value {
+    let out = Command::new("node")
+        .arg(peer_dir().join("clients.mjs"))
+        .arg(phase)
+        .arg(ws)
+        .arg(control)
+        .arg(root)
+        .args([w.devices, w.customers, w.visits].map(|n| n.to_string()))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("node clients.mjs runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "clients.mjs {phase} failed: {stdout}");
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("clients.mjs {phase}: {e}: {stdout}"))
+}
