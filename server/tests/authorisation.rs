@@ -477,3 +477,148 @@ async fn adding_a_member_by_role() {
     let south = users(token_for(&data, "S-02")).await;
     assert!(!south.contains("A-0100"), "{south:?}");
 }
+
+/// Issuing a phone from the dashboard (`POST /v1/team/devices`): like revoking, a manager
+/// issues phones to the members below them in their team (`403` for their own, a peer's or
+/// an agent caller, `404` for another team's member or nobody). The answer's one-time link
+/// enrols a real phone home, which then syncs its customers; the server stored only the
+/// token's hash and logged no token.
+#[tokio::test]
+async fn issuing_a_phone_by_role_and_team_and_the_phone_enrols() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    north_team(&data);
+    admin(&data, &["team", "create", "south"]);
+    for (team, user, role) in [
+        ("north", "S-09", "supervisor"),
+        ("north", "D-01", "department_manager"),
+        ("south", "S-02", "supervisor"),
+        ("south", "B-0001", "agent"),
+    ] {
+        admin(
+            &data,
+            &[
+                "user", "add", "--team", team, "--user", user, "--role", role,
+            ],
+        );
+    }
+    let server = Server::start(&data);
+    let http = http();
+    let issue = |user: &str, body: serde_json::Value| {
+        let req = http
+            .post(format!("{}/v1/team/devices", server.url))
+            .bearer_auth(token_for(&data, user))
+            .json(&body)
+            .send();
+        async move {
+            let resp = req.await.unwrap();
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            (status, body)
+        }
+    };
+    use serde_json::json;
+    let devices_before = admin(&data, &["device", "list"]).as_array().unwrap().len();
+    for (who, caller, body, expected) in [
+        ("an agent", "A-0002", json!({ "user": "A-0001" }), 403),
+        (
+            "a supervisor, themselves",
+            "S-01",
+            json!({ "user": "S-01" }),
+            403,
+        ),
+        (
+            "a supervisor, a peer",
+            "S-01",
+            json!({ "user": "S-09" }),
+            403,
+        ),
+        (
+            "a supervisor, a superior",
+            "S-01",
+            json!({ "user": "D-01" }),
+            403,
+        ),
+        (
+            "another team's agent",
+            "S-01",
+            json!({ "user": "B-0001" }),
+            404,
+        ),
+        (
+            "another team's supervisor",
+            "S-02",
+            json!({ "user": "A-0001" }),
+            404,
+        ),
+        ("nobody", "S-01", json!({ "user": "A-9999" }), 404),
+        ("not a staff number", "S-01", json!({ "user": "" }), 404),
+        (
+            "a bad server address",
+            "S-01",
+            json!({ "user": "A-0001", "server": "ftp://x" }),
+            400,
+        ),
+    ] {
+        let (status, res) = issue(caller, body.clone()).await;
+        assert_eq!(status, expected, "{who} {body}: {res}");
+        assert!(res["error"]["code"].is_string(), "{who}: {res}");
+    }
+    // Each call above issued the caller's own token through `token_for` (9 of them); none
+    // of the refused requests issued a phone.
+    let devices_after = admin(&data, &["device", "list"]).as_array().unwrap().len();
+    assert_eq!(
+        devices_after,
+        devices_before + 9,
+        "a refused request issued nothing"
+    );
+
+    // A department manager issues a supervisor's phone; the address is the request's own
+    // when the body names none.
+    let (status, d) = issue("D-01", json!({ "user": "S-09" })).await;
+    assert_eq!(status, 200, "{d}");
+    assert!(
+        d["link"].as_str().unwrap().starts_with(&format!(
+            "doorstep://enrol?server={}",
+            server.url.replace(':', "%3A").replace('/', "%2F")
+        )),
+        "{d}"
+    );
+
+    // A supervisor issues their agent's phone: a link, an SVG QR code, no bare token.
+    let (status, d) = issue("S-01", json!({ "user": "A-0001", "server": server.url })).await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["user"], "A-0001");
+    assert!(d.get("token").is_none(), "{d}");
+    let link = d["link"].as_str().unwrap().to_string();
+    let svg = d["qr_svg"].as_str().unwrap();
+    assert!(svg.contains("<svg") && svg.contains("</svg>"), "{svg}");
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    assert_eq!(token.len(), 43, "{link}");
+    // The server keeps the hash, never the token, and its log never names it.
+    let db = std::fs::read(data.join("server.db")).unwrap();
+    assert!(!db.windows(token.len()).any(|w| w == token.as_bytes()));
+    assert!(!server.log_text().contains(&token));
+
+    // The link enrols a real phone home, which syncs A-0001's customers down.
+    let home = dir.path().join("phone");
+    let ok = |args: &[&str]| {
+        let (code, v) = agent_run(&home, args);
+        assert_eq!(code, 0, "{args:?}: {v}");
+        v
+    };
+    ok(&["init", "--user", "A-0001"]);
+    assert_eq!(ok(&["enrol", &link])["server"], server.url.as_str());
+    ok(&["sync"]);
+    assert_eq!(ok(&["status"])["pending_documents"], 0);
+    let customers = ok(&["customer", "list"]);
+    assert_eq!(customers.as_array().map(Vec::len), Some(4), "{customers}");
+    let listed = admin(&data, &["device", "list"]);
+    let phone = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == d["device"])
+        .unwrap();
+    assert!(phone["last_sync"].is_string(), "{phone}");
+}

@@ -439,3 +439,34 @@ test("a supervisor adds an agent from the Team page; a taken staff number is sai
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
   await context.close();
 });
+
+test("a supervisor issues a phone from the Team page: its link and QR code, in both languages at both widths", async () => {
+  for (const lang of ["zh-CN", "en"]) {
+    for (const size of WIDTHS) {
+      const words = catalogue(lang);
+      const context = await browser.newContext({ locale: lang, viewport: size });
+      const page = await context.newPage();
+      await logIn(page, "S-01");
+      await page.goto(`${url}/#/team`);
+      const row = '#members tr[data-member="A-0001"]';
+      await page.waitForSelector(`${row} button.issue`);
+      // Agents only for a supervisor: not themselves, not the department manager.
+      assert.equal(await page.locator('#members tr[data-member="S-01"] button.issue').count(), 0);
+      assert.equal(await page.locator('#members tr[data-member="D-01"] button.issue').count(), 0);
+      assert.equal(await page.locator(`${row} button.issue`).innerText(), words["team.issue"]);
+      await page.click(`${row} button.issue`);
+      await page.waitForSelector("#issued .issued img.qr");
+      await page.waitForFunction(() => document.querySelector("#issued img.qr").naturalWidth > 0);
+      const shown = await page.evaluate(() => ({
+        title: document.querySelector("#issued h3").innerText,
+        link: document.querySelector("#issued .link").innerText,
+        wide: document.documentElement.scrollWidth <= window.innerWidth,
+      }));
+      assert.equal(shown.title, words["team.issued_title"].replace("{name}", "Li Na"));
+      assert.match(shown.link, new RegExp(`^doorstep://enrol\\?server=${encodeURIComponent(url)}&token=[A-Za-z0-9_-]{43}$`));
+      assert.ok(shown.wide, `${lang} ${size.width}: the link or the code scrolls sideways`);
+      if (SHOTS && lang === "zh-CN" && size.width === 390) await page.screenshot({ path: join(SHOTS, "zh-CN-390-issue-phone.png") });
+      await context.close();
+    }
+  }
+});

@@ -354,10 +354,33 @@ const views = {
         h("label", {}, t("login.user"), " ", user), " ", h("label", {}, t("field.name"), " ", name), " ",
         h("label", {}, t("team.role"), " ", role), " ", h("button", { id: "add-member", type: "submit" }, t("team.add_button")), msg);
     };
+    // A phone for a member below the caller: the one-time enrolment link and its QR code
+    // (an SVG drawn by the server, shown as an image), in a card above the tables.
+    const issued = h("div", { id: "issued", "aria-live": "polite" });
+    const issuePhone = (m) => {
+      const msg = h("span", { class: "error", role: "alert" });
+      const button = h("button", { class: "secondary issue", onclick: async () => {
+        msg.textContent = "";
+        button.disabled = true;
+        try {
+          const d = await api("/v1/team/devices", { method: "POST", headers: { "content-type": "application/json" },
+            body: JSON.stringify({ user: m.user, server: location.origin }) });
+          issued.replaceChildren(h("div", { class: "card issued" },
+            h("h3", {}, t("team.issued_title", { name: m.name || m.user })),
+            h("img", { class: "qr", alt: t("team.qr_alt"), src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(d.qr_svg)}` }),
+            h("p", {}, t("team.issued_intro")), h("p", { class: "link" }, h("code", {}, d.link)),
+            h("p", { class: "muted small" }, t("team.issued_once"))));
+          issued.scrollIntoView({ block: "nearest" });
+        } catch (e) { msg.textContent = errorText(e); }
+        button.disabled = false;
+      } }, t("team.issue"));
+      return [button, msg];
+    };
     const memberRows = members.map((m) => h("tr", { "data-member": m.user },
       h("td", { class: "who" }, m.role === "agent" ? agentLink(m.user, m.name) : m.name, " ", h("span", { class: "muted small" }, m.user)),
       h("td", {}, roleName(m.role)), h("td", {}, m.reports_to ? nameOf(m.reports_to) : ""),
-      h("td", {}, m.last_sync ? when(m.last_sync) : t("fresh.never"))));
+      h("td", {}, m.last_sync ? when(m.last_sync) : t("fresh.never")),
+      h("td", {}, below.includes(m.role) ? issuePhone(m) : "")));
     const rows = devices.map((d) => {
       const msg = h("span", { class: "error", role: "alert" });
       let armed = false;
@@ -375,7 +398,8 @@ const views = {
         h("td", {}, button || "", msg));
     });
     return [h("h2", {}, t("team.title")),
-      cardTable("members", [t("col.member"), t("team.role"), t("team.reports_to"), t("team.last_sync")], memberRows),
+      issued,
+      cardTable("members", [t("col.member"), t("team.role"), t("team.reports_to"), t("team.last_sync"), ""], memberRows),
       addForm(),
       h("h3", {}, t("team.phones")), h("p", { class: "muted" }, t("team.intro")),
       cardTable("devices", [t("col.member"), t("team.issued"), t("team.last_sync"), t("col.status"), ""], rows)];
