@@ -622,3 +622,208 @@ async fn issuing_a_phone_by_role_and_team_and_the_phone_enrols() {
         .unwrap();
     assert!(phone["last_sync"].is_string(), "{phone}");
 }
+
+/// Deactivating a member (`POST /v1/team/members/{user}/deactivate`, `…/reactivate`): the
+/// members below the caller in their team. A deactivated agent's phone is told to wipe, they
+/// leave Today, Week and Month (their customers stay readable), no customer goes to them and
+/// no phone is issued to them; a deactivated manager can no longer log in, and their open
+/// session ends. Reactivated, they are back in the lists and a new phone may be issued.
+#[tokio::test]
+async fn deactivating_a_member_by_role_and_team() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let customers = north_team(&data);
+    admin(&data, &["team", "create", "south"]);
+    for (team, user, role) in [
+        ("north", "S-09", "supervisor"),
+        ("north", "D-01", "department_manager"),
+        ("south", "S-02", "supervisor"),
+    ] {
+        admin(
+            &data,
+            &[
+                "user", "add", "--team", team, "--user", user, "--role", role,
+            ],
+        );
+    }
+    admin(
+        &data,
+        &[
+            "user",
+            "password",
+            "--user",
+            "S-09",
+            "--password",
+            "s9 secret",
+        ],
+    );
+    let a1_token = token_for(&data, "A-0001");
+    let s1_token = token_for(&data, "S-01");
+    let d1_token = token_for(&data, "D-01");
+    let server = Server::start(&data);
+    let http = http();
+    let post = |token: &str, path: String, body: serde_json::Value| {
+        let req = http
+            .post(format!("{}{path}", server.url))
+            .bearer_auth(token)
+            .json(&body)
+            .send();
+        async move {
+            let resp = req.await.unwrap();
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            (status, body)
+        }
+    };
+    let set = |token: String, user: &str, what: &str| {
+        post_owned(
+            &http,
+            &server.url,
+            token,
+            format!("/v1/team/members/{user}/{what}"),
+        )
+    };
+    for (who, caller, user, expected) in [
+        ("an agent", "A-0002", "A-0001", 403),
+        ("a supervisor, themselves", "S-01", "S-01", 403),
+        ("a supervisor, a peer", "S-01", "S-09", 403),
+        ("a supervisor, a superior", "S-01", "D-01", 403),
+        ("another team's supervisor", "S-02", "A-0001", 404),
+        ("nobody", "S-01", "A-9999", 404),
+    ] {
+        for what in ["deactivate", "reactivate"] {
+            let (status, res) = set(token_for(&data, caller), user, what).await;
+            assert_eq!(status, expected, "{who} {what}: {res}");
+            assert!(res["error"]["code"].is_string(), "{who}: {res}");
+        }
+    }
+    let (_, today) = get(&http, &server.url, &s1_token, "/v1/team/today").await;
+    assert_eq!(today.as_array().unwrap().len(), 2, "{today}");
+
+    // The supervisor deactivates A-0001 (twice: nothing more happens).
+    for _ in 0..2 {
+        let (status, m) = set(s1_token.clone(), "A-0001", "deactivate").await;
+        assert_eq!(status, 200, "{m}");
+        assert_eq!(m["active"], false, "{m}");
+    }
+    let (status, body) = get(&http, &server.url, &a1_token, "/v1/team/members").await;
+    assert_eq!((status, body["wipe"].clone()), (403, true.into()), "{body}");
+    let agents = |v: &serde_json::Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["agent"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let (_, today) = get(&http, &server.url, &s1_token, "/v1/team/today").await;
+    assert_eq!(agents(&today), ["A-0002"]);
+    for view in ["today", "week", "month"] {
+        let (status, v) = get(&http, &server.url, &s1_token, &format!("/v1/views/{view}")).await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(agents(&v["agents"]), ["A-0002"], "{view}");
+    }
+    let (_, members) = get(&http, &server.url, &s1_token, "/v1/team/members").await;
+    let a1 = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user"] == "A-0001")
+        .unwrap();
+    assert_eq!(
+        (a1["active"].clone(), a1["devices"].clone()),
+        (false.into(), 0.into())
+    );
+    // Their history stays; nothing goes to them, no phone is issued to them.
+    let (status, c) = get(
+        &http,
+        &server.url,
+        &s1_token,
+        &format!("/v1/customers/{}", customers[0]),
+    )
+    .await;
+    assert_eq!(status, 200, "{c}");
+    let (status, res) = post(
+        &s1_token,
+        format!("/v1/customers/{}/assign", customers[4]),
+        serde_json::json!({ "agent": "A-0001" }),
+    )
+    .await;
+    assert_eq!(status, 400, "{res}");
+    let (status, res) = post(
+        &s1_token,
+        "/v1/team/devices".into(),
+        serde_json::json!({ "user": "A-0001" }),
+    )
+    .await;
+    assert_eq!(status, 400, "{res}");
+
+    // Reactivated: back in the lists, and a new phone may be issued.
+    let (status, m) = set(s1_token.clone(), "A-0001", "reactivate").await;
+    assert_eq!((status, m["active"].clone()), (200, true.into()), "{m}");
+    let (_, today) = get(&http, &server.url, &s1_token, "/v1/team/today").await;
+    assert_eq!(agents(&today), ["A-0001", "A-0002"]);
+    let (status, res) = post(
+        &s1_token,
+        "/v1/team/devices".into(),
+        serde_json::json!({ "user": "A-0001" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{res}");
+
+    // A department manager deactivates a supervisor: their password and session stop working.
+    let login = || {
+        let req = http
+            .post(format!("{}/v1/session", server.url))
+            .json(&serde_json::json!({ "user": "S-09", "password": "s9 secret" }))
+            .send();
+        async move { req.await.unwrap() }
+    };
+    let resp = login().await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let session = |cookie: String| {
+        let req = http
+            .get(format!("{}/v1/session", server.url))
+            .header("cookie", cookie)
+            .send();
+        async move { req.await.unwrap().status().as_u16() }
+    };
+    assert_eq!(session(cookie.clone()).await, 200);
+    let (status, m) = set(d1_token.clone(), "S-09", "deactivate").await;
+    assert_eq!((status, m["active"].clone()), (200, false.into()), "{m}");
+    assert_eq!(session(cookie).await, 401);
+    assert_eq!(login().await.status().as_u16(), 401);
+
+    // `doorstep admin` does the same on the server's directory.
+    let m = admin(&data, &["user", "deactivate", "--user", "A-0002"]);
+    assert_eq!(m["active"], false, "{m}");
+    let (_, today) = get(&http, &server.url, &s1_token, "/v1/team/today").await;
+    assert_eq!(agents(&today), ["A-0001"]);
+    assert_eq!(
+        admin(&data, &["user", "reactivate", "--user", "A-0002"])["active"],
+        true
+    );
+}
+
+/// Posts with no body: (status, JSON).
+async fn post_owned(
+    http: &reqwest::Client,
+    url: &str,
+    token: String,
+    path: String,
+) -> (u16, serde_json::Value) {
+    let resp = http
+        .post(format!("{url}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or_default())
+}

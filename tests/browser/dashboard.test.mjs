@@ -470,3 +470,36 @@ test("a supervisor issues a phone from the Team page: its link and QR code, in b
     }
   }
 });
+
+test("a supervisor deactivates and reactivates an agent from the Team page, in both languages at both widths", async () => {
+  let active = true;
+  for (const lang of ["zh-CN", "en"]) {
+    for (const size of WIDTHS) {
+      const words = catalogue(lang);
+      const context = await browser.newContext({ locale: lang, viewport: size });
+      const page = await context.newPage();
+      await logIn(page, "S-01");
+      await page.goto(`${url}/#/team`);
+      const row = '#members tr[data-member="A-0002"]';
+      await page.waitForSelector(`${row} td.state`);
+      if (active) {
+        // Two steps: the agent's phones wipe.
+        await page.click(`${row} button.deactivate`);
+        assert.equal(await page.locator(`${row} button.deactivate`).innerText(), words["team.confirm_deactivate"].replace("{name}", "陈静"));
+        await page.click(`${row} button.deactivate`);
+        await page.waitForFunction(([sel, t]) => document.querySelector(`${sel} td.state`)?.innerText.trim() === t, [row, words["team.deactivated"]]);
+        assert.equal(await page.locator(`${row} button.issue`).count(), 0);
+        // Today leaves them out.
+        await page.goto(`${url}/#/today`);
+        await page.waitForSelector("#today-table");
+        assert.equal(await page.locator('#today-table tr[data-agent="A-0002"]').count(), 0);
+      } else {
+        await page.click(`${row} button.reactivate`);
+        await page.waitForFunction(([sel, t]) => document.querySelector(`${sel} td.state`)?.innerText.trim() === t, [row, words["team.active"]]);
+      }
+      active = !active;
+      assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `${lang} ${size.width}`);
+      await context.close();
+    }
+  }
+});

@@ -116,6 +116,12 @@ async fn assign(
                 format!("{} is a {}, not an agent", target.user, target.role.code()),
             ));
         }
+        if !s.is_active(&target.user)? {
+            return Err(Error::invalid(
+                "agent",
+                format!("{} is deactivated", target.user),
+            ));
+        }
         s.assign(cid, &agent, false)
     })
     .await?;

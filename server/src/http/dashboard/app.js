@@ -376,11 +376,24 @@ const views = {
       } }, t("team.issue"));
       return [button, msg];
     };
-    const memberRows = members.map((m) => h("tr", { "data-member": m.user },
+    // Deactivate (two steps: their phones wipe, they leave the lists) or reactivate.
+    const activity = (m) => {
+      const msg = h("span", { class: "error", role: "alert" });
+      let armed = false;
+      const what = m.active ? "deactivate" : "reactivate";
+      const button = h("button", { class: `secondary ${what}`, onclick: async () => {
+        if (m.active && !armed) { armed = true; button.textContent = t("team.confirm_deactivate", { name: m.name || m.user }); button.className = "danger deactivate"; return; }
+        try { await api(`/v1/team/members/${encodeURIComponent(m.user)}/${what}`, { method: "POST" }); render(); }
+        catch (e) { msg.textContent = errorText(e); }
+      } }, t(`team.${what}`));
+      return [button, msg];
+    };
+    const memberRows = members.map((m) => h("tr", { "data-member": m.user, class: m.active === false ? "revoked" : "" },
       h("td", { class: "who" }, m.role === "agent" ? agentLink(m.user, m.name) : m.name, " ", h("span", { class: "muted small" }, m.user)),
       h("td", {}, roleName(m.role)), h("td", {}, m.reports_to ? nameOf(m.reports_to) : ""),
       h("td", {}, m.last_sync ? when(m.last_sync) : t("fresh.never")),
-      h("td", {}, below.includes(m.role) ? issuePhone(m) : "")));
+      h("td", { class: "state" }, m.active === false ? badge("bad", t("team.deactivated")) : badge("ok", t("team.active"))),
+      h("td", {}, below.includes(m.role) ? [m.active === false ? "" : issuePhone(m), " ", activity(m)] : "")));
     const rows = devices.map((d) => {
       const msg = h("span", { class: "error", role: "alert" });
       let armed = false;
@@ -399,7 +412,7 @@ const views = {
     });
     return [h("h2", {}, t("team.title")),
       issued,
-      cardTable("members", [t("col.member"), t("team.role"), t("team.reports_to"), t("team.last_sync"), ""], memberRows),
+      cardTable("members", [t("col.member"), t("team.role"), t("team.reports_to"), t("team.last_sync"), t("col.status"), ""], memberRows),
       addForm(),
       h("h3", {}, t("team.phones")), h("p", { class: "muted" }, t("team.intro")),
       cardTable("devices", [t("col.member"), t("team.issued"), t("team.last_sync"), t("col.status"), ""], rows)];
@@ -413,7 +426,7 @@ const views = {
     const field = (k, v) => (v ? h("tr", {}, h("th", {}, k), h("td", {}, v)) : "");
     return [
       h("h2", { id: "customer-name" }, card.name),
-      reassignCard(card, c.policies.some((p) => p.status === "orphan")),
+      reassignCard(card, c.policies.some((p) => p.status === "orphan") || (!!card.agent && !state.agents.some((a) => a.user === card.agent))),
       h("table", { class: "card fields" }, h("tbody", {}, field(t("col.agent"), card.agent ? agentLink(card.agent) : t("unassigned")), field(t("field.phones"), card.phones.join(", ")),
         field(t("field.address"), card.address), field(t("field.postcode"), card.postcode), field(t("field.birthday"), card.birthday && day(card.birthday)),
         field(t("field.grade"), card.grade && label("grades", card.grade)), field(t("col.status"), card.status && t(`customer_status.${card.status}`)),
@@ -678,7 +691,7 @@ async function loadNames() {
   try {
     const [members, pb] = await Promise.all([api("/v1/team/members"), api(`/v1/team/playbook?${q()}`)]);
     state.names = Object.fromEntries(members.map((m) => [m.user, m.name]));
-    state.agents = members.filter((m) => m.role === "agent");
+    state.agents = members.filter((m) => m.role === "agent" && m.active !== false);
     state.labels = pb.labels;
   } catch (e) { if (e.status === 401) throw e; }
 }
