@@ -827,3 +827,89 @@ async fn post_owned(
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or_default())
 }
+
+/// The reassigning list (`GET /v1/team/customers`): managers only, their team's customers,
+/// orphans (agent deactivated) first; handing an orphan to an agent makes its normal policies
+/// orphan policies (孤儿保单) and takes it off the orphans.
+#[tokio::test]
+async fn listing_customers_orphans_first() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let customers = north_team(&data);
+    admin(&data, &["team", "create", "south"]);
+    admin(
+        &data,
+        &[
+            "user",
+            "add",
+            "--team",
+            "south",
+            "--user",
+            "S-02",
+            "--role",
+            "supervisor",
+        ],
+    );
+    let s1_token = token_for(&data, "S-01");
+    let server = Server::start(&data);
+    let http = http();
+    let list = || get(&http, &server.url, &s1_token, "/v1/team/customers");
+    assert_eq!(
+        get(
+            &http,
+            &server.url,
+            &token_for(&data, "A-0001"),
+            "/v1/team/customers"
+        )
+        .await
+        .0,
+        403
+    );
+    let (_, south) = get(
+        &http,
+        &server.url,
+        &token_for(&data, "S-02"),
+        "/v1/team/customers",
+    )
+    .await;
+    assert_eq!(south.as_array().map(Vec::len), Some(0), "{south}");
+    let (status, all) = list().await;
+    assert_eq!(status, 200, "{all}");
+    let all = all.as_array().unwrap().clone();
+    assert_eq!(all.len(), customers.len(), "{all:?}");
+    assert!(all.iter().all(|c| c["orphan"].is_null()), "{all:?}");
+
+    // A-0002 leaves: their four customers come first, as orphans.
+    let a2: BTreeSet<String> = customers[4..8].iter().cloned().collect();
+    admin(&data, &["user", "deactivate", "--user", "A-0002"]);
+    let (_, now) = list().await;
+    let now = now.as_array().unwrap().clone();
+    let first: BTreeSet<String> = now[..4]
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(first, a2);
+    assert!(
+        now[..4].iter().all(|c| c["orphan"] == "deactivated"),
+        "{now:?}"
+    );
+    assert!(now[4..].iter().all(|c| c["orphan"].is_null()), "{now:?}");
+
+    // One goes to A-0001: off the orphans, its normal policies now orphan policies.
+    let orphan = now[0]["id"].as_str().unwrap().to_string();
+    let resp = http
+        .post(format!("{}/v1/customers/{orphan}/assign", server.url))
+        .bearer_auth(&s1_token)
+        .json(&serde_json::json!({ "agent": "A-0001" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let (_, after) = list().await;
+    let after = after.as_array().unwrap().clone();
+    assert_eq!(after.iter().filter(|c| !c["orphan"].is_null()).count(), 3);
+    let moved = after.iter().find(|c| c["id"] == orphan.as_str()).unwrap();
+    assert_eq!(moved["agent"], "A-0001");
+    assert!(moved["orphan_policies"].as_u64().unwrap() > 0, "{moved}");
+    assert_eq!(moved["orphan_policies"], moved["policies"], "{moved}");
+}

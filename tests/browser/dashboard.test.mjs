@@ -202,7 +202,7 @@ test("a supervisor of team B cannot open team A's customer by URL", async () => 
   await context.close();
 });
 
-const VIEWS = ["today", "week", "month", "pipeline", "problems", "spot-check", "playbook", "team", "customer", "agent"];
+const VIEWS = ["today", "week", "month", "pipeline", "problems", "spot-check", "playbook", "customers", "team", "customer", "agent"];
 const WIDTHS = [{ width: 1366, height: 900 }, { width: 390, height: 844 }];
 // The screenshots docs/ shows (DOORSTEP_SCREENSHOTS): a handful, viewport-sized.
 const KEEP = new Set(["zh-CN-1366-today", "zh-CN-390-today", "zh-CN-1366-week", "zh-CN-390-month",
@@ -501,5 +501,43 @@ test("a supervisor deactivates and reactivates an agent from the Team page, in b
       assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `${lang} ${size.width}`);
       await context.close();
     }
+  }
+});
+
+test("an agent who left: their customers come first on Customers, each handed over in one click; the rest searchable", async () => {
+  admin("user", "deactivate", "--user", "A-0002");
+  try {
+    let handed = 0;
+    for (const lang of ["zh-CN", "en"]) {
+      for (const size of WIDTHS) {
+        const words = catalogue(lang);
+        const context = await browser.newContext({ locale: lang, viewport: size });
+        const page = await context.newPage();
+        await logIn(page, "S-01");
+        await page.goto(`${url}/#/customers`);
+        await page.waitForSelector("#customers-rest");
+        assert.equal(await page.locator("#view h2").innerText(), words["customers.title"]);
+        const orphans = await page.locator("#orphans tbody tr").count();
+        if (handed < 2) {
+          assert.ok(orphans > 0, `${lang} ${size.width}: no orphans listed`);
+          const rest = await page.locator("#customers-rest tbody tr").count();
+          await page.locator("#orphans tbody tr button.reassign").first().click();
+          await page.waitForFunction((n) => document.querySelectorAll("#customers-rest tbody tr").length === n, rest + 1);
+          assert.equal(await page.locator("#orphans tbody tr").count(), orphans - 1);
+          handed += 1;
+        }
+        // The search keeps the rows that match and hides the others.
+        const first = (await page.locator("#customers-rest tbody tr td.who").first().innerText()).trim();
+        await page.fill("#customer-search", first);
+        const shown = await page.$$eval("#customers-rest tbody tr", (trs) => trs.filter((tr) => tr.style.display !== "none").length);
+        const all = await page.locator("#customers-rest tbody tr").count();
+        assert.ok(shown >= 1 && shown < all, `${lang} ${size.width}: ${shown} of ${all} shown for ${first}`);
+        assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `${lang} ${size.width}`);
+        if (SHOTS && lang === "zh-CN" && size.width === 1366 && handed === 1) await page.screenshot({ path: join(SHOTS, "zh-CN-1366-customers.png") });
+        await context.close();
+      }
+    }
+  } finally {
+    admin("user", "reactivate", "--user", "A-0002");
   }
 });

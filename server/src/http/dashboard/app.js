@@ -330,6 +330,44 @@ const views = {
       h("details", {}, h("summary", {}, t("playbook.file")), h("pre", {}, p.toml))];
   },
 
+  /** The team's customers to reassign: orphans first, each with a one-click hand-over; then
+   *  the rest, searchable by name, agent or postcode. */
+  async customers() {
+    const list = await api("/v1/team/customers");
+    const orphans = list.filter((c) => c.orphan), rest = list.filter((c) => !c.orphan);
+    const handOver = (c) => {
+      if (!state.agents.length) return "";
+      const select = h("select", { "aria-label": t("reassign.to") }, state.agents.map((a) => h("option", { value: a.user }, a.name || a.user)));
+      const msg = h("span", { class: "error", role: "alert" });
+      const go = async () => {
+        msg.textContent = "";
+        try {
+          await api(`/v1/customers/${encodeURIComponent(c.id)}/assign`, { method: "POST", headers: { "content-type": "application/json" },
+            body: JSON.stringify({ agent: select.value }) });
+          render();
+        } catch (e) { msg.textContent = errorText(e); }
+      };
+      return [select, " ", h("button", { class: "reassign", onclick: go }, t("reassign.go")), msg];
+    };
+    const agentCell = (c) => (c.agent ? [c.agent_name || c.agent, c.orphan === "deactivated" ? [" ", badge("bad", t("team.deactivated"))] : ""] : t("unassigned"));
+    const row = (c, withHandOver) => h("tr", { "data-customer": c.id },
+      h("td", { class: "who" }, customerLink(c.id, c.name)), h("td", {}, agentCell(c)), h("td", {}, c.postcode || ""),
+      h("td", { class: "num" }, nf.format(c.policies), c.orphan_policies ? h("span", { class: "muted small" }, ` ${t("customers.orphan_policies", { n: nf.format(c.orphan_policies) })}`) : ""),
+      withHandOver ? h("td", {}, handOver(c)) : null);
+    const search = h("input", { type: "search", id: "customer-search", placeholder: t("customers.search"), "aria-label": t("customers.search") });
+    const restTable = cardTable("customers-rest", [t("col.customer"), t("col.agent"), t("field.postcode"), t("customers.policies")], rest.map((c) => row(c, false)));
+    search.addEventListener("input", () => {
+      const q = search.value.trim().toLowerCase();
+      for (const tr of restTable.querySelectorAll("tbody tr")) tr.style.display = q === "" || tr.textContent.toLowerCase().includes(q) ? "" : "none";
+    });
+    return [h("h2", {}, t("customers.title")),
+      h("h3", {}, t("customers.orphans", { n: nf.format(orphans.length) })),
+      orphans.length ? [h("p", { class: "muted" }, t("customers.orphans_intro")),
+        cardTable("orphans", [t("col.customer"), t("col.agent"), t("field.postcode"), t("customers.policies"), t("reassign.to")], orphans.map((c) => row(c, true)))]
+        : h("p", { class: "muted", id: "no-orphans" }, t("customers.no_orphans")),
+      h("h3", {}, t("customers.rest", { n: nf.format(rest.length) })), search, restTable];
+  },
+
   async team() {
     const [members, devices] = await Promise.all([api("/v1/team/members"), api("/v1/team/devices")]);
     const ROLES = ["agent", "supervisor", "department_manager", "district_manager"];
@@ -657,7 +695,7 @@ async function render() {
 /** Whether the manager is in the middle of something on the page (typing a comment or an
  *  answer, a playbook chosen or previewed) that a live refresh would throw away. */
 function busy() {
-  const fields = [...document.querySelectorAll("#view textarea, #view input[type=file]")];
+  const fields = [...document.querySelectorAll("#view textarea, #view input[type=file], #view input[type=search]")];
   return fields.some((f) => f.value) || document.querySelector("#view .preview") !== null;
 }
 
