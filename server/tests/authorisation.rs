@@ -795,10 +795,40 @@ async fn deactivating_a_member_by_role_and_team() {
         async move { req.await.unwrap().status().as_u16() }
     };
     assert_eq!(session(cookie.clone()).await, 200);
+    let link = |user: &str| {
+        admin(
+            &data,
+            &["login-link", "--user", user, "--base-url", &server.url],
+        )["url"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let s9_link = link("S-09");
     let (status, m) = set(d1_token.clone(), "S-09", "deactivate").await;
     assert_eq!((status, m["active"].clone()), (200, false.into()), "{m}");
     assert_eq!(session(cookie).await, 401);
     assert_eq!(login().await.status().as_u16(), 401);
+    let used = no_redirects.get(&s9_link).send().await.unwrap();
+    assert_eq!(
+        used.status().as_u16(),
+        401,
+        "a link made before still logs in"
+    );
+    // An active manager's link still works (its check of the member is no deadlock).
+    let d1_link = link("D-01");
+    let used = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        no_redirects.get(&d1_link).send(),
+    )
+    .await
+    .expect("the login link answers")
+    .unwrap();
+    assert_eq!(used.status().as_u16(), 303);
 
     // `doorstep admin` does the same on the server's directory.
     let m = admin(&data, &["user", "deactivate", "--user", "A-0002"]);

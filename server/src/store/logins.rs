@@ -123,6 +123,8 @@ impl SqliteStore {
             "DELETE FROM login_links WHERE token_hash = ?1",
             [token_hash],
         )?;
+        // The connection is free again before `is_active` takes it.
+        drop(db);
         let user: UserId = user.parse()?;
         if expires_at <= now() || !self.is_active(&user)? {
             return Ok(None);
