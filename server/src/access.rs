@@ -90,6 +90,19 @@ pub fn add_member(caller: &Member, role: client_core::model::Role) -> Access {
     }
 }
 
+/// May `caller` issue a phone for `owner` (from the dashboard)? The same rule as revoking
+/// one: a manager issues phones to the members of their team below them; their own, a
+/// peer's or a superior's are `Forbidden`, another team's member is hidden.
+pub fn issue_device(caller: &Member, owner: Option<&Member>) -> Access {
+    revoke_device(caller, owner, false)
+}
+
+/// May `caller` deactivate or reactivate `member`? The same rule again: the members of their
+/// team below them.
+pub fn deactivate_member(caller: &Member, member: Option<&Member>) -> Access {
+    revoke_device(caller, member, false)
+}
+
 /// May `caller` revoke a device of `owner` (`desk`: a manager's desk on the server, not a
 /// phone)? A manager revokes the phones of the members of their team below them (a supervisor
 /// their agents'); their own, a peer's or a superior's are not theirs to revoke. Another

@@ -39,7 +39,7 @@ pub enum AdminCommand {
     /// Teams: create, list.
     #[command(subcommand)]
     Team(TeamCommand),
-    /// Members: add, list.
+    /// Members: add, deactivate, reactivate, list, password.
     #[command(subcommand)]
     User(UserCommand),
     /// Devices: issue a token, revoke, list.
@@ -124,6 +124,20 @@ pub enum UserCommand {
         /// The manager they report to.
         #[arg(long)]
         reports_to: Option<String>,
+    },
+    /// Deactivates a member who left: revokes their phones (they wipe the team's data at
+    /// their next sync), ends their dashboard sessions; they can no longer log in, the team's
+    /// lists leave them out, their customers become orphans to reassign. History stays.
+    Deactivate {
+        /// The member.
+        #[arg(long)]
+        user: String,
+    },
+    /// Reactivates a deactivated member (their old phones stay revoked: issue a new one).
+    Reactivate {
+        /// The member.
+        #[arg(long)]
+        user: String,
     },
     /// Lists members (of one team with --team).
     List {
@@ -267,6 +281,21 @@ pub fn run(args: AdminArgs) -> Result<()> {
                 )
             })
         }
+        AdminCommand::User(UserCommand::Deactivate { user }) => {
+            let m = store.set_active(&user.parse()?, false, None)?;
+            out(json, &m, |m| {
+                format!(
+                    "{} deactivated: phones revoked, no login, customers to reassign",
+                    m.member.user
+                )
+            })
+        }
+        AdminCommand::User(UserCommand::Reactivate { user }) => {
+            let m = store.set_active(&user.parse()?, true, None)?;
+            out(json, &m, |m| {
+                format!("{} reactivated (issue them a new phone)", m.member.user)
+            })
+        }
         AdminCommand::User(UserCommand::List { team }) => {
             let team = team.map(|t| t.parse::<TeamId>()).transpose()?;
             let ms = store.members(team.as_ref())?;
@@ -274,13 +303,14 @@ pub fn run(args: AdminArgs) -> Result<()> {
                 ms.iter()
                     .map(|m| {
                         format!(
-                            "{}\t{}\t{}\t{}\tdevices {}\tlast sync {}",
+                            "{}\t{}\t{}\t{}\tdevices {}\tlast sync {}{}",
                             m.member.team,
                             m.member.user,
                             m.member.role.code(),
                             m.member.name,
                             m.devices,
-                            m.last_sync.as_deref().unwrap_or("never")
+                            m.last_sync.as_deref().unwrap_or("never"),
+                            if m.active { "" } else { "\tdeactivated" }
                         )
                     })
                     .collect::<Vec<_>>()

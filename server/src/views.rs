@@ -82,10 +82,11 @@ impl<'a> TeamContext<'a> {
     pub fn new(data: &'a TeamData) -> Result<Self> {
         let playbook =
             Playbook::from_toml_str(&format!("playbook of {}", data.team), &data.playbook.toml)?;
+        // A deactivated agent is in no list (their records stay, in the pipeline and history).
         let agents = data
             .members
             .iter()
-            .filter(|m| m.member.role == Role::Agent)
+            .filter(|m| m.member.role == Role::Agent && m.active)
             .collect();
         Ok(TeamContext {
             data,

@@ -477,3 +477,469 @@ async fn adding_a_member_by_role() {
     let south = users(token_for(&data, "S-02")).await;
     assert!(!south.contains("A-0100"), "{south:?}");
 }
+
+/// Issuing a phone from the dashboard (`POST /v1/team/devices`): like revoking, a manager
+/// issues phones to the members below them in their team (`403` for their own, a peer's or
+/// an agent caller, `404` for another team's member or nobody). The answer's one-time link
+/// enrols a real phone home, which then syncs its customers; the server stored only the
+/// token's hash and logged no token.
+#[tokio::test]
+async fn issuing_a_phone_by_role_and_team_and_the_phone_enrols() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    north_team(&data);
+    admin(&data, &["team", "create", "south"]);
+    for (team, user, role) in [
+        ("north", "S-09", "supervisor"),
+        ("north", "D-01", "department_manager"),
+        ("south", "S-02", "supervisor"),
+        ("south", "B-0001", "agent"),
+    ] {
+        admin(
+            &data,
+            &[
+                "user", "add", "--team", team, "--user", user, "--role", role,
+            ],
+        );
+    }
+    let server = Server::start(&data);
+    let http = http();
+    let issue = |user: &str, body: serde_json::Value| {
+        let req = http
+            .post(format!("{}/v1/team/devices", server.url))
+            .bearer_auth(token_for(&data, user))
+            .json(&body)
+            .send();
+        async move {
+            let resp = req.await.unwrap();
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            (status, body)
+        }
+    };
+    use serde_json::json;
+    let devices_before = admin(&data, &["device", "list"]).as_array().unwrap().len();
+    for (who, caller, body, expected) in [
+        ("an agent", "A-0002", json!({ "user": "A-0001" }), 403),
+        (
+            "a supervisor, themselves",
+            "S-01",
+            json!({ "user": "S-01" }),
+            403,
+        ),
+        (
+            "a supervisor, a peer",
+            "S-01",
+            json!({ "user": "S-09" }),
+            403,
+        ),
+        (
+            "a supervisor, a superior",
+            "S-01",
+            json!({ "user": "D-01" }),
+            403,
+        ),
+        (
+            "another team's agent",
+            "S-01",
+            json!({ "user": "B-0001" }),
+            404,
+        ),
+        (
+            "another team's supervisor",
+            "S-02",
+            json!({ "user": "A-0001" }),
+            404,
+        ),
+        ("nobody", "S-01", json!({ "user": "A-9999" }), 404),
+        ("not a staff number", "S-01", json!({ "user": "" }), 404),
+        (
+            "a bad server address",
+            "S-01",
+            json!({ "user": "A-0001", "server": "ftp://x" }),
+            400,
+        ),
+    ] {
+        let (status, res) = issue(caller, body.clone()).await;
+        assert_eq!(status, expected, "{who} {body}: {res}");
+        assert!(res["error"]["code"].is_string(), "{who}: {res}");
+    }
+    // Each call above issued the caller's own token through `token_for` (9 of them); none
+    // of the refused requests issued a phone.
+    let devices_after = admin(&data, &["device", "list"]).as_array().unwrap().len();
+    assert_eq!(
+        devices_after,
+        devices_before + 9,
+        "a refused request issued nothing"
+    );
+
+    // A department manager issues a supervisor's phone; the address is the request's own
+    // when the body names none.
+    let (status, d) = issue("D-01", json!({ "user": "S-09" })).await;
+    assert_eq!(status, 200, "{d}");
+    assert!(
+        d["link"].as_str().unwrap().starts_with(&format!(
+            "doorstep://enrol?server={}",
+            server.url.replace(':', "%3A").replace('/', "%2F")
+        )),
+        "{d}"
+    );
+
+    // A supervisor issues their agent's phone: a link, an SVG QR code, no bare token.
+    let (status, d) = issue("S-01", json!({ "user": "A-0001", "server": server.url })).await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["user"], "A-0001");
+    assert!(d.get("token").is_none(), "{d}");
+    let link = d["link"].as_str().unwrap().to_string();
+    let svg = d["qr_svg"].as_str().unwrap();
+    assert!(svg.contains("<svg") && svg.contains("</svg>"), "{svg}");
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    assert_eq!(token.len(), 43, "{link}");
+    // The server keeps the hash, never the token, and its log never names it.
+    let db = std::fs::read(data.join("server.db")).unwrap();
+    assert!(!db.windows(token.len()).any(|w| w == token.as_bytes()));
+    assert!(!server.log_text().contains(&token));
+
+    // The link enrols a real phone home, which syncs A-0001's customers down.
+    let home = dir.path().join("phone");
+    let ok = |args: &[&str]| {
+        let (code, v) = agent_run(&home, args);
+        assert_eq!(code, 0, "{args:?}: {v}");
+        v
+    };
+    ok(&["init", "--user", "A-0001"]);
+    assert_eq!(ok(&["enrol", &link])["server"], server.url.as_str());
+    ok(&["sync"]);
+    assert_eq!(ok(&["status"])["pending_documents"], 0);
+    let customers = ok(&["customer", "list"]);
+    assert_eq!(customers.as_array().map(Vec::len), Some(4), "{customers}");
+    let listed = admin(&data, &["device", "list"]);
+    let phone = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == d["device"])
+        .unwrap();
+    assert!(phone["last_sync"].is_string(), "{phone}");
+}
+
+/// Deactivating a member (`POST /v1/team/members/{user}/deactivate`, `…/reactivate`): the
+/// members below the caller in their team. A deactivated agent's phone is told to wipe, they
+/// leave Today, Week and Month (their customers stay readable), no customer goes to them and
+/// no phone is issued to them; a deactivated manager can no longer log in, and their open
+/// session ends. Reactivated, they are back in the lists and a new phone may be issued.
+#[tokio::test]
+async fn deactivating_a_member_by_role_and_team() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let customers = north_team(&data);
+    admin(&data, &["team", "create", "south"]);
+    for (team, user, role) in [
+        ("north", "S-09", "supervisor"),
+        ("north", "D-01", "department_manager"),
+        ("south", "S-02", "supervisor"),
+    ] {
+        admin(
+            &data,
+            &[
+                "user", "add", "--team", team, "--user", user, "--role", role,
+            ],
+        );
+    }
+    admin(
+        &data,
+        &[
+            "user",
+            "password",
+            "--user",
+            "S-09",
+            "--password",
+            "s9 secret",
+        ],
+    );
+    let a1_token = token_for(&data, "A-0001");
+    let s1_token = token_for(&data, "S-01");
+    let d1_token = token_for(&data, "D-01");
+    let server = Server::start(&data);
+    let http = http();
+    let post = |token: &str, path: String, body: serde_json::Value| {
+        let req = http
+            .post(format!("{}{path}", server.url))
+            .bearer_auth(token)
+            .json(&body)
+            .send();
+        async move {
+            let resp = req.await.unwrap();
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            (status, body)
+        }
+    };
+    let set = |token: String, user: &str, what: &str| {
+        post_owned(
+            &http,
+            &server.url,
+            token,
+            format!("/v1/team/members/{user}/{what}"),
+        )
+    };
+    for (who, caller, user, expected) in [
+        ("an agent", "A-0002", "A-0001", 403),
+        ("a supervisor, themselves", "S-01", "S-01", 403),
+        ("a supervisor, a peer", "S-01", "S-09", 403),
+        ("a supervisor, a superior", "S-01", "D-01", 403),
+        ("another team's supervisor", "S-02", "A-0001", 404),
+        ("nobody", "S-01", "A-9999", 404),
+    ] {
+        for what in ["deactivate", "reactivate"] {
+            let (status, res) = set(token_for(&data, caller), user, what).await;
+            assert_eq!(status, expected, "{who} {what}: {res}");
+            assert!(res["error"]["code"].is_string(), "{who}: {res}");
+        }
+    }
+    let (_, today) = get(&http, &server.url, &s1_token, "/v1/team/today").await;
+    assert_eq!(today.as_array().unwrap().len(), 2, "{today}");
+
+    // The supervisor deactivates A-0001 (twice: nothing more happens).
+    for _ in 0..2 {
+        let (status, m) = set(s1_token.clone(), "A-0001", "deactivate").await;
+        assert_eq!(status, 200, "{m}");
+        assert_eq!(m["active"], false, "{m}");
+    }
+    let (status, body) = get(&http, &server.url, &a1_token, "/v1/team/members").await;
+    assert_eq!((status, body["wipe"].clone()), (403, true.into()), "{body}");
+    let agents = |v: &serde_json::Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["agent"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let (_, today) = get(&http, &server.url, &s1_token, "/v1/team/today").await;
+    assert_eq!(agents(&today), ["A-0002"]);
+    for view in ["today", "week", "month"] {
+        let (status, v) = get(&http, &server.url, &s1_token, &format!("/v1/views/{view}")).await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(agents(&v["agents"]), ["A-0002"], "{view}");
+    }
+    let (_, members) = get(&http, &server.url, &s1_token, "/v1/team/members").await;
+    let a1 = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user"] == "A-0001")
+        .unwrap();
+    assert_eq!(
+        (a1["active"].clone(), a1["devices"].clone()),
+        (false.into(), 0.into())
+    );
+    // Their history stays; nothing goes to them, no phone is issued to them.
+    let (status, c) = get(
+        &http,
+        &server.url,
+        &s1_token,
+        &format!("/v1/customers/{}", customers[0]),
+    )
+    .await;
+    assert_eq!(status, 200, "{c}");
+    let (status, res) = post(
+        &s1_token,
+        format!("/v1/customers/{}/assign", customers[4]),
+        serde_json::json!({ "agent": "A-0001" }),
+    )
+    .await;
+    assert_eq!(status, 400, "{res}");
+    let (status, res) = post(
+        &s1_token,
+        "/v1/team/devices".into(),
+        serde_json::json!({ "user": "A-0001" }),
+    )
+    .await;
+    assert_eq!(status, 400, "{res}");
+
+    // Reactivated: back in the lists, and a new phone may be issued.
+    let (status, m) = set(s1_token.clone(), "A-0001", "reactivate").await;
+    assert_eq!((status, m["active"].clone()), (200, true.into()), "{m}");
+    let (_, today) = get(&http, &server.url, &s1_token, "/v1/team/today").await;
+    assert_eq!(agents(&today), ["A-0001", "A-0002"]);
+    let (status, res) = post(
+        &s1_token,
+        "/v1/team/devices".into(),
+        serde_json::json!({ "user": "A-0001" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{res}");
+
+    // A department manager deactivates a supervisor: their password and session stop working.
+    let login = || {
+        let req = http
+            .post(format!("{}/v1/session", server.url))
+            .json(&serde_json::json!({ "user": "S-09", "password": "s9 secret" }))
+            .send();
+        async move { req.await.unwrap() }
+    };
+    let resp = login().await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let session = |cookie: String| {
+        let req = http
+            .get(format!("{}/v1/session", server.url))
+            .header("cookie", cookie)
+            .send();
+        async move { req.await.unwrap().status().as_u16() }
+    };
+    assert_eq!(session(cookie.clone()).await, 200);
+    let link = |user: &str| {
+        admin(
+            &data,
+            &["login-link", "--user", user, "--base-url", &server.url],
+        )["url"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let s9_link = link("S-09");
+    let (status, m) = set(d1_token.clone(), "S-09", "deactivate").await;
+    assert_eq!((status, m["active"].clone()), (200, false.into()), "{m}");
+    assert_eq!(session(cookie).await, 401);
+    assert_eq!(login().await.status().as_u16(), 401);
+    let used = no_redirects.get(&s9_link).send().await.unwrap();
+    assert_eq!(
+        used.status().as_u16(),
+        401,
+        "a link made before still logs in"
+    );
+    // An active manager's link still works (its check of the member is no deadlock).
+    let d1_link = link("D-01");
+    let used = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        no_redirects.get(&d1_link).send(),
+    )
+    .await
+    .expect("the login link answers")
+    .unwrap();
+    assert_eq!(used.status().as_u16(), 303);
+
+    // `doorstep admin` does the same on the server's directory.
+    let m = admin(&data, &["user", "deactivate", "--user", "A-0002"]);
+    assert_eq!(m["active"], false, "{m}");
+    let (_, today) = get(&http, &server.url, &s1_token, "/v1/team/today").await;
+    assert_eq!(agents(&today), ["A-0001"]);
+    assert_eq!(
+        admin(&data, &["user", "reactivate", "--user", "A-0002"])["active"],
+        true
+    );
+}
+
+/// Posts with no body: (status, JSON).
+async fn post_owned(
+    http: &reqwest::Client,
+    url: &str,
+    token: String,
+    path: String,
+) -> (u16, serde_json::Value) {
+    let resp = http
+        .post(format!("{url}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or_default())
+}
+
+/// The reassigning list (`GET /v1/team/customers`): managers only, their team's customers,
+/// orphans (agent deactivated) first; handing an orphan to an agent makes its normal policies
+/// orphan policies (孤儿保单) and takes it off the orphans.
+#[tokio::test]
+async fn listing_customers_orphans_first() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let customers = north_team(&data);
+    admin(&data, &["team", "create", "south"]);
+    admin(
+        &data,
+        &[
+            "user",
+            "add",
+            "--team",
+            "south",
+            "--user",
+            "S-02",
+            "--role",
+            "supervisor",
+        ],
+    );
+    let s1_token = token_for(&data, "S-01");
+    let server = Server::start(&data);
+    let http = http();
+    let list = || get(&http, &server.url, &s1_token, "/v1/team/customers");
+    assert_eq!(
+        get(
+            &http,
+            &server.url,
+            &token_for(&data, "A-0001"),
+            "/v1/team/customers"
+        )
+        .await
+        .0,
+        403
+    );
+    let (_, south) = get(
+        &http,
+        &server.url,
+        &token_for(&data, "S-02"),
+        "/v1/team/customers",
+    )
+    .await;
+    assert_eq!(south.as_array().map(Vec::len), Some(0), "{south}");
+    let (status, all) = list().await;
+    assert_eq!(status, 200, "{all}");
+    let all = all.as_array().unwrap().clone();
+    assert_eq!(all.len(), customers.len(), "{all:?}");
+    assert!(all.iter().all(|c| c["orphan"].is_null()), "{all:?}");
+
+    // A-0002 leaves: their four customers come first, as orphans.
+    let a2: BTreeSet<String> = customers[4..8].iter().cloned().collect();
+    admin(&data, &["user", "deactivate", "--user", "A-0002"]);
+    let (_, now) = list().await;
+    let now = now.as_array().unwrap().clone();
+    let first: BTreeSet<String> = now[..4]
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(first, a2);
+    assert!(
+        now[..4].iter().all(|c| c["orphan"] == "deactivated"),
+        "{now:?}"
+    );
+    assert!(now[4..].iter().all(|c| c["orphan"].is_null()), "{now:?}");
+
+    // One goes to A-0001: off the orphans, its normal policies now orphan policies.
+    let orphan = now[0]["id"].as_str().unwrap().to_string();
+    let resp = http
+        .post(format!("{}/v1/customers/{orphan}/assign", server.url))
+        .bearer_auth(&s1_token)
+        .json(&serde_json::json!({ "agent": "A-0001" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let (_, after) = list().await;
+    let after = after.as_array().unwrap().clone();
+    assert_eq!(after.iter().filter(|c| !c["orphan"].is_null()).count(), 3);
+    let moved = after.iter().find(|c| c["id"] == orphan.as_str()).unwrap();
+    assert_eq!(moved["agent"], "A-0001");
+    assert!(moved["orphan_policies"].as_u64().unwrap() > 0, "{moved}");
+    assert_eq!(moved["orphan_policies"], moved["policies"], "{moved}");
+}

@@ -915,26 +915,6 @@ async fn a_big_first_sync_is_capped_per_response_and_finishes_with_more() {
     assert_eq!(phone.sync(&http(), &server.url).await.len(), 1);
 }
 
-/// Runs `doorstep agent --home HOME --json ARGS`: (status, JSON).
-fn agent_run(home: &std::path::Path, args: &[&str]) -> (i32, Value) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_doorstep"))
-        .arg("agent")
-        .arg("--home")
-        .arg(home)
-        .arg("--json")
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let v = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "{args:?}: not JSON ({e}): {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap_or(-1), v)
-}
-
 /// Enrolment (issue 13): the admin prints a `doorstep://enrol` link instead of a 43-character
 /// token to type; the phone joins with it and syncs. After a reinstall over the old home, a
 /// new link re-binds it and the work recorded in between (not yet synced) goes up.

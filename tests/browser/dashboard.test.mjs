@@ -202,7 +202,7 @@ test("a supervisor of team B cannot open team A's customer by URL", async () => 
   await context.close();
 });
 
-const VIEWS = ["today", "week", "month", "pipeline", "problems", "spot-check", "playbook", "team", "customer", "agent"];
+const VIEWS = ["today", "week", "month", "pipeline", "problems", "spot-check", "playbook", "customers", "team", "customer", "agent"];
 const WIDTHS = [{ width: 1366, height: 900 }, { width: 390, height: 844 }];
 // The screenshots docs/ shows (DOORSTEP_SCREENSHOTS): a handful, viewport-sized.
 const KEEP = new Set(["zh-CN-1366-today", "zh-CN-390-today", "zh-CN-1366-week", "zh-CN-390-month",
@@ -438,4 +438,106 @@ test("a supervisor adds an agent from the Team page; a taken staff number is sai
   assert.match(await page.locator('#members tr[data-member="A-0009"]').innerText(), /Sun Li/);
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
   await context.close();
+});
+
+test("a supervisor issues a phone from the Team page: its link and QR code, in both languages at both widths", async () => {
+  for (const lang of ["zh-CN", "en"]) {
+    for (const size of WIDTHS) {
+      const words = catalogue(lang);
+      const context = await browser.newContext({ locale: lang, viewport: size });
+      const page = await context.newPage();
+      await logIn(page, "S-01");
+      await page.goto(`${url}/#/team`);
+      const row = '#members tr[data-member="A-0001"]';
+      await page.waitForSelector(`${row} button.issue`);
+      // Agents only for a supervisor: not themselves, not the department manager.
+      assert.equal(await page.locator('#members tr[data-member="S-01"] button.issue').count(), 0);
+      assert.equal(await page.locator('#members tr[data-member="D-01"] button.issue').count(), 0);
+      assert.equal(await page.locator(`${row} button.issue`).innerText(), words["team.issue"]);
+      await page.click(`${row} button.issue`);
+      await page.waitForSelector("#issued .issued img.qr");
+      await page.waitForFunction(() => document.querySelector("#issued img.qr").naturalWidth > 0);
+      const shown = await page.evaluate(() => ({
+        title: document.querySelector("#issued h3").innerText,
+        link: document.querySelector("#issued .link").innerText,
+        wide: document.documentElement.scrollWidth <= window.innerWidth,
+      }));
+      assert.equal(shown.title, words["team.issued_title"].replace("{name}", "Li Na"));
+      assert.match(shown.link, new RegExp(`^doorstep://enrol\\?server=${encodeURIComponent(url)}&token=[A-Za-z0-9_-]{43}$`));
+      assert.ok(shown.wide, `${lang} ${size.width}: the link or the code scrolls sideways`);
+      if (SHOTS && lang === "zh-CN" && size.width === 390) await page.screenshot({ path: join(SHOTS, "zh-CN-390-issue-phone.png") });
+      await context.close();
+    }
+  }
+});
+
+test("a supervisor deactivates and reactivates an agent from the Team page, in both languages at both widths", async () => {
+  let active = true;
+  for (const lang of ["zh-CN", "en"]) {
+    for (const size of WIDTHS) {
+      const words = catalogue(lang);
+      const context = await browser.newContext({ locale: lang, viewport: size });
+      const page = await context.newPage();
+      await logIn(page, "S-01");
+      await page.goto(`${url}/#/team`);
+      const row = '#members tr[data-member="A-0002"]';
+      await page.waitForSelector(`${row} td.state`);
+      if (active) {
+        // Two steps: the agent's phones wipe.
+        await page.click(`${row} button.deactivate`);
+        assert.equal(await page.locator(`${row} button.deactivate`).innerText(), words["team.confirm_deactivate"].replace("{name}", "陈静"));
+        await page.click(`${row} button.deactivate`);
+        await page.waitForFunction(([sel, t]) => document.querySelector(`${sel} td.state`)?.innerText.trim() === t, [row, words["team.deactivated"]]);
+        assert.equal(await page.locator(`${row} button.issue`).count(), 0);
+        // Today leaves them out.
+        await page.goto(`${url}/#/today`);
+        await page.waitForSelector("#today-table");
+        assert.equal(await page.locator('#today-table tr[data-agent="A-0002"]').count(), 0);
+      } else {
+        await page.click(`${row} button.reactivate`);
+        await page.waitForFunction(([sel, t]) => document.querySelector(`${sel} td.state`)?.innerText.trim() === t, [row, words["team.active"]]);
+      }
+      active = !active;
+      assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `${lang} ${size.width}`);
+      await context.close();
+    }
+  }
+});
+
+test("an agent who left: their customers come first on Customers, each handed over in one click; the rest searchable", async () => {
+  admin("user", "deactivate", "--user", "A-0002");
+  try {
+    let handed = 0;
+    for (const lang of ["zh-CN", "en"]) {
+      for (const size of WIDTHS) {
+        const words = catalogue(lang);
+        const context = await browser.newContext({ locale: lang, viewport: size });
+        const page = await context.newPage();
+        await logIn(page, "S-01");
+        await page.goto(`${url}/#/customers`);
+        await page.waitForSelector("#customers-rest");
+        assert.equal(await page.locator("#view h2").innerText(), words["customers.title"]);
+        const orphans = await page.locator("#orphans tbody tr").count();
+        if (handed < 2) {
+          assert.ok(orphans > 0, `${lang} ${size.width}: no orphans listed`);
+          const rest = await page.locator("#customers-rest tbody tr").count();
+          await page.locator("#orphans tbody tr button.reassign").first().click();
+          await page.waitForFunction((n) => document.querySelectorAll("#customers-rest tbody tr").length === n, rest + 1);
+          assert.equal(await page.locator("#orphans tbody tr").count(), orphans - 1);
+          handed += 1;
+        }
+        // The search keeps the rows that match and hides the others.
+        const first = (await page.locator("#customers-rest tbody tr td.who").first().innerText()).trim();
+        await page.fill("#customer-search", first);
+        const shown = await page.$$eval("#customers-rest tbody tr", (trs) => trs.filter((tr) => tr.style.display !== "none").length);
+        const all = await page.locator("#customers-rest tbody tr").count();
+        assert.ok(shown >= 1 && shown < all, `${lang} ${size.width}: ${shown} of ${all} shown for ${first}`);
+        assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `${lang} ${size.width}`);
+        if (SHOTS && lang === "zh-CN" && size.width === 1366 && handed === 1) await page.screenshot({ path: join(SHOTS, "zh-CN-1366-customers.png") });
+        await context.close();
+      }
+    }
+  } finally {
+    admin("user", "reactivate", "--user", "A-0002");
+  }
 });

@@ -1,7 +1,9 @@
 //! `GET /v1/customers/{id}`: a customer's card, policies, visits, contacts, comments, conflicts
 //! and full change history — for the agent it is assigned to and their team's managers.
 //! `POST /v1/customers/{id}/assign`: a manager hands a customer of their team to another agent
-//! of the team (what `doorstep admin assign` does on the server).
+//! of the team (what `doorstep admin assign` does on the server). `GET /v1/team/customers`:
+//! the team's customers for the manager's reassigning, orphans first (their agent was
+//! deactivated or is no member of the team).
 //!
 //! A customer outside the caller's reach is a `404`, exactly like one that does not exist.
 
@@ -9,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use client_core::model::{Customer, Role};
 use client_core::{CustomerId, UserId};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -25,6 +27,93 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(customer))
         .routes(routes!(assign))
+        .routes(routes!(team_customers))
+}
+
+/// Why a customer needs a new agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrphanReason {
+    /// Their agent was deactivated (left).
+    Deactivated,
+    /// They have no agent, or one who is no member of the team.
+    NoAgent,
+}
+
+/// A customer as the reassigning list shows them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamCustomer {
+    /// The customer's id.
+    pub id: String,
+    /// Their name.
+    pub name: String,
+    /// Their agent.
+    pub agent: Option<String>,
+    /// The agent's name.
+    pub agent_name: Option<String>,
+    /// Their postcode.
+    pub postcode: Option<String>,
+    /// How many policies they hold.
+    pub policies: usize,
+    /// How many of those are orphan policies.
+    pub orphan_policies: usize,
+    /// Why they need a new agent; absent when they have an active one.
+    pub orphan: Option<OrphanReason>,
+}
+
+/// The team's customers (managers): orphans first (agent deactivated, then none), then the
+/// others by name.
+#[utoipa::path(get, path = "/team/customers", tag = "customers",
+    responses((status = 200, body = Vec<TeamCustomer>), (status = 403, description = "Not a manager")))]
+async fn team_customers(
+    State(state): State<AppState>,
+    Manager(me): Manager,
+) -> Result<Json<Vec<TeamCustomer>>, AppError> {
+    let list = blocking(&state, move |s| {
+        let today = chrono::Local::now().date_naive();
+        let data = s.team_data(&me.team, today, today)?;
+        let ws = &data.working_set;
+        let mut out: Vec<TeamCustomer> = ws
+            .customers
+            .iter()
+            .map(|c| {
+                let member = c
+                    .agent
+                    .as_ref()
+                    .and_then(|a| data.members.iter().find(|m| &m.member.user == a));
+                let orphan = match member {
+                    Some(m) if m.member.role == Role::Agent && m.active => None,
+                    Some(m) if !m.active => Some(OrphanReason::Deactivated),
+                    _ => Some(OrphanReason::NoAgent),
+                };
+                let policies: Vec<_> = ws.policies.iter().filter(|p| p.customer == c.id).collect();
+                TeamCustomer {
+                    id: c.id.to_string(),
+                    name: c.name.clone(),
+                    agent: c.agent.as_ref().map(|a| a.to_string()),
+                    agent_name: member.map(|m| m.member.name.clone()),
+                    postcode: c.postcode.clone(),
+                    policies: policies.len(),
+                    orphan_policies: policies
+                        .iter()
+                        .filter(|p| p.status == client_core::model::PolicyStatus::Orphan)
+                        .count(),
+                    orphan,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (a.orphan.is_none(), a.orphan, &a.name, &a.id).cmp(&(
+                b.orphan.is_none(),
+                b.orphan,
+                &b.name,
+                &b.id,
+            ))
+        });
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(list))
 }
 
 /// A customer: card, policies, every visit and contact, managers' comments, conflicts and the
@@ -72,7 +161,9 @@ pub struct AssignBody {
 
 /// A manager reassigns a customer of their team to another agent of the team: the old agent's
 /// phone drops the customer at its next sync, the new agent's receives it; the change is in
-/// the customer's history. An agent is `403`; a customer or an agent outside the caller's team
+/// the customer's history. When the old agent was deactivated, the customer's normal policies
+/// become orphan policies (孤儿保单: their agent left), as `doorstep admin assign --orphan`
+/// does. An agent is `403`; a customer or an agent outside the caller's team
 /// is `404`; a member who is not an agent is `400`.
 #[utoipa::path(
     post,
@@ -103,6 +194,10 @@ async fn assign(
             Some(Some(u)) => s.member(&u)?,
             _ => None,
         };
+        let left = match &owner {
+            Some(o) => !s.is_active(&o.user)?,
+            None => false,
+        };
         if access::customer(&caller, owner.as_ref()) != Access::Allowed {
             return Err(Error::not_found("customer", cid));
         }
@@ -116,7 +211,13 @@ async fn assign(
                 format!("{} is a {}, not an agent", target.user, target.role.code()),
             ));
         }
-        s.assign(cid, &agent, false)
+        if !s.is_active(&target.user)? {
+            return Err(Error::invalid(
+                "agent",
+                format!("{} is deactivated", target.user),
+            ));
+        }
+        s.assign(cid, &agent, left)
     })
     .await?;
     tracing::info!(team = %me.team, user = %me.user, customer = %card.id, "customer reassigned from the dashboard");

@@ -74,7 +74,9 @@ const MESSAGE_BYTES: usize = 4096;
 
 /// Rewrites an error answer that is not JSON or HTML (axum's rejections, a `405`) into
 /// `{"error": {"code", "message"}}`, keeping its status (a `422` of a JSON body that does not
-/// fit the type becomes `400 invalid`) and its headers (`Allow`, `Retry-After`).
+/// fit the type becomes `400 invalid`) and its headers (`Allow`, `Retry-After`). The
+/// dashboard's page in words for a person's browser (`text/html`: a path that is not there, a
+/// used login link) is left as it is.
 pub async fn json_errors(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {

@@ -1,12 +1,15 @@
 //! `GET /v1/team/members` and `GET /v1/team/today`: the caller's own team; `POST
 //! /v1/team/members`: a manager adds a member below them to it (what `doorstep admin user add`
-//! does on the server).
+//! does on the server); `POST /v1/team/members/{user}/deactivate` and `…/reactivate`: a
+//! manager deactivates a member below them who left (their phones are revoked, they can no
+//! longer log in, the lists leave them out, their customers become orphans to reassign) or
+//! brings them back (`doorstep admin user deactivate` / `reactivate`).
 //!
 //! Every member may list their team (names, roles, last sync); only managers see the team's
 //! day against the daily standard (`403` for agents). There is no way to name another team:
 //! the team is always the caller's.
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -25,6 +28,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(members, add_member))
         .routes(routes!(today))
+        .routes(routes!(deactivate))
+        .routes(routes!(reactivate))
 }
 
 /// The caller's team: every member with role, devices and last sync.
@@ -163,4 +168,67 @@ async fn add_member(
     tracing::info!(team = %me.team, user = %me.user, member = %member.user, "member added from the dashboard");
     state.events.changed(&me.team);
     Ok(Json(member))
+}
+
+/// Deactivates or reactivates a member below the caller in their team.
+async fn set_active(
+    state: AppState,
+    me: crate::accounts::Member,
+    user: String,
+    active: bool,
+) -> Result<Json<TeamMember>, AppError> {
+    let hidden = || Error::not_found("user", user.trim());
+    let user: client_core::UserId = user.trim().parse().map_err(|_| hidden())?;
+    let caller = me.clone();
+    let member = blocking(&state, move |s| {
+        let target = s.member(&user)?;
+        match access::deactivate_member(&caller, target.as_ref()) {
+            Access::Allowed => s.set_active(&user, active, Some(&caller.user)),
+            Access::Hidden => Err(Error::not_found("user", &user)),
+            Access::Forbidden => Err(Error::Forbidden(format!(
+                "{} may not change whether {user} is active",
+                caller.user
+            ))),
+        }
+    })
+    .await?;
+    tracing::info!(team = %me.team, user = %me.user, member = %member.member.user, active, "member's activity changed from the dashboard");
+    state.events.changed(&me.team);
+    Ok(Json(member))
+}
+
+/// A manager deactivates a member below them in their team (one who left): their phones are
+/// revoked (they wipe the team's data at their next sync), their sessions and login links end,
+/// Today, Week and Month leave them out (their history stays), and their customers are
+/// orphans to reassign. Doing it twice changes nothing.
+#[utoipa::path(post, path = "/team/members/{user}/deactivate", tag = "team",
+    params(("user" = String, Path, description = "The member's staff number")),
+    responses(
+        (status = 200, description = "The member, `active: false`", body = serde_json::Value),
+        (status = 403, description = "Not a manager, or the member is not below the caller"),
+        (status = 404, description = "No such member in the caller's team"),
+    ))]
+async fn deactivate(
+    State(state): State<AppState>,
+    Manager(me): Manager,
+    Path(user): Path<String>,
+) -> Result<Json<TeamMember>, AppError> {
+    set_active(state, me, user, false).await
+}
+
+/// A manager reactivates a member below them: they may log in again and are back in the
+/// lists; their old phones stay revoked (issue a new one).
+#[utoipa::path(post, path = "/team/members/{user}/reactivate", tag = "team",
+    params(("user" = String, Path, description = "The member's staff number")),
+    responses(
+        (status = 200, description = "The member, `active: true`", body = serde_json::Value),
+        (status = 403, description = "Not a manager, or the member is not below the caller"),
+        (status = 404, description = "No such member in the caller's team"),
+    ))]
+async fn reactivate(
+    State(state): State<AppState>,
+    Manager(me): Manager,
+    Path(user): Path<String>,
+) -> Result<Json<TeamMember>, AppError> {
+    set_active(state, me, user, true).await
 }

@@ -34,7 +34,8 @@ impl SqliteStore {
         Ok(self
             .db()
             .query_row(
-                "SELECT phc FROM passwords WHERE user = ?1",
+                "SELECT phc FROM passwords WHERE user = ?1 AND NOT EXISTS
+                 (SELECT 1 FROM deactivated_users x WHERE x.user = passwords.user)",
                 [user.as_str()],
                 |r| r.get(0),
             )
@@ -69,7 +70,11 @@ impl SqliteStore {
         match user {
             Some(u) => {
                 use super::ServerStore;
-                self.member(&u.parse()?)
+                let u: UserId = u.parse()?;
+                if !self.is_active(&u)? {
+                    return Ok(None);
+                }
+                self.member(&u)
             }
             None => Ok(None),
         }
@@ -101,6 +106,7 @@ impl SqliteStore {
     }
 
     pub(super) fn redeem_link_row(&self, token_hash: &str) -> Result<Option<UserId>> {
+        use super::ServerStore;
         let db = self.db();
         let row: Option<(String, String)> = db
             .query_row(
@@ -117,9 +123,12 @@ impl SqliteStore {
             "DELETE FROM login_links WHERE token_hash = ?1",
             [token_hash],
         )?;
-        if expires_at <= now() {
+        // The connection is free again before `is_active` takes it.
+        drop(db);
+        let user: UserId = user.parse()?;
+        if expires_at <= now() || !self.is_active(&user)? {
             return Ok(None);
         }
-        Ok(Some(user.parse()?))
+        Ok(Some(user))
     }
 }

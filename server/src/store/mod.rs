@@ -42,6 +42,9 @@ pub struct TeamMember {
     pub member: Member,
     /// Devices issued and not revoked.
     pub devices: usize,
+    /// Whether they are active (a deactivated member cannot log in or sync, has no phone and
+    /// is left out of the team's lists; their history stays).
+    pub active: bool,
     /// When one of their devices last completed a sync (RFC 3339).
     pub last_sync: Option<String>,
 }
@@ -171,6 +174,11 @@ pub trait ServerStore: Send + Sync {
     fn member(&self, user: &UserId) -> Result<Option<Member>>;
     /// The members of a team (every team's with `None`), by role then id.
     fn members(&self, team: Option<&TeamId>) -> Result<Vec<TeamMember>>;
+    /// Deactivates (`active: false`: revokes their phones, ends their sessions and login links)
+    /// or reactivates a member; `by` is who did it. Doing it twice changes nothing.
+    fn set_active(&self, user: &UserId, active: bool, by: Option<&UserId>) -> Result<TeamMember>;
+    /// Whether a member is active (not deactivated; `true` for an unknown id).
+    fn is_active(&self, user: &UserId) -> Result<bool>;
     /// Issues a device for a member: its token is in the result and nowhere else.
     fn issue_device(&self, user: &UserId) -> Result<IssuedDevice>;
     /// Revokes a device: its next request is told to wipe its data.

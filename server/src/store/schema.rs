@@ -31,6 +31,13 @@ CREATE TABLE IF NOT EXISTS users (
     created_at TEXT NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS users_by_team ON users (team);
+-- Members who left (`doorstep admin user deactivate`, the dashboard's Team page): no login,
+-- no phone, not in the team's lists; their history stays. Absent: active.
+CREATE TABLE IF NOT EXISTS deactivated_users (
+    user TEXT PRIMARY KEY,
+    by   TEXT,
+    at   TEXT NOT NULL
+) STRICT;
 CREATE TABLE IF NOT EXISTS devices (
     id         TEXT PRIMARY KEY,
     user       TEXT NOT NULL,

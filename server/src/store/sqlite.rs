@@ -178,6 +178,9 @@ fn to_info(id: String, r: DeviceInfoRow) -> Result<DeviceInfo> {
     })
 }
 
+/// Whether the row of `devices` is a manager's desk.
+const DESK: &str = "EXISTS (SELECT 1 FROM desks WHERE desks.device = devices.id)";
+
 const DEVICE_COLUMNS: &str = "id, user, actor, revoked, created_at, last_seen, last_sync, \
      EXISTS (SELECT 1 FROM desks WHERE desks.device = devices.id)";
 
@@ -610,7 +613,8 @@ impl ServerStore for SqliteStore {
         let mut stmt = db.prepare_cached(&format!(
             "SELECT {MEMBER_COLUMNS},
                 (SELECT count(*) FROM devices d WHERE d.user = u.id AND d.revoked = 0),
-                (SELECT max(last_sync) FROM devices d WHERE d.user = u.id)
+                (SELECT max(last_sync) FROM devices d WHERE d.user = u.id),
+                NOT EXISTS (SELECT 1 FROM deactivated_users x WHERE x.user = u.id)
              FROM users u WHERE ?1 IS NULL OR u.team = ?1"
         ))?;
         let rows = stmt.query_map([team.map(|t| t.as_str())], |r| {
@@ -618,15 +622,17 @@ impl ServerStore for SqliteStore {
                 member_row(r, 0)?,
                 r.get::<_, i64>(5)?,
                 r.get::<_, Option<String>>(6)?,
+                r.get::<_, bool>(7)?,
             ))
         })?;
         let mut out = vec![];
         for row in rows {
-            let (m, devices, last_sync) = row?;
+            let (m, devices, last_sync, active) = row?;
             out.push(TeamMember {
                 member: member_of(m)?,
                 devices: devices as usize,
                 last_sync,
+                active,
             });
         }
         out.sort_by(|a, b| {
@@ -644,9 +650,58 @@ impl ServerStore for SqliteStore {
         Ok(out)
     }
 
+    fn set_active(&self, user: &UserId, active: bool, by: Option<&UserId>) -> Result<TeamMember> {
+        let Some(member) = self.member(user)? else {
+            return Err(Error::not_found("user", user));
+        };
+        {
+            let mut db = self.db();
+            let tx = db.transaction()?;
+            if active {
+                tx.execute(
+                    "DELETE FROM deactivated_users WHERE user = ?1",
+                    [user.as_str()],
+                )?;
+            } else {
+                tx.execute(
+                    "INSERT INTO deactivated_users (user, by, at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (user) DO NOTHING",
+                    params![user.as_str(), by.map(|b| b.to_string()), now()],
+                )?;
+                // Their phones wipe at their next sync; a desk is no phone (it is reached
+                // only through a session, and those end here).
+                tx.execute(
+                    &format!("UPDATE devices SET revoked = 1 WHERE user = ?1 AND NOT ({DESK})"),
+                    [user.as_str()],
+                )?;
+                tx.execute("DELETE FROM sessions WHERE user = ?1", [user.as_str()])?;
+                tx.execute("DELETE FROM login_links WHERE user = ?1", [user.as_str()])?;
+            }
+            tx.commit()?;
+        }
+        self.members(Some(&member.team))?
+            .into_iter()
+            .find(|m| m.member.user == *user)
+            .ok_or_else(|| Error::not_found("user", user))
+    }
+
+    fn is_active(&self, user: &UserId) -> Result<bool> {
+        Ok(!self.db().query_row(
+            "SELECT EXISTS (SELECT 1 FROM deactivated_users WHERE user = ?1)",
+            [user.as_str()],
+            |r| r.get::<_, bool>(0),
+        )?)
+    }
+
     fn issue_device(&self, user: &UserId) -> Result<IssuedDevice> {
         if self.member(user)?.is_none() {
             return Err(Error::not_found("user", user));
+        }
+        if !self.is_active(user)? {
+            return Err(Error::invalid(
+                "user",
+                format!("{user} is deactivated: reactivate them first"),
+            ));
         }
         let device = DeviceId::new();
         let token = new_token();
@@ -929,7 +984,7 @@ impl ServerStore for SqliteStore {
         let members = self.members(Some(team))?;
         let agents: Vec<&TeamMember> = members
             .iter()
-            .filter(|m| m.member.role == Role::Agent)
+            .filter(|m| m.member.role == Role::Agent && m.active)
             .collect();
         let ids: Vec<UserId> = agents.iter().map(|m| m.member.user.clone()).collect();
         // As on the device: from the first day of the previous month (week cycles and

@@ -148,6 +148,26 @@ pub fn admin_run(data: &Path, args: &[&str]) -> (i32, Value) {
     (out.status.code().unwrap_or(-1), v)
 }
 
+/// Runs `doorstep agent --home HOME --json ARGS`: (status, JSON).
+pub fn agent_run(home: &std::path::Path, args: &[&str]) -> (i32, Value) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .arg("agent")
+        .arg("--home")
+        .arg(home)
+        .arg("--json")
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: not JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), v)
+}
+
 /// Runs an admin command that must succeed.
 pub fn admin(data: &Path, args: &[&str]) -> Value {
     let (code, v) = admin_run(data, args);

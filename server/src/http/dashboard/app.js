@@ -330,6 +330,44 @@ const views = {
       h("details", {}, h("summary", {}, t("playbook.file")), h("pre", {}, p.toml))];
   },
 
+  /** The team's customers to reassign: orphans first, each with a one-click hand-over; then
+   *  the rest, searchable by name, agent or postcode. */
+  async customers() {
+    const list = await api("/v1/team/customers");
+    const orphans = list.filter((c) => c.orphan), rest = list.filter((c) => !c.orphan);
+    const handOver = (c) => {
+      if (!state.agents.length) return "";
+      const select = h("select", { "aria-label": t("reassign.to") }, state.agents.map((a) => h("option", { value: a.user }, a.name || a.user)));
+      const msg = h("span", { class: "error", role: "alert" });
+      const go = async () => {
+        msg.textContent = "";
+        try {
+          await api(`/v1/customers/${encodeURIComponent(c.id)}/assign`, { method: "POST", headers: { "content-type": "application/json" },
+            body: JSON.stringify({ agent: select.value }) });
+          render();
+        } catch (e) { msg.textContent = errorText(e); }
+      };
+      return [select, " ", h("button", { class: "reassign", onclick: go }, t("reassign.go")), msg];
+    };
+    const agentCell = (c) => (c.agent ? [c.agent_name || c.agent, c.orphan === "deactivated" ? [" ", badge("bad", t("team.deactivated"))] : ""] : t("unassigned"));
+    const row = (c, withHandOver) => h("tr", { "data-customer": c.id },
+      h("td", { class: "who" }, customerLink(c.id, c.name)), h("td", {}, agentCell(c)), h("td", {}, c.postcode || ""),
+      h("td", { class: "num" }, nf.format(c.policies), c.orphan_policies ? h("span", { class: "muted small" }, ` ${t("customers.orphan_policies", { n: nf.format(c.orphan_policies) })}`) : ""),
+      withHandOver ? h("td", {}, handOver(c)) : null);
+    const search = h("input", { type: "search", id: "customer-search", placeholder: t("customers.search"), "aria-label": t("customers.search") });
+    const restTable = cardTable("customers-rest", [t("col.customer"), t("col.agent"), t("field.postcode"), t("customers.policies")], rest.map((c) => row(c, false)));
+    search.addEventListener("input", () => {
+      const q = search.value.trim().toLowerCase();
+      for (const tr of restTable.querySelectorAll("tbody tr")) tr.style.display = q === "" || tr.textContent.toLowerCase().includes(q) ? "" : "none";
+    });
+    return [h("h2", {}, t("customers.title")),
+      h("h3", {}, t("customers.orphans", { n: nf.format(orphans.length) })),
+      orphans.length ? [h("p", { class: "muted" }, t("customers.orphans_intro")),
+        cardTable("orphans", [t("col.customer"), t("col.agent"), t("field.postcode"), t("customers.policies"), t("reassign.to")], orphans.map((c) => row(c, true)))]
+        : h("p", { class: "muted", id: "no-orphans" }, t("customers.no_orphans")),
+      h("h3", {}, t("customers.rest", { n: nf.format(rest.length) })), search, restTable];
+  },
+
   async team() {
     const [members, devices] = await Promise.all([api("/v1/team/members"), api("/v1/team/devices")]);
     const ROLES = ["agent", "supervisor", "department_manager", "district_manager"];
@@ -354,10 +392,46 @@ const views = {
         h("label", {}, t("login.user"), " ", user), " ", h("label", {}, t("field.name"), " ", name), " ",
         h("label", {}, t("team.role"), " ", role), " ", h("button", { id: "add-member", type: "submit" }, t("team.add_button")), msg);
     };
-    const memberRows = members.map((m) => h("tr", { "data-member": m.user },
+    // A phone for a member below the caller: the one-time enrolment link and its QR code
+    // (an SVG drawn by the server, shown as an image), in a card above the tables.
+    const issued = h("div", { id: "issued", "aria-live": "polite" });
+    const issuePhone = (m) => {
+      const msg = h("span", { class: "error", role: "alert" });
+      const button = h("button", { class: "secondary issue", onclick: async () => {
+        msg.textContent = "";
+        button.disabled = true;
+        try {
+          const d = await api("/v1/team/devices", { method: "POST", headers: { "content-type": "application/json" },
+            body: JSON.stringify({ user: m.user, server: location.origin }) });
+          issued.replaceChildren(h("div", { class: "card issued" },
+            h("h3", {}, t("team.issued_title", { name: m.name || m.user })),
+            h("img", { class: "qr", alt: t("team.qr_alt"), src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(d.qr_svg)}` }),
+            h("p", {}, t("team.issued_intro")), h("p", { class: "link" }, h("code", {}, d.link)),
+            h("p", { class: "muted small" }, t("team.issued_once"))));
+          issued.scrollIntoView({ block: "nearest" });
+        } catch (e) { msg.textContent = errorText(e); }
+        button.disabled = false;
+      } }, t("team.issue"));
+      return [button, msg];
+    };
+    // Deactivate (two steps: their phones wipe, they leave the lists) or reactivate.
+    const activity = (m) => {
+      const msg = h("span", { class: "error", role: "alert" });
+      let armed = false;
+      const what = m.active ? "deactivate" : "reactivate";
+      const button = h("button", { class: `secondary ${what}`, onclick: async () => {
+        if (m.active && !armed) { armed = true; button.textContent = t("team.confirm_deactivate", { name: m.name || m.user }); button.className = "danger deactivate"; return; }
+        try { await api(`/v1/team/members/${encodeURIComponent(m.user)}/${what}`, { method: "POST" }); render(); }
+        catch (e) { msg.textContent = errorText(e); }
+      } }, t(`team.${what}`));
+      return [button, msg];
+    };
+    const memberRows = members.map((m) => h("tr", { "data-member": m.user, class: m.active === false ? "revoked" : "" },
       h("td", { class: "who" }, m.role === "agent" ? agentLink(m.user, m.name) : m.name, " ", h("span", { class: "muted small" }, m.user)),
       h("td", {}, roleName(m.role)), h("td", {}, m.reports_to ? nameOf(m.reports_to) : ""),
-      h("td", {}, m.last_sync ? when(m.last_sync) : t("fresh.never"))));
+      h("td", {}, m.last_sync ? when(m.last_sync) : t("fresh.never")),
+      h("td", { class: "state" }, m.active === false ? badge("bad", t("team.deactivated")) : badge("ok", t("team.active"))),
+      h("td", {}, below.includes(m.role) ? [m.active === false ? "" : issuePhone(m), " ", activity(m)] : "")));
     const rows = devices.map((d) => {
       const msg = h("span", { class: "error", role: "alert" });
       let armed = false;
@@ -375,7 +449,8 @@ const views = {
         h("td", {}, button || "", msg));
     });
     return [h("h2", {}, t("team.title")),
-      cardTable("members", [t("col.member"), t("team.role"), t("team.reports_to"), t("team.last_sync")], memberRows),
+      issued,
+      cardTable("members", [t("col.member"), t("team.role"), t("team.reports_to"), t("team.last_sync"), t("col.status"), ""], memberRows),
       addForm(),
       h("h3", {}, t("team.phones")), h("p", { class: "muted" }, t("team.intro")),
       cardTable("devices", [t("col.member"), t("team.issued"), t("team.last_sync"), t("col.status"), ""], rows)];
@@ -389,7 +464,7 @@ const views = {
     const field = (k, v) => (v ? h("tr", {}, h("th", {}, k), h("td", {}, v)) : "");
     return [
       h("h2", { id: "customer-name" }, card.name),
-      reassignCard(card, c.policies.some((p) => p.status === "orphan")),
+      reassignCard(card, c.policies.some((p) => p.status === "orphan") || (!!card.agent && !state.agents.some((a) => a.user === card.agent))),
       h("table", { class: "card fields" }, h("tbody", {}, field(t("col.agent"), card.agent ? agentLink(card.agent) : t("unassigned")), field(t("field.phones"), card.phones.join(", ")),
         field(t("field.address"), card.address), field(t("field.postcode"), card.postcode), field(t("field.birthday"), card.birthday && day(card.birthday)),
         field(t("field.grade"), card.grade && label("grades", card.grade)), field(t("col.status"), card.status && t(`customer_status.${card.status}`)),
@@ -620,7 +695,7 @@ async function render() {
 /** Whether the manager is in the middle of something on the page (typing a comment or an
  *  answer, a playbook chosen or previewed) that a live refresh would throw away. */
 function busy() {
-  const fields = [...document.querySelectorAll("#view textarea, #view input[type=file]")];
+  const fields = [...document.querySelectorAll("#view textarea, #view input[type=file], #view input[type=search]")];
   return fields.some((f) => f.value) || document.querySelector("#view .preview") !== null;
 }
 
@@ -654,7 +729,7 @@ async function loadNames() {
   try {
     const [members, pb] = await Promise.all([api("/v1/team/members"), api(`/v1/team/playbook?${q()}`)]);
     state.names = Object.fromEntries(members.map((m) => [m.user, m.name]));
-    state.agents = members.filter((m) => m.role === "agent");
+    state.agents = members.filter((m) => m.role === "agent" && m.active !== false);
     state.labels = pb.labels;
   } catch (e) { if (e.status === 401) throw e; }
 }
