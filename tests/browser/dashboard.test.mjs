@@ -314,130 +314,164 @@ test("errors say what happened in the page's language with a retry; one not-foun
   await context.close();
 });
 
+// The admin actions, each in both languages at both widths.
+const COMBOS = ["zh-CN", "en"].flatMap((lang) => WIDTHS.map((size) => ({ lang, size })));
+
 test("a supervisor reassigns a customer from the page; the history says who had it before", async () => {
-  for (const [lang, width] of [["en", 1366], ["zh-CN", 390]]) {
+  const names = { "A-0001": "Li Na", "A-0002": "陈静" };
+  for (const { lang, size } of COMBOS) {
     const words = catalogue(lang);
-    const context = await browser.newContext({ locale: lang, viewport: { width, height: 844 } });
+    const context = await browser.newContext({ locale: lang, viewport: size });
     const page = await context.newPage();
     await logIn(page, "S-01");
     await page.goto(`${url}/#/customer/${northCustomer}`);
     await page.waitForSelector("#reassign");
-    const [from, to] = lang === "en" ? ["A-0001", "A-0002"] : ["A-0002", "A-0001"];
+    // To the other agent, whoever has it now: four hand-overs put it back where it was.
+    const before = await page.evaluate((id) => fetch(`/v1/customers/${id}`).then((r) => r.json()), northCustomer);
+    const from = before.customer.agent;
+    const to = from === "A-0001" ? "A-0002" : "A-0001";
+    assert.equal(await page.locator("#reassign").innerText(), words["reassign.go"]);
     await page.selectOption("#reassign-agent", to);
     await page.click("#reassign");
-    await page.waitForFunction((who) => document.querySelector("#reassign-agent option")?.value !== who
-      && !document.querySelector("#reassign-agent option[value='" + who + "']"), to);
+    await page.waitForFunction((who) => !document.querySelector("#reassign-agent option[value='" + who + "']"), to);
     const api = await page.evaluate((id) => fetch(`/v1/customers/${id}`).then((r) => r.json()), northCustomer);
     assert.equal(api.customer.agent, to);
-    const names = { "A-0001": "Li Na", "A-0002": "陈静" };
     const history = await page.locator("#history li").first().innerText();
     const said = words["history.changed_from"].replace("{field}", words["col.agent"]).replace("{from}", names[from]).replace("{to}", names[to]);
-    assert.ok(history.includes(said), `${history} / ${said}`);
-    const wide = await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
-    assert.ok(wide, "no sideways scroll");
+    assert.ok(history.includes(said), `${lang} ${size.width}: ${history} / ${said}`);
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `${lang} ${size.width}: no sideways scroll`);
     await context.close();
   }
 });
 
 test("a playbook is previewed and validated before it applies; only a department manager applies it", async () => {
-  const zh = catalogue("zh-CN");
   const file = (name) => join(root, "docs/playbooks", name);
-  // A supervisor sees the preview, in Chinese, and is told who may apply it.
-  let context = await browser.newContext({ locale: "zh-CN", viewport: { width: 390, height: 844 } });
-  let page = await context.newPage();
-  await logIn(page, "S-01");
-  await page.goto(`${url}/#/playbook`);
-  await page.waitForSelector("#playbook-file");
-  await page.setInputFiles("#playbook-file", file("car-insurance.toml"));
-  await page.click("#playbook-upload");
-  await page.waitForSelector("#playbook-preview .preview");
-  assert.match(await page.locator("#playbook-preview h3").first().innerText(), /车险续保/);
-  assert.match(await page.locator("#preview-targets").innerText(), /每旬续保25单/);
-  assert.equal(await page.locator("#playbook-apply").count(), 0);
-  assert.equal(await page.locator("#playbook-not-yours").innerText(), zh["playbook.not_yours"]);
-  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
-  // A broken file: the reason, in the page's words first, and nothing applied.
-  await page.setInputFiles("#playbook-file", { name: "broken.toml", mimeType: "text/plain", buffer: Buffer.from('name = "x"\nnot_a_field = 1\n') });
-  await page.click("#playbook-upload");
-  await page.waitForFunction(() => document.querySelector("#view .error")?.innerText.includes("not_a_field"));
-  assert.match(await page.locator("#view .error").innerText(), new RegExp(zh["error.invalid"]));
-  await context.close();
+  let applied = 0;
+  for (const { lang, size } of COMBOS) {
+    const words = catalogue(lang);
+    const zh = lang === "zh-CN";
+    // A supervisor sees the preview, in the page's language, and is told who may apply it.
+    let context = await browser.newContext({ locale: lang, viewport: size });
+    let page = await context.newPage();
+    await logIn(page, "S-01");
+    await page.goto(`${url}/#/playbook`);
+    await page.waitForSelector("#playbook-file");
+    await page.setInputFiles("#playbook-file", file("car-insurance.toml"));
+    await page.click("#playbook-upload");
+    await page.waitForSelector("#playbook-preview .preview");
+    assert.match(await page.locator("#playbook-preview h3").first().innerText(), zh ? /车险续保/ : /Car-insurance renewal desk/);
+    assert.match(await page.locator("#preview-targets").innerText(), zh ? /每旬续保25单/ : /25 renewals per ten days/);
+    assert.equal(await page.locator("#playbook-apply").count(), 0);
+    assert.equal(await page.locator("#playbook-not-yours").innerText(), words["playbook.not_yours"]);
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `${lang} ${size.width}`);
+    // A broken file: the reason, in the page's words first, and nothing applied.
+    await page.setInputFiles("#playbook-file", { name: "broken.toml", mimeType: "text/plain", buffer: Buffer.from('name = "x"\nnot_a_field = 1\n') });
+    await page.click("#playbook-upload");
+    await page.waitForFunction(() => document.querySelector("#view .error")?.innerText.includes("not_a_field"));
+    assert.ok((await page.locator("#view .error").innerText()).includes(words["error.invalid"]), `${lang} ${size.width}`);
+    await context.close();
 
-  // A department manager applies it; the page shows the new playbook; then puts the built-in
-  // one back.
-  context = await browser.newContext({ locale: "en-US" });
-  page = await context.newPage();
-  await logIn(page, "D-01");
-  for (const [name, title] of [["car-insurance.toml", "Car-insurance renewal desk"], ["insurance.toml", "Life-insurance renewal collection"]]) {
+    // A department manager applies it, and in the next combination puts the built-in one back
+    // (so it is in force again after the fourth); the page shows the playbook now in force.
+    context = await browser.newContext({ locale: lang, viewport: size });
+    page = await context.newPage();
+    await logIn(page, "D-01");
+    const [name, title] = (applied++ % 2 === 0)
+      ? ["car-insurance.toml", zh ? "车险续保" : "Car-insurance renewal desk"]
+      : ["insurance.toml", zh ? "人寿保险续期收费" : "Life-insurance renewal collection"];
     await page.goto(`${url}/#/playbook`);
     await page.waitForSelector("#playbook-file");
     await page.setInputFiles("#playbook-file", file(name));
     await page.click("#playbook-upload");
     await page.waitForSelector("#playbook-apply");
+    assert.equal(await page.locator("#playbook-apply").innerText(), words["playbook.apply"]);
     await page.click("#playbook-apply");
     await page.waitForFunction((t) => document.querySelector("#view h2")?.innerText.includes(t) && !document.querySelector("#playbook-preview .preview"), title);
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `${lang} ${size.width}`);
+    await context.close();
   }
-  await context.close();
 });
 
 test("a supervisor revokes an agent's phone from the Team page, in two steps", async () => {
-  const zh = catalogue("zh-CN");
-  const context = await browser.newContext({ locale: "zh-CN", viewport: { width: 390, height: 844 } });
-  const page = await context.newPage();
-  await logIn(page, "S-01");
-  await page.goto(`${url}/#/team`);
-  const row = `#devices tr[data-device="${a2Phone}"]`;
-  await page.waitForSelector(`${row} button.revoke`);
-  // The two agents' phones have a button, which asks again before it revokes.
-  assert.equal(await page.locator("#devices button.revoke").count(), 2);
-  await page.click(`${row} button.revoke`);
-  assert.equal(await page.locator(`${row} button.revoke`).innerText(), zh["team.confirm_revoke"].replace("{name}", "陈静"));
-  await page.click(`${row} button.revoke`);
-  await page.waitForFunction((sel) => document.querySelector(`${sel} td.state`)?.innerText.trim() === "已吊销", row);
-  assert.equal(await page.locator(`${row} button.revoke`).count(), 0);
-  const list = await page.evaluate(() => fetch("/v1/team/devices").then((r) => r.json()));
-  assert.equal(list.find((d) => d.id === a2Phone).revoked, true);
-  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
-  await context.close();
+  let phone = a2Phone;
+  for (const { lang, size } of COMBOS) {
+    const words = catalogue(lang);
+    // A phone can be revoked once: after the first, a fresh one for the same agent.
+    if (phone === null) phone = admin("device", "issue", "--user", "A-0002").device;
+    const context = await browser.newContext({ locale: lang, viewport: size });
+    const page = await context.newPage();
+    await logIn(page, "S-01");
+    await page.goto(`${url}/#/team`);
+    const row = `#devices tr[data-device="${phone}"]`;
+    await page.waitForSelector(`${row} button.revoke`);
+    // The two agents' phones have a button, which asks again before it revokes.
+    assert.equal(await page.locator("#devices button.revoke").count(), 2);
+    assert.equal(await page.locator(`${row} button.revoke`).innerText(), words["team.revoke"]);
+    await page.click(`${row} button.revoke`);
+    assert.equal(await page.locator(`${row} button.revoke`).innerText(), words["team.confirm_revoke"].replace("{name}", "陈静"));
+    await page.click(`${row} button.revoke`);
+    await page.waitForFunction(([sel, t]) => document.querySelector(`${sel} td.state`)?.innerText.trim() === t, [row, words["team.revoked"]]);
+    assert.equal(await page.locator(`${row} button.revoke`).count(), 0);
+    const list = await page.evaluate(() => fetch("/v1/team/devices").then((r) => r.json()));
+    assert.equal(list.find((d) => d.id === phone).revoked, true);
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `${lang} ${size.width}`);
+    await context.close();
+    phone = null;
+  }
 });
 
 test("a supervisor marks the drawn agent's week checked, with a note", async () => {
-  const en = catalogue("en");
-  const context = await browser.newContext({ locale: "en-US" });
-  const page = await context.newPage();
-  await logIn(page, "S-01");
-  await page.goto(`${url}/#/spot-check`);
-  const card = page.locator("#view .card[data-agent]").first();
-  await card.waitFor();
-  await card.locator(".checked textarea").fill("Logs match the visits.");
-  await card.locator(".checked button").click();
-  await page.waitForFunction(() => document.querySelector("#view .card[data-agent] .checked .done")?.innerText.includes("Logs match the visits."));
-  const done = await page.locator("#view .card[data-agent] .checked .done").first().innerText();
-  assert.match(done, new RegExp(`^${en["spot.checked"]}`));
-  assert.match(done, /Wang Jun/);
-  assert.equal(await page.locator("#view .card[data-agent] .checked button").first().innerText(), en["spot.recheck"]);
-  await context.close();
+  let checked = false;
+  for (const { lang, size } of COMBOS) {
+    const words = catalogue(lang);
+    const note = `Logs match the visits (${lang} ${size.width}).`;
+    const context = await browser.newContext({ locale: lang, viewport: size });
+    const page = await context.newPage();
+    await logIn(page, "S-01");
+    await page.goto(`${url}/#/spot-check`);
+    const card = page.locator("#view .card[data-agent]").first();
+    await card.waitFor();
+    // The first time "mark checked"; after that, "check again".
+    assert.equal(await card.locator(".checked button").innerText(), words[checked ? "spot.recheck" : "spot.mark"]);
+    await card.locator(".checked textarea").fill(note);
+    await card.locator(".checked button").click();
+    await page.waitForFunction((n) => document.querySelector("#view .card[data-agent] .checked .done")?.innerText.includes(n), note);
+    checked = true;
+    const done = await page.locator("#view .card[data-agent] .checked .done").first().innerText();
+    assert.ok(done.startsWith(words["spot.checked"]), `${lang} ${size.width}: ${done}`);
+    assert.match(done, /Wang Jun/);
+    assert.equal(await page.locator("#view .card[data-agent] .checked button").first().innerText(), words["spot.recheck"]);
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `${lang} ${size.width}`);
+    await context.close();
+  }
 });
 
 test("a supervisor adds an agent from the Team page; a taken staff number is said in words", async () => {
-  const en = catalogue("en");
-  const context = await browser.newContext({ locale: "en-US", viewport: { width: 390, height: 844 } });
-  const page = await context.newPage();
-  await logIn(page, "S-01");
-  await page.goto(`${url}/#/team`);
-  await page.waitForSelector("#add-member");
-  // A supervisor may add agents only.
-  assert.deepEqual(await page.$$eval("#new-role option", (o) => o.map((x) => x.value)), ["agent"]);
-  await page.fill("#new-user", "A-0001");
-  await page.click("#add-member");
-  await page.waitForFunction((t) => document.querySelector(".add-member .error")?.innerText === t, en["team.taken"]);
-  await page.fill("#new-user", "A-0009");
-  await page.fill("#new-name", "Sun Li");
-  await page.click("#add-member");
-  await page.waitForSelector('#members tr[data-member="A-0009"]');
-  assert.match(await page.locator('#members tr[data-member="A-0009"]').innerText(), /Sun Li/);
-  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
-  await context.close();
+  let n = 9;
+  for (const { lang, size } of COMBOS) {
+    const words = catalogue(lang);
+    // A fresh staff number each time.
+    const user = `A-00${String(n++).padStart(2, "0")}`;
+    const name = `Sun Li ${user}`;
+    const context = await browser.newContext({ locale: lang, viewport: size });
+    const page = await context.newPage();
+    await logIn(page, "S-01");
+    await page.goto(`${url}/#/team`);
+    await page.waitForSelector("#add-member");
+    assert.equal(await page.locator("#add-member").innerText(), words["team.add_button"]);
+    // A supervisor may add agents only.
+    assert.deepEqual(await page.$$eval("#new-role option", (o) => o.map((x) => x.value)), ["agent"]);
+    await page.fill("#new-user", "A-0001");
+    await page.click("#add-member");
+    await page.waitForFunction((t) => document.querySelector(".add-member .error")?.innerText === t, words["team.taken"]);
+    await page.fill("#new-user", user);
+    await page.fill("#new-name", name);
+    await page.click("#add-member");
+    await page.waitForSelector(`#members tr[data-member="${user}"]`);
+    assert.ok((await page.locator(`#members tr[data-member="${user}"]`).innerText()).includes(name));
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `${lang} ${size.width}`);
+    await context.close();
+  }
 });
 
 test("a supervisor issues a phone from the Team page: its link and QR code, in both languages at both widths", async () => {
