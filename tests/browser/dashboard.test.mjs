@@ -316,14 +316,27 @@ test("errors say what happened in the page's language with a retry; one not-foun
 
 // The admin actions, each in both languages at both widths.
 const COMBOS = ["zh-CN", "en"].flatMap((lang) => WIDTHS.map((size) => ({ lang, size })));
+// A member's page in a new browser (language, window): logged in through the page the first
+// time, then with that session cookie only (a password check is slow in a debug build).
+const sessions = {};
+async function openAs(user, lang, size) {
+  const context = await browser.newContext({ locale: lang, viewport: size, storageState: sessions[user] });
+  const page = await context.newPage();
+  // (The caller opens the page it wants.)
+  if (!sessions[user]) {
+    await logIn(page, user);
+    const { cookies } = await context.storageState();
+    sessions[user] = { cookies: cookies.filter((c) => c.name === "doorstep_session"), origins: [] };
+    assert.equal(sessions[user].cookies.length, 1, "a session cookie");
+  }
+  return { context, page };
+}
 
 test("a supervisor reassigns a customer from the page; the history says who had it before", async () => {
   const names = { "A-0001": "Li Na", "A-0002": "陈静" };
   for (const { lang, size } of COMBOS) {
     const words = catalogue(lang);
-    const context = await browser.newContext({ locale: lang, viewport: size });
-    const page = await context.newPage();
-    await logIn(page, "S-01");
+    const { context, page } = await openAs("S-01", lang, size);
     await page.goto(`${url}/#/customer/${northCustomer}`);
     await page.waitForSelector("#reassign");
     // To the other agent, whoever has it now: four hand-overs put it back where it was.
@@ -351,9 +364,7 @@ test("a playbook is previewed and validated before it applies; only a department
     const words = catalogue(lang);
     const zh = lang === "zh-CN";
     // A supervisor sees the preview, in the page's language, and is told who may apply it.
-    let context = await browser.newContext({ locale: lang, viewport: size });
-    let page = await context.newPage();
-    await logIn(page, "S-01");
+    let { context, page } = await openAs("S-01", lang, size);
     await page.goto(`${url}/#/playbook`);
     await page.waitForSelector("#playbook-file");
     await page.setInputFiles("#playbook-file", file("car-insurance.toml"));
@@ -373,9 +384,7 @@ test("a playbook is previewed and validated before it applies; only a department
 
     // A department manager applies it, and in the next combination puts the built-in one back
     // (so it is in force again after the fourth); the page shows the playbook now in force.
-    context = await browser.newContext({ locale: lang, viewport: size });
-    page = await context.newPage();
-    await logIn(page, "D-01");
+    ({ context, page } = await openAs("D-01", lang, size));
     const [name, title] = (applied++ % 2 === 0)
       ? ["car-insurance.toml", zh ? "车险续保" : "Car-insurance renewal desk"]
       : ["insurance.toml", zh ? "人寿保险续期收费" : "Life-insurance renewal collection"];
@@ -398,9 +407,7 @@ test("a supervisor revokes an agent's phone from the Team page, in two steps", a
     const words = catalogue(lang);
     // A phone can be revoked once: after the first, a fresh one for the same agent.
     if (phone === null) phone = admin("device", "issue", "--user", "A-0002").device;
-    const context = await browser.newContext({ locale: lang, viewport: size });
-    const page = await context.newPage();
-    await logIn(page, "S-01");
+    const { context, page } = await openAs("S-01", lang, size);
     await page.goto(`${url}/#/team`);
     const row = `#devices tr[data-device="${phone}"]`;
     await page.waitForSelector(`${row} button.revoke`);
@@ -425,9 +432,7 @@ test("a supervisor marks the drawn agent's week checked, with a note", async () 
   for (const { lang, size } of COMBOS) {
     const words = catalogue(lang);
     const note = `Logs match the visits (${lang} ${size.width}).`;
-    const context = await browser.newContext({ locale: lang, viewport: size });
-    const page = await context.newPage();
-    await logIn(page, "S-01");
+    const { context, page } = await openAs("S-01", lang, size);
     await page.goto(`${url}/#/spot-check`);
     const card = page.locator("#view .card[data-agent]").first();
     await card.waitFor();
@@ -453,9 +458,7 @@ test("a supervisor adds an agent from the Team page; a taken staff number is sai
     // A fresh staff number each time.
     const user = `A-00${String(n++).padStart(2, "0")}`;
     const name = `Sun Li ${user}`;
-    const context = await browser.newContext({ locale: lang, viewport: size });
-    const page = await context.newPage();
-    await logIn(page, "S-01");
+    const { context, page } = await openAs("S-01", lang, size);
     await page.goto(`${url}/#/team`);
     await page.waitForSelector("#add-member");
     assert.equal(await page.locator("#add-member").innerText(), words["team.add_button"]);
