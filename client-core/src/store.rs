@@ -196,6 +196,35 @@ pub struct Incoming<'a> {
     pub new_roots: Vec<ChangeHash>,
 }
 
+impl<'a> Incoming<'a> {
+    /// What `after` adds to `before` (whose heads are `before_heads`): its new changes with
+    /// their actors, and those of them that depend on nothing.
+    pub fn new(
+        doc: &'a DocId,
+        before: &'a AutoCommit,
+        before_heads: &[ChangeHash],
+        after: &'a mut AutoCommit,
+    ) -> Incoming<'a> {
+        let added = after.get_changes(before_heads);
+        let new_changes = added
+            .iter()
+            .map(|c| (c.hash(), c.actor_id().to_hex_string()))
+            .collect();
+        let new_roots = added
+            .iter()
+            .filter(|c| c.deps().is_empty())
+            .map(|c| c.hash())
+            .collect();
+        Incoming {
+            doc,
+            before,
+            after,
+            new_changes,
+            new_roots,
+        }
+    }
+}
+
 /// Marks these policies of a customer's document paid on `day` (and their failed deduction
 /// settled), in the change that records the visit or contact whose outcome paid them.
 fn mark_paid(d: &mut AutoCommit, policies: &[String], day: NaiveDate) -> Result<()> {
@@ -645,23 +674,7 @@ impl Store {
             let received = after.sync().receive_sync_message(&mut trial, msg);
             received.map_err(|e| corrupt(e.to_string()))?;
             check_kind(&mut after, id)?;
-            let added = after.get_changes(&before_heads);
-            let new_changes = added
-                .iter()
-                .map(|c| (c.hash(), c.actor_id().to_hex_string()))
-                .collect();
-            let new_roots = added
-                .iter()
-                .filter(|c| c.deps().is_empty())
-                .map(|c| c.hash())
-                .collect();
-            verify(&Incoming {
-                doc: id,
-                before: &l.doc,
-                after: &after,
-                new_changes,
-                new_roots,
-            })
+            verify(&Incoming::new(id, &l.doc, &before_heads, &mut after))
         })
         .unwrap_or_else(|reason| Err(corrupt(format!("Automerge failed on it: {reason}"))));
         if let Err(e) = checked {

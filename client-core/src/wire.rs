@@ -322,12 +322,28 @@ fn read_document(data: &[u8], inflate_left: &mut u64) -> Read<()> {
     Ok(())
 }
 
+/// `v` as an unsigned LEB128 number, the encoding of every count and length this module reads:
+/// for tools and tests that build sync messages by hand (hostile ones included).
+pub fn encode_uleb(mut v: u64) -> Vec<u8> {
+    let mut out = vec![];
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return out;
+        }
+        out.push(b | 0x80);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use automerge::sync::{self, SyncDoc};
     use automerge::transaction::Transactable;
     use automerge::{AutoCommit, ROOT};
 
+    use super::encode_uleb as leb;
     use super::*;
 
     fn doc_id() -> DocId {
@@ -459,19 +475,6 @@ mod tests {
         let started = std::time::Instant::now();
         assert!(refused(&m).contains("inflating"));
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
-    }
-
-    fn leb(mut v: u64) -> Vec<u8> {
-        let mut out = vec![];
-        loop {
-            let b = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                out.push(b);
-                return out;
-            }
-            out.push(b | 0x80);
-        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use automerge::sync::{self, BloomFilter, Have};
 use client_core::model::{NewCustomer, Role};
+use client_core::wire::encode_uleb as leb;
 use client_core::{DocId, Identity, Options, Store};
 use tempfile::TempDir;
 
@@ -117,19 +118,6 @@ fn a_home_refuses_hostile_bloom_filters_before_automerge_sees_them() {
         assert!(a.generate_sync_message(&doc, &mut st).unwrap().is_some());
     }
     assert_eq!(a.heads(&doc).unwrap(), heads);
-}
-
-fn leb(mut v: u64) -> Vec<u8> {
-    let mut out = vec![];
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return out;
-        }
-        out.push(b | 0x80);
-    }
 }
 
 /// The largest inputs the check reads are refused in bounded time (figures for

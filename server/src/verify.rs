@@ -297,26 +297,7 @@ mod tests {
         w: &Writer<'_>,
     ) -> Result<(), Refusal> {
         let heads = before.get_heads();
-        let added = after.get_changes(&heads);
-        let new_changes = added
-            .iter()
-            .map(|c| (c.hash(), c.actor_id().to_hex_string()))
-            .collect();
-        let new_roots = added
-            .iter()
-            .filter(|c| c.deps().is_empty())
-            .map(|c| c.hash())
-            .collect();
-        check(
-            w,
-            &Incoming {
-                doc: id,
-                before,
-                after,
-                new_changes,
-                new_roots,
-            },
-        )
+        check(w, &Incoming::new(id, before, &heads, after))
     }
 
     fn codes() -> Codes {

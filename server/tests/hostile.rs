@@ -8,6 +8,7 @@
 
 mod support;
 
+use client_core::wire::encode_uleb as leb;
 use std::time::{Duration, Instant};
 
 use client_core::model::{CustomerPatch, Role};
@@ -18,19 +19,6 @@ use tempfile::TempDir;
 
 fn cid(s: &str) -> CustomerId {
     s.parse().unwrap()
-}
-
-fn leb(mut v: u64) -> Vec<u8> {
-    let mut out = vec![];
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return out;
-        }
-        out.push(b | 0x80);
-    }
 }
 
 /// `0x42`, no heads, no need, one have without last-sync hashes and with a bloom filter of one

@@ -17,6 +17,7 @@
 //! `DOORSTEP_FUZZ_CASES=100000 cargo test -p doorstep-server --release --test hostile_fuzz -- --nocapture`.
 //! `DOORSTEP_WRITE_CORPUS=1` rewrites the corpus's real and hostile seeds (`write_corpus`).
 
+use client_core::wire::encode_uleb as leb;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -196,19 +197,6 @@ enum Edit {
     Cut(usize),
     /// Replaces the byte at the position with a LEB128 number.
     Leb(usize, u64),
-}
-
-fn leb(mut v: u64) -> Vec<u8> {
-    let mut out = vec![];
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return out;
-        }
-        out.push(b | 0x80);
-    }
 }
 
 fn apply(mut bytes: Vec<u8>, edits: &[Edit]) -> Vec<u8> {
