@@ -2,7 +2,10 @@
 //!
 //! After every change to a document (a local write or a received sync message) the store calls
 //! [`project`] in the same SQLite transaction that appends the change, so the index is never
-//! behind the documents. A document is always read whole, which keeps merges simple: whatever
+//! behind the documents. Reading a document into rows ([`projection`]) is separate from writing
+//! them ([`write`]): the rows are plain data, computed without a database, so another store (the
+//! server's PostgreSQL store) writes the same rows, and a writer can read documents before it
+//! takes a write lock. A document is always read whole, which keeps merges simple: whatever
 //! the merge did, the rows end up as the merged document says; only rows whose record changed
 //! are written.
 //! The index can be dropped and derived again from the documents (`Store::rebuild_index`).
@@ -255,157 +258,293 @@ fn upsert(
     Ok(())
 }
 
-/// Deletes the rows of `table` owned by `owner` (in column `by`) whose ids are not in `keep`.
+/// Deletes the rows of `table` owned by `owner` (in column `by`) whose keys (column `key`) are
+/// not in `keep`.
 fn delete_others(
     conn: &Connection,
     table: &str,
     by: &str,
+    key: &str,
     owner: &str,
     keep: &[String],
 ) -> Result<()> {
     let keep = serde_json::to_string(keep).unwrap_or_else(|_| "[]".into());
     conn.prepare_cached(&format!(
-        "DELETE FROM {table} WHERE {by} = ?1 AND id NOT IN (SELECT value FROM json_each(?2))"
+        "DELETE FROM {table} WHERE {by} = ?1 AND {key} NOT IN (SELECT value FROM json_each(?2))"
     ))?
     .execute(params![owner, keep])?;
     Ok(())
 }
 
-/// Brings the index rows of one document in line with what the document now says.
+/// One row of an index table: its columns in the table's order, the key first and the
+/// record's JSON last (the stored row is rewritten only when that JSON differs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexRow {
+    /// The column values, as text (`None` for SQL NULL), in the order of the table's
+    /// [`IndexTable::columns`].
+    pub values: Vec<Option<String>>,
+}
+
+/// The index tables a document projects into, with their columns (key first, `json` last).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IndexTable {
+    /// A customer's card.
+    Customers,
+    /// Its policies.
+    Policies,
+    /// Its visits.
+    Visits,
+    /// Its calls and SMS.
+    Contacts,
+    /// Managers' comments on its visits.
+    Comments,
+    /// A day's log and report.
+    Days,
+    /// The problems of a day's report.
+    Problems,
+}
+
+impl IndexTable {
+    /// The table's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            IndexTable::Customers => "customers",
+            IndexTable::Policies => "policies",
+            IndexTable::Visits => "visits",
+            IndexTable::Contacts => "contacts",
+            IndexTable::Comments => "comments",
+            IndexTable::Days => "days",
+            IndexTable::Problems => "problems",
+        }
+    }
+
+    /// Its columns, key first, `json` last.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            IndexTable::Customers => &[
+                "id", "name", "postcode", "birthday", "grade", "status", "agent", "json",
+            ],
+            IndexTable::Policies => &["id", "customer", "number", "due_date", "status", "json"],
+            IndexTable::Visits | IndexTable::Contacts => {
+                &["id", "customer", "agent", "day", "json"]
+            }
+            IndexTable::Comments => &["id", "customer", "visit", "json"],
+            IndexTable::Days => &["doc", "agent", "date", "json"],
+            IndexTable::Problems => &["id", "doc", "agent", "date", "level", "status", "json"],
+        }
+    }
+
+    /// The column naming the document (or customer) that owns a row.
+    pub fn owner_column(self) -> &'static str {
+        match self {
+            IndexTable::Customers => "id",
+            IndexTable::Policies
+            | IndexTable::Visits
+            | IndexTable::Contacts
+            | IndexTable::Comments => "customer",
+            IndexTable::Days | IndexTable::Problems => "doc",
+        }
+    }
+}
+
+/// The rows of one table that one document owns: `rows` replace every row of `owner` there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedRows {
+    /// The table.
+    pub table: IndexTable,
+    /// The owner's value in [`IndexTable::owner_column`].
+    pub owner: String,
+    /// The rows the document says it has (rows of the owner not among them are deleted).
+    pub rows: Vec<IndexRow>,
+}
+
+/// One conflict row (a field edited concurrently).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConflictRow {
+    /// The record's path.
+    pub object: String,
+    /// The field.
+    pub field: String,
+    /// The conflict as JSON.
+    pub json: String,
+}
+
+/// Everything the index holds for one document, computed from the document alone.
 ///
-/// Rows are upserted only where their record changed and rows of records that disappeared are
-/// deleted, so a write that adds one visit touches a handful of pages, not every row of the
-/// customer: this keeps the write-ahead log, and so checkpoints, small (docs/benchmarks.md).
-pub fn project(conn: &Connection, doc: &DocId, d: &AutoCommit) -> Result<()> {
+/// Reading a document into rows ([`projection`]) needs no database, so it can run before a
+/// write transaction starts (or on another thread), and any store — this SQLite index, the
+/// server's PostgreSQL store — writes the same rows ([`write`] is the SQLite writer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Projection {
+    /// The document (`conflicts` rows are keyed by its name).
+    pub doc: DocId,
+    /// Per table, the rows the document owns.
+    pub tables: Vec<OwnedRows>,
+    /// Its fields edited concurrently, in a stable order.
+    pub conflicts: Vec<ConflictRow>,
+}
+
+fn row(values: Vec<Option<String>>) -> IndexRow {
+    IndexRow { values }
+}
+
+/// Reads one document into its index rows (see [`Projection`]).
+pub fn projection(doc: &DocId, d: &AutoCommit) -> Projection {
     let name = doc.to_string();
-    let conflicts = match doc {
+    let s = |v: &dyn ToString| Some(v.to_string());
+    let (tables, conflicts) = match doc {
         DocId::Customer(cid) => {
             let v = read_customer(d, doc);
             let owner = cid.to_string();
-            match &v.customer {
-                Some(c) => upsert(
-                    conn,
-                    "customers",
-                    &[
-                        "id", "name", "postcode", "birthday", "grade", "status", "agent", "json",
-                    ],
-                    params![
-                        owner,
-                        c.name,
-                        c.postcode,
-                        c.birthday.map(|b| b.format("%m-%d").to_string()),
-                        c.grade,
-                        c.status.code(),
-                        c.agent.as_ref().map(|a| a.to_string()),
-                        json(c),
-                    ],
-                )?,
-                None => {
-                    conn.prepare_cached("DELETE FROM customers WHERE id = ?1")?
-                        .execute([&owner])?;
-                }
-            }
-            for p in &v.policies {
-                upsert(
-                    conn,
-                    "policies",
-                    &["id", "customer", "number", "due_date", "status", "json"],
-                    params![
-                        p.id.to_string(),
-                        owner,
-                        p.number,
-                        p.due_date.to_string(),
-                        p.status.code(),
-                        json(p),
-                    ],
-                )?;
-            }
-            let ids: Vec<String> = v.policies.iter().map(|p| p.id.to_string()).collect();
-            delete_others(conn, "policies", "customer", &owner, &ids)?;
-            for x in &v.visits {
-                upsert(
-                    conn,
-                    "visits",
-                    &["id", "customer", "agent", "day", "json"],
-                    params![
-                        x.id.to_string(),
-                        owner,
-                        x.agent.to_string(),
-                        x.start.date_naive().to_string(),
-                        json(x),
-                    ],
-                )?;
-            }
-            let ids: Vec<String> = v.visits.iter().map(|x| x.id.to_string()).collect();
-            delete_others(conn, "visits", "customer", &owner, &ids)?;
-            for x in &v.contacts {
-                upsert(
-                    conn,
-                    "contacts",
-                    &["id", "customer", "agent", "day", "json"],
-                    params![
-                        x.id.to_string(),
-                        owner,
-                        x.agent.to_string(),
-                        x.at.date_naive().to_string(),
-                        json(x),
-                    ],
-                )?;
-            }
-            let ids: Vec<String> = v.contacts.iter().map(|x| x.id.to_string()).collect();
-            delete_others(conn, "contacts", "customer", &owner, &ids)?;
-            for x in &v.comments {
-                upsert(
-                    conn,
-                    "comments",
-                    &["id", "customer", "visit", "json"],
-                    params![x.id.to_string(), owner, x.visit.to_string(), json(x)],
-                )?;
-            }
-            let ids: Vec<String> = v.comments.iter().map(|x| x.id.to_string()).collect();
-            delete_others(conn, "comments", "customer", &owner, &ids)?;
-            v.conflicts
+            let card = v.customer.iter().map(|c| {
+                row(vec![
+                    Some(owner.clone()),
+                    Some(c.name.clone()),
+                    c.postcode.clone(),
+                    c.birthday.map(|b| b.format("%m-%d").to_string()),
+                    c.grade.clone(),
+                    s(&c.status.code()),
+                    c.agent.as_ref().map(|a| a.to_string()),
+                    Some(json(c)),
+                ])
+            });
+            let policies = v.policies.iter().map(|p| {
+                row(vec![
+                    s(&p.id),
+                    Some(owner.clone()),
+                    Some(p.number.clone()),
+                    s(&p.due_date),
+                    s(&p.status.code()),
+                    Some(json(p)),
+                ])
+            });
+            let visits = v.visits.iter().map(|x| {
+                row(vec![
+                    s(&x.id),
+                    Some(owner.clone()),
+                    s(&x.agent),
+                    s(&x.start.date_naive()),
+                    Some(json(x)),
+                ])
+            });
+            let contacts = v.contacts.iter().map(|x| {
+                row(vec![
+                    s(&x.id),
+                    Some(owner.clone()),
+                    s(&x.agent),
+                    s(&x.at.date_naive()),
+                    Some(json(x)),
+                ])
+            });
+            let comments = v.comments.iter().map(|x| {
+                row(vec![
+                    s(&x.id),
+                    Some(owner.clone()),
+                    s(&x.visit),
+                    Some(json(x)),
+                ])
+            });
+            let owned = |table, rows: Vec<IndexRow>| OwnedRows {
+                table,
+                owner: owner.clone(),
+                rows,
+            };
+            let tables = vec![
+                owned(IndexTable::Customers, card.collect()),
+                owned(IndexTable::Policies, policies.collect()),
+                owned(IndexTable::Visits, visits.collect()),
+                owned(IndexTable::Contacts, contacts.collect()),
+                owned(IndexTable::Comments, comments.collect()),
+            ];
+            (tables, v.conflicts)
         }
         DocId::Day(agent, date) => {
-            let Some(v) = read_day(d, doc) else {
-                delete_doc_rows(conn, doc)?;
-                return Ok(());
+            let (day, problems, conflicts) = match read_day(d, doc) {
+                Some(v) => {
+                    let day = row(vec![
+                        Some(name.clone()),
+                        s(agent),
+                        s(date),
+                        Some(json(&v.day)),
+                    ]);
+                    let problems = v
+                        .day
+                        .report
+                        .as_ref()
+                        .map(|r| r.problems.as_slice())
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|p| {
+                            row(vec![
+                                s(&p.id),
+                                Some(name.clone()),
+                                s(agent),
+                                s(date),
+                                s(&p.level.code()),
+                                Some(json(&p.status)),
+                                Some(json(p)),
+                            ])
+                        })
+                        .collect();
+                    (vec![day], problems, v.conflicts)
+                }
+                None => (vec![], vec![], vec![]),
             };
-            upsert(
-                conn,
-                "days",
-                &["doc", "agent", "date", "json"],
-                params![name, agent.to_string(), date.to_string(), json(&v.day)],
-            )?;
-            let problems = v
-                .day
-                .report
-                .as_ref()
-                .map(|r| r.problems.as_slice())
-                .unwrap_or_default();
-            for p in problems {
-                upsert(
-                    conn,
-                    "problems",
-                    &["id", "doc", "agent", "date", "level", "status", "json"],
-                    params![
-                        p.id.to_string(),
-                        name,
-                        agent.to_string(),
-                        date.to_string(),
-                        p.level.code(),
-                        json(&p.status),
-                        json(p),
-                    ],
-                )?;
-            }
-            let ids: Vec<String> = problems.iter().map(|p| p.id.to_string()).collect();
-            delete_others(conn, "problems", "doc", &name, &ids)?;
-            v.conflicts
+            let owned = |table, rows| OwnedRows {
+                table,
+                owner: name.clone(),
+                rows,
+            };
+            (
+                vec![
+                    owned(IndexTable::Days, day),
+                    owned(IndexTable::Problems, problems),
+                ],
+                conflicts,
+            )
         }
     };
+    Projection {
+        doc: doc.clone(),
+        tables,
+        conflicts: conflicts
+            .iter()
+            .map(|c| ConflictRow {
+                object: c.object.clone(),
+                field: c.field.clone(),
+                json: json(c),
+            })
+            .collect(),
+    }
+}
+
+/// Writes a document's [`Projection`] into the SQLite index: rows upserted only where their
+/// record changed, rows of records that disappeared deleted, so a write that adds one visit
+/// touches a handful of pages, not every row of the customer — this keeps the write-ahead
+/// log, and so checkpoints, small (docs/benchmarks.md).
+pub fn write(conn: &Connection, p: &Projection) -> Result<()> {
+    let name = p.doc.to_string();
+    for owned in &p.tables {
+        let table = owned.table;
+        let cols = table.columns();
+        let mut keep = Vec::with_capacity(owned.rows.len());
+        for r in &owned.rows {
+            let values: Vec<&dyn rusqlite::ToSql> =
+                r.values.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
+            upsert(conn, table.name(), cols, &values)?;
+            keep.extend(r.values[0].clone());
+        }
+        delete_others(
+            conn,
+            table.name(),
+            table.owner_column(),
+            cols[0],
+            &owned.owner,
+            &keep,
+        )?;
+    }
     // Conflicts have no identity of their own: rewrite them only when the set changed.
-    let fresh: Vec<String> = conflicts.iter().map(json).collect();
+    let fresh: Vec<&str> = p.conflicts.iter().map(|c| c.json.as_str()).collect();
     let stored: Vec<String> = {
         let mut stmt =
             conn.prepare_cached("SELECT json FROM conflicts WHERE doc = ?1 ORDER BY rowid")?;
@@ -415,14 +554,23 @@ pub fn project(conn: &Connection, doc: &DocId, d: &AutoCommit) -> Result<()> {
     if stored != fresh {
         conn.prepare_cached("DELETE FROM conflicts WHERE doc = ?1")?
             .execute([&name])?;
-        for (c, j) in conflicts.iter().zip(&fresh) {
+        for c in &p.conflicts {
             conn.prepare_cached(
                 "INSERT INTO conflicts (doc, object, field, json) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![name, c.object, c.field, j])?;
+            .execute(params![name, c.object, c.field, c.json])?;
         }
     }
     Ok(())
+}
+
+/// Brings the index rows of one document in line with what the document now says
+/// ([`projection`] then [`write`]).
+///
+/// A document is always read whole, which keeps merges simple: whatever the merge did, the
+/// rows end up as the merged document says; only rows whose record changed are written.
+pub fn project(conn: &Connection, doc: &DocId, d: &AutoCommit) -> Result<()> {
+    write(conn, &projection(doc, d))
 }
 
 /// Runs a query whose only column is a record's JSON, and parses each row.

@@ -455,3 +455,72 @@ fn the_log_is_cut_back_after_a_burst_once_the_phone_is_quiet() {
         "every visit of the burst is still there"
     );
 }
+
+/// The index rows of a document are computed without a database (`index::projection`) and
+/// written by `index::write`: writing what the index already holds changes no row, and a
+/// projection without a record deletes that record's row.
+#[test]
+fn a_projection_is_computed_without_the_database_and_written_idempotently() {
+    use client_core::index::{self, IndexTable};
+    let dir = TempDir::new().unwrap();
+    let mut s = create(&dir, Options::default());
+    let c = s
+        .add_customer(NewCustomer {
+            name: "Wang".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let v = s
+        .record_visit(
+            c.id,
+            visit("2026-06-16T10:00:00+08:00", "2026-06-16T10:30:00+08:00"),
+        )
+        .unwrap();
+    let doc = DocId::Customer(c.id);
+    let bytes = s.save_document(&doc).unwrap().unwrap();
+    let d = automerge::AutoCommit::load(&bytes).unwrap();
+    let p = index::projection(&doc, &d);
+    let rows = |t: IndexTable| {
+        p.tables
+            .iter()
+            .find(|o| o.table == t)
+            .map(|o| o.rows.clone())
+            .unwrap()
+    };
+    assert_eq!(rows(IndexTable::Customers).len(), 1);
+    assert_eq!(rows(IndexTable::Visits).len(), 1);
+    assert_eq!(
+        rows(IndexTable::Visits)[0].values[0],
+        Some(v.id.to_string())
+    );
+    assert!(rows(IndexTable::Policies).is_empty());
+
+    let conn = Connection::open(dir.path().join("home.db")).unwrap();
+    let before = conn.total_changes();
+    index::write(&conn, &p).unwrap();
+    assert_eq!(
+        conn.total_changes(),
+        before,
+        "an unchanged projection rewrites nothing"
+    );
+
+    let mut without_visit = p.clone();
+    for o in &mut without_visit.tables {
+        if o.table == IndexTable::Visits {
+            o.rows.clear();
+        }
+    }
+    index::write(&conn, &without_visit).unwrap();
+    let visits: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM visits WHERE customer = ?1",
+            [c.id.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(visits, 0);
+    let customers: i64 = conn
+        .query_row("SELECT count(*) FROM customers", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(customers, 1);
+}
