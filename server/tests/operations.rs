@@ -445,6 +445,12 @@ async fn sigterm_lets_an_upload_in_flight_finish_and_commit_and_refuses_newcomer
         exit.success(),
         "exit 0 after the request finished: {exit:?}"
     );
+    let log = std::fs::read_to_string(data.with_extension("log")).unwrap();
+    let signal = log.find("signal received").expect("the signal is logged");
+    let answered = log
+        .rfind("route=/v1/sync}: doorstep_server::http::request_id: answered status=200")
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(signal < answered, "answered after the signal: {log}");
 
     // A restarted server has the visit.
     let server = Server::start(&data);

@@ -195,7 +195,15 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGTERM to the master, which stops its workers (SIGKILL would leave them running).
     fn drop(&mut self) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: kill only sends a signal to our own child.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -276,11 +284,13 @@ async fn the_example_nginx_configuration_serves_phones_dashboards_and_the_thrott
 
     // The dashboard's events arrive live through the proxy.
     let boss = token_for(&data, "S-01");
-    let mut events = http
+    let opening = http
         .get(format!("{}/v1/events", nginx.url))
         .bearer_auth(&boss)
-        .send()
+        .send();
+    let mut events = tokio::time::timeout(Duration::from_secs(5), opening)
         .await
+        .expect("the event stream's head arrives at once")
         .unwrap();
     assert_eq!(events.status(), 200);
     let first = tokio::time::timeout(Duration::from_secs(5), events.chunk())
