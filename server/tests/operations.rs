@@ -448,7 +448,7 @@ async fn sigterm_lets_an_upload_in_flight_finish_and_commit_and_refuses_newcomer
     let log = std::fs::read_to_string(data.with_extension("log")).unwrap();
     let signal = log.find("signal received").expect("the signal is logged");
     let answered = log
-        .rfind("route=/v1/sync}: doorstep_server::http::request_id: answered status=200")
+        .rfind("route=/v1/sync}: doorstep::access: answered status=200")
         .unwrap_or_else(|| panic!("{log}"));
     assert!(signal < answered, "answered after the signal: {log}");
 

@@ -25,6 +25,10 @@ use super::AppState;
 /// The header that carries a request's id both ways.
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The target of the one `answered` line per request: `RUST_LOG=info,doorstep::access=off`
+/// drops those lines and keeps the request's span on every other line.
+pub const ACCESS_TARGET: &str = "doorstep::access";
+
 /// The longest id taken from a client.
 const MAX_LEN: usize = 64;
 
@@ -90,6 +94,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         .request(&method, &route, status, code, elapsed);
     span.in_scope(|| {
         tracing::info!(
+            target: ACCESS_TARGET,
             status = status.as_u16(),
             ms = elapsed.as_secs_f64() * 1000.0,
             code = code.map(|ErrorCode(c)| c),
