@@ -159,9 +159,9 @@ impl Metrics {
         let login_refusals = Family::<CodeLabels, Counter>::default();
         registry.register(
             "login_refusals",
-            "Dashboard logins refused: login_failed (wrong name or password), \
-             too_many_attempts (throttled), busy (password checks full), link (a login link \
-             not honoured), forbidden (not a manager)",
+            "Dashboard logins refused: unauthorized (wrong name or password), \
+             too_many_attempts (throttled), busy (password checks full), forbidden (not a \
+             manager), link (a login link not honoured)",
             login_refusals.clone(),
         );
         let connections = Gauge::default();
