@@ -78,6 +78,10 @@ pub enum Error {
         /// Seconds to wait.
         retry_after_secs: u64,
     },
+    /// The database does not answer (`GET /ready`): a load balancer should send the request
+    /// elsewhere. The cause is logged, not told.
+    #[error("not ready: the database does not answer")]
+    NotReady,
     /// The device's token was revoked: it must wipe its local data.
     #[error("this device was revoked: wipe its local data")]
     Revoked,
@@ -149,6 +153,7 @@ impl Error {
             Error::Revoked => "revoked",
             Error::TooManyAttempts { .. } => "too_many_attempts",
             Error::Busy { .. } => "busy",
+            Error::NotReady => "not_ready",
             Error::ActorMismatch { .. } => "actor_mismatch",
             Error::Forbidden(_) => "forbidden",
             Error::UnsupportedProtocol(_) => "unsupported_protocol",

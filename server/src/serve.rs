@@ -2,9 +2,11 @@
 //!
 //! It opens the store, binds the address, prints `listening on http://ADDR` on stdout once the
 //! socket is bound (with `--addr 127.0.0.1:0` the real port: tests read this line), and on a
-//! signal stops accepting connections and lets in-flight requests finish before exiting.
-//! Connections are served by `http::connections` within the edge's limits ([`EdgeArgs`]:
-//! header, body and idle timeouts, a connection cap fitted under the file descriptor limit).
+//! signal stops accepting connections and lets in-flight requests finish (within
+//! `--shutdown-grace`) before exiting with status 0. Connections are served by
+//! `http::connections` within the edge's limits ([`EdgeArgs`]: header, body and idle timeouts,
+//! a connection cap fitted under the file descriptor limit). Logs go to stderr as text or, with
+//! `--log-format json`, one JSON object a line.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -32,6 +34,10 @@ pub struct ServeArgs {
     /// are answered `retry_later` (docs/protocol.md §7).
     #[arg(long, env = "DOORSTEP_SYNC_BUDGET_MS", default_value_t = crate::store::SYNC_BUDGET.as_millis() as u64)]
     pub sync_budget_ms: u64,
+    /// How log lines are written to stderr: `text` for people, `json` for a log collector
+    /// (one object a line, with the request's span: id, method, route).
+    #[arg(long, env = "DOORSTEP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// The limits at the edge.
     #[command(flatten)]
     pub edge: EdgeArgs,
@@ -60,6 +66,23 @@ pub struct EdgeArgs {
     /// As a variable it takes `1`/`0`, `true`/`false`, `yes`/`no`, `on`/`off`.
     #[arg(long, env = "DOORSTEP_TRUST_PROXY", value_parser = clap::builder::BoolishValueParser::new())]
     pub trust_proxy: bool,
+    /// The proxy's own address (repeat, or comma-separated in the variable): the forwarded
+    /// headers are believed only on connections from these addresses, as with
+    /// `--trust-proxy`; from anyone else they are ignored. Implies `--trust-proxy`.
+    #[arg(
+        long = "trusted-proxy",
+        env = "DOORSTEP_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Seconds in-flight requests have to finish after SIGTERM or SIGINT (the server stops
+    /// accepting at once); connections still open then are dropped.
+    #[arg(long, env = "DOORSTEP_SHUTDOWN_GRACE", default_value_t = 30)]
+    pub shutdown_grace: u64,
+    /// A token `GET /metrics` then asks for (`Authorization: Bearer …`); without it the
+    /// metrics are open to whoever reaches the port (they hold no customer data).
+    #[arg(long, env = "DOORSTEP_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 impl Default for EdgeArgs {
@@ -71,6 +94,9 @@ impl Default for EdgeArgs {
             idle_timeout: limits.idle_timeout.as_secs(),
             max_connections: limits.max_connections as u64,
             trust_proxy: false,
+            trusted_proxies: Vec::new(),
+            shutdown_grace: limits.shutdown_grace.as_secs(),
+            metrics_token: None,
         }
     }
 }
@@ -83,24 +109,48 @@ impl EdgeArgs {
             body_timeout: Duration::from_secs(self.body_timeout),
             idle_timeout: Duration::from_secs(self.idle_timeout),
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace),
         }
     }
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default `info`).
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per event, its spans before it (`request{id=… route=…}: answered`).
+    Text,
+    /// One JSON object per event: `timestamp`, `level`, `fields`, `target`, and `span` (the
+    /// request's id, method and route).
+    Json,
+}
+
+/// Logs go to stderr as text, filtered by `RUST_LOG` (default `info`).
 pub fn init_logging() {
+    init_logging_as(LogFormat::Text);
+}
+
+/// Logs go to stderr in `format`, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging_as(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 /// Runs the server until a signal.
 pub fn run(args: ServeArgs) -> Result<()> {
-    init_logging();
+    init_logging_as(args.log_format);
     let store = SqliteStore::open(&args.data)?
         .with_sync_budget(std::time::Duration::from_millis(args.sync_budget_ms));
     tracing::info!(data = %args.data.display(), "data directory opened");
@@ -134,7 +184,12 @@ pub fn serve_store(
     ready: impl FnOnce(SocketAddr) -> Result<Ready> + Send + 'static,
 ) -> Result<()> {
     let mut state = AppState::new(store);
-    state.trust_proxy = edge.trust_proxy;
+    state.trust_proxy = edge.trust_proxy || !edge.trusted_proxies.is_empty();
+    state.trusted_proxies = Arc::from(edge.trusted_proxies.as_slice());
+    if let Some(token) = edge.metrics_token.as_deref().filter(|t| !t.is_empty()) {
+        state.metrics = Arc::new(crate::http::metrics::Metrics::new().with_token(token));
+    }
+    let open_connections = state.metrics.connections();
     let mut limits = edge.limits();
     let room = connections::descriptor_room();
     if limits.max_connections > room {
@@ -153,7 +208,7 @@ pub fn serve_store(
             path: "tokio runtime".into(),
             source,
         })?;
-    runtime.block_on(async move {
+    let outcome = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Io {
@@ -171,7 +226,7 @@ pub fn serve_store(
         });
         let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
         let failed_in = failed.clone();
-        connections::serve(listener, app(state), limits, async move {
+        connections::serve(listener, app(state), limits, open_connections, async move {
             let stop = async {
                 let failure = match ready_rx.await {
                     Ok(Ok(Ready::Serve)) => std::future::pending::<Option<Error>>().await,
@@ -197,7 +252,11 @@ pub fn serve_store(
             Some(e) => Err(e),
             None => Ok(()),
         }
-    })
+    });
+    // Storage work of a request dropped after the grace may still run on a blocking thread;
+    // its transaction either commits or is rolled back by SQLite when the process exits.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    outcome
 }
 
 async fn shutdown_signal() {

@@ -16,9 +16,11 @@
 //!   no handler is working on one of its requests, is closed (a client that stopped reading
 //!   its response, say). Event streams send a keep-alive comment well within it.
 //!
-//! Each request carries the peer's address ([`ConnectInfo`]) for the login throttle. On
-//! shutdown the loop stops accepting and asks every connection to finish its request in flight
-//! and close.
+//! Each request carries the peer's address ([`ConnectInfo`]) for the login throttle; the
+//! number of open connections is a gauge of the metrics. On shutdown the loop stops accepting
+//! (the listening socket is closed: new clients are refused) and asks every connection to
+//! finish its request in flight and close; connections still open after the **shutdown grace**
+//! are dropped (a request cut there is not acknowledged, so its client sends it again).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -36,6 +38,7 @@ use axum::http::{Request, Response};
 use axum::Router;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
@@ -52,6 +55,8 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// How many connections are held at once.
     pub max_connections: usize,
+    /// How long in-flight requests may take to finish once the server is told to stop.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Limits {
@@ -64,16 +69,20 @@ impl Default for Limits {
             body_timeout: Duration::from_secs(120),
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }
 
 /// Serves `app` on `listener` within `limits` until `shutdown` resolves, then lets every
-/// connection finish the request in flight and returns once all are closed.
+/// connection finish the request in flight and returns once all are closed, or once the
+/// shutdown grace is over (those still open are then dropped). `open` counts the connections
+/// held.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    open: Gauge,
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -108,8 +117,11 @@ pub async fn serve(
         let app = app.clone();
         let limits = limits.clone();
         let stop = stop_rx.clone();
+        let open = open.clone();
+        open.inc();
         tokio::spawn(async move {
             connection(stream, peer, app, &limits, stop).await;
+            open.dec();
             drop(permit);
         });
     }
@@ -117,7 +129,16 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     drop(stop_rx);
     // Resolves once every connection dropped its receiver, i.e. ended.
-    stop_tx.closed().await;
+    if tokio::time::timeout(limits.shutdown_grace, stop_tx.closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = open.get(),
+            grace = ?limits.shutdown_grace,
+            "shutdown grace over: dropping the connections still open"
+        );
+    }
 }
 
 /// Errors of one connection that say nothing about the listener.

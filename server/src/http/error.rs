@@ -16,6 +16,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use super::metrics::ErrorCode;
 use crate::error::Error;
 
 /// An error on its way to becoming an HTTP answer.
@@ -38,7 +39,7 @@ pub fn status(e: &Error) -> StatusCode {
         "unsupported_protocol" | "malformed" | "invalid" | "playbook" => StatusCode::BAD_REQUEST,
         "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         "too_many_attempts" => StatusCode::TOO_MANY_REQUESTS,
-        "busy" => StatusCode::SERVICE_UNAVAILABLE,
+        "busy" | "not_ready" => StatusCode::SERVICE_UNAVAILABLE,
         "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -48,7 +49,8 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let e = self.0;
         let status = status(&e);
-        let (code, message) = if status.is_server_error() {
+        // Only internals are hidden; a 503 (`busy`, `not_ready`) says what to do.
+        let (code, message) = if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %e, "request failed");
             ("internal", "internal error".to_string())
         } else {
@@ -60,6 +62,7 @@ impl IntoResponse for AppError {
             body["wipe"] = serde_json::Value::Bool(true);
         }
         let mut response = (status, Json(body)).into_response();
+        response.extensions_mut().insert(ErrorCode(code));
         if let Some(secs) = e.retry_after_secs() {
             response
                 .headers_mut()
@@ -117,6 +120,7 @@ pub async fn json_errors(response: Response) -> Response {
     };
     let body = serde_json::json!({ "error": { "code": code, "message": message } });
     parts.status = status;
+    parts.extensions.insert(ErrorCode(code));
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     parts
         .headers
@@ -154,6 +158,11 @@ mod tests {
             assert_eq!(r.status(), status);
             assert_eq!(r.headers()[RETRY_AFTER], secs.as_str());
         }
+        let r = AppError(Error::Busy {
+            retry_after_secs: 1,
+        })
+        .into_response();
+        assert_eq!(r.extensions().get::<ErrorCode>(), Some(&ErrorCode("busy")));
         let r = AppError(Error::LoginFailed).into_response();
         assert!(!r.headers().contains_key(RETRY_AFTER));
     }

@@ -5,13 +5,16 @@
 //! shows. [`Events`] is a small type around a tokio broadcast channel so that a server with
 //! several instances (PostgreSQL later) can replace it with one fed by the database
 //! (`LISTEN/NOTIFY`) without touching a handler. At shutdown [`Events::close`] ends every
-//! stream, so a graceful stop does not wait for browsers to hang up.
+//! stream, so a graceful stop does not wait for browsers to hang up. The answer carries
+//! `X-Accel-Buffering: no`, so that nginx in front passes each event on as it comes.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::HeaderName;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::IntoResponse;
 use futures_util::stream::{self, Stream};
 use futures_util::StreamExt;
 use tokio::sync::broadcast;
@@ -108,10 +111,12 @@ fn team_stream(
 async fn events(
     State(state): State<AppState>,
     Manager(me): Manager,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+) -> Result<impl IntoResponse, AppError> {
     let rx = state.events.subscribe();
-    Ok(Sse::new(team_stream(rx, me.team))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    let sse = Sse::new(team_stream(rx, me.team))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));
+    // A reverse proxy (nginx) would otherwise hold events in its buffers (docs/deploy.md).
+    Ok(([(HeaderName::from_static("x-accel-buffering"), "no")], sse))
 }
 
 /// The events route.

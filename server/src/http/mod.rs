@@ -2,9 +2,10 @@
 //!
 //! Handlers parse the request, ask `access` whether the caller may see the object, call the
 //! [`ServerStore`] on a blocking thread ([`blocking`]) and turn the result into JSON; errors are
-//! mapped to statuses once, in `error`. Handlers never see SQL, tokens are never logged (the
-//! trace layer records method, path and status only), responses are gzip-compressed when the
-//! client accepts it.
+//! mapped to statuses once, in `error`. Handlers never see SQL, tokens are never logged (every
+//! request's span and log line name its id, method, route template and status only:
+//! `request_id`), responses are gzip-compressed when the client accepts it, and every answer
+//! is counted in the metrics (`metrics`, served at `/metrics`).
 //!
 //! The `/v1` routes are registered through utoipa-axum, so the OpenAPI document served at
 //! `/openapi.json` is generated from the handlers themselves. The managers' dashboard (static
@@ -22,9 +23,11 @@ mod exports;
 mod health;
 mod language;
 pub mod login_guard;
+pub mod metrics;
 mod openapi;
 pub mod peer;
 mod playbook;
+pub mod request_id;
 mod schema;
 mod session;
 pub mod sync;
@@ -40,7 +43,6 @@ use axum::http::HeaderValue;
 use axum::Router;
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::Error;
@@ -61,6 +63,11 @@ pub struct AppState {
     /// Whether `X-Forwarded-For` / `X-Forwarded-Proto` come from a proxy we trust
     /// (`doorstep serve --trust-proxy`).
     pub trust_proxy: bool,
+    /// With `trust_proxy`: the only peers whose forwarded headers count (empty: any peer;
+    /// `doorstep serve --trusted-proxy`).
+    pub trusted_proxies: Arc<[std::net::IpAddr]>,
+    /// What `/metrics` reports.
+    pub metrics: metrics::SharedMetrics,
 }
 
 impl AppState {
@@ -71,17 +78,21 @@ impl AppState {
             events: events::Events::new(),
             logins: Arc::new(login_guard::LoginGuard::new()),
             trust_proxy: false,
+            trusted_proxies: Arc::from(Vec::new()),
+            metrics: Arc::new(metrics::Metrics::new()),
         }
     }
 }
 
-/// Runs storage work on a blocking thread (SQLite and Automerge calls are synchronous).
+/// Runs storage work on a blocking thread (SQLite and Automerge calls are synchronous), inside
+/// the request's span: its log lines carry the request's id.
 pub async fn blocking<R: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&dyn ServerStore) -> crate::Result<R> + Send + 'static,
 ) -> Result<R, AppError> {
     let store = state.store.clone();
-    tokio::task::spawn_blocking(move || f(store.as_ref()))
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(|| f(store.as_ref())))
         .await
         .map_err(|e| Error::Internal(format!("storage task failed: {e}")))?
         .map_err(AppError::from)
@@ -116,10 +127,12 @@ pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; script-src 
      connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'";
 
-/// The whole application: `/health`, the `/v1` API, `/openapi.json` and the dashboard.
+/// The whole application: `/health`, `/ready`, `/metrics`, the `/v1` API, `/openapi.json` and
+/// the dashboard.
 ///
 /// Every answer carries the browser security headers (the dashboard needs them; on JSON they
-/// cost nothing), and every error answer is JSON ([`error::json_errors`]).
+/// cost nothing) and its request's id, every error answer is JSON ([`error::json_errors`]),
+/// every request is logged and counted ([`request_id::observe`]).
 pub fn app(state: AppState) -> Router {
     let (v1, doc) = api();
     let header = |name, value: &'static str| {
@@ -127,11 +140,12 @@ pub fn app(state: AppState) -> Router {
     };
     Router::new()
         .merge(health::router())
+        .merge(metrics::router())
         .merge(v1)
         .merge(openapi::router(doc))
         .merge(dashboard::router())
         .fallback(dashboard::fallback)
-        .with_state(state)
+        .with_state(state.clone())
         .layer(axum::middleware::map_response(error::json_errors))
         .layer(header(
             CONTENT_SECURITY_POLICY,
@@ -141,5 +155,8 @@ pub fn app(state: AppState) -> Router {
         .layer(header(X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header(REFERRER_POLICY, "no-referrer"))
         .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            request_id::observe,
+        ))
 }

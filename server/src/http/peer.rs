@@ -4,7 +4,9 @@
 //! The server speaks plain HTTP; HTTPS ends at a reverse proxy. Only with
 //! `doorstep serve --trust-proxy` are the proxy's `X-Forwarded-For` (its last entry: the
 //! address the proxy saw) and `X-Forwarded-Proto` believed; otherwise anyone could send them
-//! to pose as another address or to drop the cookie's flag.
+//! to pose as another address or to drop the cookie's flag. `--trusted-proxy ADDR` narrows
+//! that to connections from the proxy's own address: a client that reaches the server
+//! directly cannot choose the address the login throttle counts.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -45,7 +47,9 @@ impl FromRequestParts<AppState> for Peer {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(a)| a.ip());
-        if !state.trust_proxy {
+        let from_proxy = state.trusted_proxies.is_empty()
+            || socket.is_some_and(|s| state.trusted_proxies.contains(&s.to_canonical()));
+        if !state.trust_proxy || !from_proxy {
             return Ok(Peer {
                 addr: socket.map(throttle_key),
                 https: false,

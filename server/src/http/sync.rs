@@ -200,7 +200,7 @@ async fn sync(
     let (gzip, declared_too_large) = check_headers(&headers)?;
     let bytes = read_body(body, declared_too_large).await?;
     let team = device.member.team.clone();
-    let (response, changed) = blocking(&state, move |store| {
+    let (response, changed, received) = blocking(&state, move |store| {
         let req = parse(&bytes, gzip)?;
         let before = store.change_seq()?;
         let r = store.sync(&device, &req)?;
@@ -216,9 +216,12 @@ async fn sync(
             changed,
             "sync"
         );
-        Ok((r, changed))
+        Ok((r, changed, req.messages.len()))
     })
     .await?;
+    state
+        .metrics
+        .sync_round(received, response.messages.len(), &response.rejected);
     if changed {
         state.events.changed(&team);
     }
