@@ -43,6 +43,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::desk::Desks;
 use crate::error::Error;
 use crate::store::ServerStore;
 
@@ -54,6 +55,8 @@ pub use sync::MAX_BODY_BYTES;
 pub struct AppState {
     /// The storage.
     pub store: Arc<dyn ServerStore>,
+    /// The managers' desks (what they write from the dashboard).
+    pub desks: Arc<Desks>,
     /// Tells open dashboards that a team's records changed.
     pub events: events::Events,
     /// Who may try a password, and how many are checked at once.
@@ -64,10 +67,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over a store.
-    pub fn new(store: Arc<dyn ServerStore>) -> Self {
+    /// State over a store, with the managers' desks.
+    pub fn new(store: Arc<dyn ServerStore>, desks: Desks) -> Self {
         AppState {
             store,
+            desks: Arc::new(desks),
             events: events::Events::new(),
             logins: Arc::new(login_guard::LoginGuard::new()),
             trust_proxy: false,
