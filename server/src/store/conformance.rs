@@ -28,6 +28,8 @@ use client_sync::{run_sync_blocking, RunOptions, SyncError, SyncReport, Transpor
 use super::ServerStore;
 use crate::accounts::{Device, DeviceId, NewMember, TeamId};
 use crate::error::Error;
+use crate::import::read_policies;
+use crate::matching::{import_policies, ImportReport};
 
 /// Writes one `#[test]` per conformance check for the store `make` opens in a fresh scratch
 /// directory (`make: impl Fn(&Path) -> S`, `S: ServerStore`).
@@ -45,6 +47,7 @@ macro_rules! store_conformance {
             synced_visits_reach_the_projection,
             reassigned_customers_move,
             spot_check_marks_are_replaced,
+            imports_match_once_and_a_bad_list_writes_nothing,
         );
     };
     (@tests $make:expr; $($check:ident),* $(,)?) => {
@@ -499,4 +502,81 @@ pub fn spot_check_marks_are_replaced<S: ServerStore + ?Sized>(s: &S, _dir: &Path
         (a1.clone(), "second")
     );
     assert!(s.spot_check_marks(&[a2], week).unwrap().is_empty());
+}
+
+/// Imports (decided by `matching`): a list imports once, the same list again changes nothing,
+/// a changed premium updates one policy, and a list with a policy of another customer is
+/// refused before anything is written.
+pub fn imports_match_once_and_a_bad_list_writes_nothing<S: ServerStore + ?Sized>(
+    s: &S,
+    _dir: &Path,
+) {
+    north(s);
+    let csv = "customer_name,phone,policy_number,product,premium,due_date,agent\n\
+               Li Na,13800000001,P-1,Life,100.50,2027-03-01,A-1\n\
+               Li Na,13800000001,P-2,Health,20,2027-04-01,A-1\n\
+               Wang Wei,13800000002,P-3,Life,30,2027-05-01,A-2\n";
+    let rows = read_policies(csv.as_bytes()).unwrap();
+    let first = import_policies(s, &team(), &rows).unwrap();
+    assert_eq!(
+        (
+            first.customers_created,
+            first.policies_created,
+            first.customers_updated,
+            first.policies_updated
+        ),
+        (2, 3, 0, 0)
+    );
+    assert_eq!(first.customers.len(), 2);
+    assert_eq!(
+        s.customer_agent(first.customers[1]).unwrap(),
+        Some(Some(user("A-2")))
+    );
+    let p2 = s.policy_by_number("P-2").unwrap().unwrap();
+    assert_eq!(p2.customer, first.customers[0]);
+    assert_eq!(p2.premium_cents, 2000);
+
+    let again = import_policies(s, &team(), &rows).unwrap();
+    assert_eq!(
+        again,
+        ImportReport {
+            customers: first.customers.clone(),
+            ..ImportReport::default()
+        }
+    );
+
+    let changed = csv.replace("P-3,Life,30", "P-3,Life,35");
+    let report = import_policies(s, &team(), &read_policies(changed.as_bytes()).unwrap()).unwrap();
+    assert_eq!(
+        (
+            report.customers_updated,
+            report.policies_updated,
+            report.policies_created
+        ),
+        (0, 1, 0)
+    );
+    assert_eq!(
+        s.policy_by_number("P-3").unwrap().unwrap().premium_cents,
+        3500
+    );
+
+    let bad = format!(
+        "{changed}Zhao Lei,13800000003,P-9,Life,10,2027-06-01,A-1\n\
+         Zhao Lei,13800000003,P-1,Life,10,2027-06-01,A-1\n"
+    );
+    let seq = s.change_seq().unwrap();
+    let refused = import_policies(s, &team(), &read_policies(bad.as_bytes()).unwrap());
+    assert!(
+        matches!(&refused, Err(Error::Invalid { .. })) && format!("{refused:?}").contains("P-1"),
+        "{refused:?}"
+    );
+    assert!(
+        s.policy_by_number("P-9").unwrap().is_none(),
+        "nothing written"
+    );
+    assert_eq!(s.change_seq().unwrap(), seq);
+    assert!(matches!(
+        import_policies(s, &"south".parse().unwrap(), &rows),
+        Err(Error::NotFound { .. })
+    ));
 }
