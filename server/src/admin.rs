@@ -16,8 +16,8 @@ use serde::Serialize;
 
 use crate::accounts::{new_token, token_hash, DeviceId, NewMember, TeamId};
 use crate::error::{Error, Result};
-use crate::store::{ServerStore, SqliteStore};
-use crate::{import, logins};
+use crate::store::{Accounts, Documents, Logs, ServerStore, SqliteStore};
+use crate::{import, logins, matching};
 
 /// `doorstep admin`: the options every command shares, and the command.
 #[derive(Debug, Args)]
@@ -411,7 +411,7 @@ pub fn run(args: AdminArgs) -> Result<()> {
                 source,
             })?;
             let rows = import::read_policies(file)?;
-            let r = store.import_policies(&team, &rows)?;
+            let r = matching::import_policies(&store, &team, &rows)?;
             out(json, &r, |r| {
                 format!(
                     "{} rows: customers {} created, {} updated; policies {} created, {} updated",

@@ -33,11 +33,12 @@ use rand::{Rng, SeedableRng};
 
 use crate::accounts::{NewMember, TeamId};
 use crate::agent::HOME_DB;
+use crate::desk::Desks;
 use crate::error::{Error, Result};
 use crate::import::PolicyRow;
-use crate::logins;
 use crate::serve::{init_logging, serve_store, EdgeArgs, Ready};
 use crate::store::{ServerStore, SqliteStore};
+use crate::{logins, matching};
 
 /// Marks a data directory as the demo's own, so a second run may replace it.
 const MARKER: &str = "DOORSTEP-DEMO";
@@ -147,60 +148,67 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let exit = args.exit_when_ready;
     let (days, per_day) = (args.days, args.visits_per_day);
     let server = store.clone();
-    serve_store(store, args.addr, &EdgeArgs::default(), move |local| {
-        let url = format!("http://{local}");
-        let phones: Vec<PathBuf> = tokens
-            .iter()
-            .map(|(agent, _)| data.join("phones").join(agent.as_str()))
-            .collect();
-        // Phones work side by side (one per core), each from its own seeded generator, so the
-        // month does not depend on the order they run in.
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let counts: Vec<Result<usize>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers.min(tokens.len()))
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut done = vec![];
-                        loop {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some((agent, token)) = tokens.get(i) else {
-                                return done;
-                            };
-                            let mut rng = StdRng::seed_from_u64(seed ^ (0x9e37 + i as u64));
-                            let work = Work {
-                                today,
-                                days,
-                                per_day,
-                            };
-                            done.push(simulate_phone(
-                                &phones[i], agent, token, &url, work, &mut rng,
-                            ));
-                        }
-                    })
-                })
+    let desks = Desks::in_data_dir(&args.data);
+    serve_store(
+        store,
+        Desks::in_data_dir(&args.data),
+        args.addr,
+        &EdgeArgs::default(),
+        move |local| {
+            let url = format!("http://{local}");
+            let phones: Vec<PathBuf> = tokens
+                .iter()
+                .map(|(agent, _)| data.join("phones").join(agent.as_str()))
                 .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
-        let mut visits = 0;
-        for c in counts {
-            visits += c?;
-        }
-        let mut rng = StdRng::seed_from_u64(seed ^ 0x51ed);
-        supervise(server.as_ref(), today, &mut rng)?;
-        let team = DemoTeam {
-            url: format!("{url}/"),
-            supervisor: SUPERVISOR.0.into(),
-            password: password.clone(),
-            phones,
-            visits,
-        };
-        print_ready(&team, !exit);
-        Ok(if exit { Ready::Stop } else { Ready::Serve })
-    })
+            // Phones work side by side (one per core), each from its own seeded generator, so the
+            // month does not depend on the order they run in.
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let counts: Vec<Result<usize>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..workers.min(tokens.len()))
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let mut done = vec![];
+                            loop {
+                                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let Some((agent, token)) = tokens.get(i) else {
+                                    return done;
+                                };
+                                let mut rng = StdRng::seed_from_u64(seed ^ (0x9e37 + i as u64));
+                                let work = Work {
+                                    today,
+                                    days,
+                                    per_day,
+                                };
+                                done.push(simulate_phone(
+                                    &phones[i], agent, token, &url, work, &mut rng,
+                                ));
+                            }
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_default())
+                    .collect()
+            });
+            let mut visits = 0;
+            for c in counts {
+                visits += c?;
+            }
+            let mut rng = StdRng::seed_from_u64(seed ^ 0x51ed);
+            supervise(server.as_ref(), &desks, today, &mut rng)?;
+            let team = DemoTeam {
+                url: format!("{url}/"),
+                supervisor: SUPERVISOR.0.into(),
+                password: password.clone(),
+                phones,
+                visits,
+            };
+            print_ready(&team, !exit);
+            Ok(if exit { Ready::Stop } else { Ready::Serve })
+        },
+    )
 }
 
 /// Empties the demo's directory (only if it is the demo's and no demo runs on it) and creates
@@ -298,7 +306,7 @@ fn seed_team(
         agents.push((user(&id)?, issued.token));
     }
     let rows = policy_rows(args.customers, &agents, today, rng)?;
-    store.import_policies(&team, &rows)?;
+    matching::import_policies(store, &team, &rows)?;
     Ok(agents)
 }
 
@@ -578,7 +586,12 @@ fn plausible_visit(
 
 /// The supervisor's part: comments on a few of today's and yesterday's visits and answers the
 /// oldest open problem, as a manager would from the dashboard.
-fn supervise(store: &dyn ServerStore, today: NaiveDate, rng: &mut StdRng) -> Result<()> {
+fn supervise(
+    store: &dyn ServerStore,
+    desks: &Desks,
+    today: NaiveDate,
+    rng: &mut StdRng,
+) -> Result<()> {
     let supervisor = store
         .member(&user(SUPERVISOR.0)?)?
         .ok_or_else(|| Error::Internal("the demo supervisor vanished".into()))?;
@@ -590,7 +603,8 @@ fn supervise(store: &dyn ServerStore, today: NaiveDate, rng: &mut StdRng) -> Res
         for back in 0..3 {
             let visits = store.visits(&member.member.user, today - Duration::days(back))?;
             if let Some(v) = visits.first().filter(|_| rng.random_bool(0.7)) {
-                store.comment_visit(
+                desks.comment_visit(
+                    store,
                     &supervisor,
                     v.id,
                     "Good visit. Next time ask for a referral before you leave.",
@@ -600,7 +614,8 @@ fn supervise(store: &dyn ServerStore, today: NaiveDate, rng: &mut StdRng) -> Res
         }
     }
     if let Some(p) = store.team_problems(&team)?.first() {
-        store.answer_problem(
+        desks.answer_problem(
+            store,
             &supervisor,
             p.problem.id,
             "Cash is fine this once; bring the receipt book and tell the customer to update the bank details.",

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::desk::Desks;
 use crate::error::{Error, Result};
 use crate::http::connections::{self, Limits};
 use crate::http::{app, AppState};
@@ -154,13 +155,19 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let store = SqliteStore::open(&args.data)?
         .with_sync_budget(std::time::Duration::from_millis(args.sync_budget_ms));
     tracing::info!(data = %args.data.display(), "data directory opened");
-    serve_store(Arc::new(store), args.addr, &args.edge, |local| {
-        // A closed stdout (`| head`) must not stop the server.
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "listening on http://{local}");
-        let _ = out.flush();
-        Ok(Ready::Serve)
-    })
+    serve_store(
+        Arc::new(store),
+        Desks::in_data_dir(&args.data),
+        args.addr,
+        &args.edge,
+        |local| {
+            // A closed stdout (`| head`) must not stop the server.
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "listening on http://{local}");
+            let _ = out.flush();
+            Ok(Ready::Serve)
+        },
+    )
 }
 
 /// What the server does once `serve_store`'s `ready` returned.
@@ -179,11 +186,12 @@ pub enum Ready {
 /// fails, the server stops and the error is returned; if it says [`Ready::Stop`], it stops.
 pub fn serve_store(
     store: Arc<dyn ServerStore>,
+    desks: Desks,
     addr: SocketAddr,
     edge: &EdgeArgs,
     ready: impl FnOnce(SocketAddr) -> Result<Ready> + Send + 'static,
 ) -> Result<()> {
-    let mut state = AppState::new(store);
+    let mut state = AppState::new(store, desks);
     state.trust_proxy = edge.trust_proxy || !edge.trusted_proxies.is_empty();
     state.trusted_proxies = Arc::from(edge.trusted_proxies.as_slice());
     if let Some(token) = edge.metrics_token.as_deref().filter(|t| !t.is_empty()) {

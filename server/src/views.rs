@@ -150,6 +150,38 @@ pub struct TodayView {
     pub total: TodayTotal,
 }
 
+/// One agent's day against the daily standard, as `GET /v1/team/today` answers it.
+#[derive(Clone, Debug, Serialize)]
+pub struct AgentToday {
+    /// The agent.
+    pub agent: UserId,
+    /// Their name.
+    pub name: String,
+    /// When one of their devices last completed a sync: the numbers below are what the server
+    /// had then ("not yet synced" is not "not done").
+    pub last_sync: Option<String>,
+    /// The day against the daily standard, computed with client-core's playbook.
+    pub today: playbook::TodayStatus,
+}
+
+/// Every active agent of the team against the daily standard on `date`, in the team's order:
+/// the one computation of Today that the Today view and `GET /v1/team/today` share. The data
+/// should reach back to [`day_data_from`]`(date)`.
+pub fn team_today(ctx: &TeamContext<'_>, date: NaiveDate) -> Vec<AgentToday> {
+    let prepared = Prepared::new(&ctx.playbook, &ctx.data.working_set);
+    let statuses = prepared.today(&ctx.agent_ids(), date);
+    ctx.agents
+        .iter()
+        .zip(statuses)
+        .map(|(m, today)| AgentToday {
+            agent: m.member.user.clone(),
+            name: m.member.name.clone(),
+            last_sync: m.last_sync.clone(),
+            today,
+        })
+        .collect()
+}
+
 /// One agent's day.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct TodayRow {
@@ -239,19 +271,15 @@ pub fn evening_pending(pb: &Playbook, date: NaiveDate, now: chrono::NaiveDateTim
 /// The Today view at `now` (local time: it decides whether the evening deadline has passed).
 pub fn today(ctx: &TeamContext<'_>, date: NaiveDate, now: chrono::NaiveDateTime) -> TodayView {
     let pb = &ctx.playbook;
-    let prepared = Prepared::new(pb, &ctx.data.working_set);
-    let statuses = prepared.today(&ctx.agent_ids(), date);
-    let mut agents: Vec<TodayRow> = ctx
-        .agents
-        .iter()
-        .zip(statuses)
-        .map(|(m, today)| TodayRow {
-            agent: m.member.user.clone(),
-            name: m.member.name.clone(),
-            last_sync: m.last_sync.clone(),
-            freshness: freshness(m.last_sync.as_deref(), date),
-            done_pct: done_pct(pb, &today),
-            today,
+    let mut agents: Vec<TodayRow> = team_today(ctx, date)
+        .into_iter()
+        .map(|a| TodayRow {
+            freshness: freshness(a.last_sync.as_deref(), date),
+            done_pct: done_pct(pb, &a.today),
+            agent: a.agent,
+            name: a.name,
+            last_sync: a.last_sync,
+            today: a.today,
         })
         .collect();
     let rank = |r: &TodayRow| match r.freshness {

@@ -28,7 +28,7 @@ use client_core::protocol::{DocMessage, SyncRequest, PROTOCOL_VERSION};
 use client_core::{DocId, Durability, Identity, Options, Store};
 use doorstep_server::accounts::{Device, NewMember};
 use doorstep_server::http::sync::parse;
-use doorstep_server::store::{ServerStore, SqliteStore};
+use doorstep_server::store::{Accounts, Documents, SqliteStore};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tempfile::TempDir;

@@ -45,6 +45,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::desk::Desks;
 use crate::error::Error;
 use crate::store::ServerStore;
 
@@ -56,6 +57,8 @@ pub use sync::MAX_BODY_BYTES;
 pub struct AppState {
     /// The storage.
     pub store: Arc<dyn ServerStore>,
+    /// The managers' desks (what they write from the dashboard).
+    pub desks: Arc<Desks>,
     /// Tells open dashboards that a team's records changed.
     pub events: events::Events,
     /// Who may try a password, and how many are checked at once.
@@ -71,10 +74,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over a store.
-    pub fn new(store: Arc<dyn ServerStore>) -> Self {
+    /// State over a store, with the managers' desks.
+    pub fn new(store: Arc<dyn ServerStore>, desks: Desks) -> Self {
         AppState {
             store,
+            desks: Arc::new(desks),
             events: events::Events::new(),
             logins: Arc::new(login_guard::LoginGuard::new()),
             trust_proxy: false,

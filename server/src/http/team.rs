@@ -21,7 +21,8 @@ use super::{blocking, AppError, AppState};
 use crate::access::{self, Access};
 use crate::accounts::{Member, NewMember};
 use crate::error::Error;
-use crate::store::{AgentToday, TeamMember};
+use crate::store::TeamMember;
+use crate::views::{self, AgentToday, TeamContext};
 
 /// The team routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -97,7 +98,11 @@ async fn today(
     let date = q.date()?;
     let team = member.team.clone();
     Ok(Json(
-        blocking(&state, move |s| s.team_today(&team, date)).await?,
+        blocking(&state, move |s| {
+            let data = s.team_data(&team, views::day_data_from(date), date)?;
+            Ok(views::team_today(&TeamContext::new(&data)?, date))
+        })
+        .await?,
     ))
 }
 

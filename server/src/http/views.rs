@@ -198,6 +198,7 @@ async fn answer(
     let pid: ProblemId = id.parse().map_err(|_| hidden())?;
     let team = me.team.clone();
     let author = me.clone();
+    let desks = state.desks.clone();
     let problem = blocking(&state, move |s| {
         let raised = s
             .team_problems(&author.team)?
@@ -210,7 +211,7 @@ async fn answer(
                 raised.problem.level.code()
             )));
         }
-        s.answer_problem(&author, pid, &body.text, body.action)
+        desks.answer_problem(s, &author, pid, &body.text, body.action)
     })
     .await?;
     state.events.changed(&team);
@@ -275,6 +276,7 @@ async fn comment(
     let hidden = || Error::not_found("visit", &id);
     let vid: VisitId = id.parse().map_err(|_| hidden())?;
     let author = me.clone();
+    let desks = state.desks.clone();
     let comment = blocking(&state, move |s| {
         let Some(visit) = s.visit(vid)? else {
             return Ok(None);
@@ -283,7 +285,7 @@ async fn comment(
         if access::agent_records(&author, agent.as_ref()) != Access::Allowed {
             return Ok(None);
         }
-        s.comment_visit(&author, vid, &body.text).map(Some)
+        desks.comment_visit(s, &author, vid, &body.text).map(Some)
     })
     .await?
     .ok_or_else(hidden)?;

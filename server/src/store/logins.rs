@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 
 impl SqliteStore {
     pub(super) fn set_password_row(&self, user: &UserId, phc: &str) -> Result<()> {
-        use super::ServerStore;
+        use super::Accounts;
         if self.member(user)?.is_none() {
             return Err(Error::not_found("user", user));
         }
@@ -69,7 +69,7 @@ impl SqliteStore {
             .optional()?;
         match user {
             Some(u) => {
-                use super::ServerStore;
+                use super::Accounts;
                 let u: UserId = u.parse()?;
                 if !self.is_active(&u)? {
                     return Ok(None);
@@ -92,7 +92,7 @@ impl SqliteStore {
         token_hash: &str,
         expires_at: &str,
     ) -> Result<()> {
-        use super::ServerStore;
+        use super::Accounts;
         if self.member(user)?.is_none() {
             return Err(Error::not_found("user", user));
         }
@@ -106,7 +106,7 @@ impl SqliteStore {
     }
 
     pub(super) fn redeem_link_row(&self, token_hash: &str) -> Result<Option<UserId>> {
-        use super::ServerStore;
+        use super::Accounts;
         let db = self.db();
         let row: Option<(String, String)> = db
             .query_row(

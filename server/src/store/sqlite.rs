@@ -17,33 +17,32 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use automerge::{AutoCommit, ChangeHash};
-use chrono::{Datelike, NaiveDate, SecondsFormat};
+use chrono::{NaiveDate, SecondsFormat};
 use client_core::index::{query_json, query_one};
 use client_core::layout::Codes;
 use client_core::model::{
-    Comment, Conflict, Contact, Customer, CustomerPatch, CustomerStatus, NewCustomer, NewPolicy,
-    Policy, PolicyPatch, PolicyStatus, Problem, Role, Visit,
+    Comment, Conflict, Contact, Customer, CustomerPatch, Policy, PolicyPatch, PolicyStatus, Role,
+    Visit,
 };
-use client_core::playbook::{Playbook, Prepared};
+use client_core::playbook::Playbook;
 use client_core::protocol::{PlaybookUpdate, SyncRequest, SyncResponse};
 use client_core::{
-    CustomerId, DocId, Identity, Options, PolicyId, ProblemAction, ProblemId, RaisedProblem, Store,
-    UserId, VisitId,
+    CustomerId, DocId, Identity, Options, ProblemId, RaisedProblem, Store, UserId, VisitId,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use super::working_sets::SetCache;
 use super::{
-    schema, AgentDayRecords, AgentToday, CustomerDetail, ImportReport, RejectionRecord,
-    ServerStore, SpotCheckMark, TeamData, TeamMember,
+    schema, Accounts, AgentDayRecords, CustomerDetail, Documents, ImportPlan, Imports, Logs,
+    PlannedCard, PlannedPolicy, Projection, RejectionRecord, Sessions, SpotCheckMark, TeamData,
+    TeamMember,
 };
 use crate::accounts::{
     new_token, token_hash, Device, DeviceId, DeviceInfo, IssuedDevice, Member, NewMember, TeamId,
 };
 use crate::error::{Error, Result};
 use crate::history::{self, Receipt};
-use crate::import::PolicyRow;
 
 /// The database file inside a data directory.
 pub const DB_FILE: &str = "server.db";
@@ -293,18 +292,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) fn team_exists(&self, team: &TeamId) -> Result<bool> {
-        Ok(self
-            .db()
-            .query_row(
-                "SELECT 1 FROM teams WHERE name = ?1",
-                [team.as_str()],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
-    }
-
     /// The members of a team, without device figures.
     pub(super) fn team(&self, team: &TeamId) -> Result<Vec<Member>> {
         let db = self.db();
@@ -371,6 +358,44 @@ impl SqliteStore {
         Ok(codes)
     }
 
+    /// The device the member's desk syncs as, registered on first use (`Accounts::desk_device`).
+    fn desk_device_row(&self, member: &Member) -> Result<Device> {
+        let known: Option<String> = self
+            .db()
+            .query_row(
+                "SELECT device FROM desks WHERE user = ?1",
+                [member.user.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let id = match known {
+            Some(id) => id,
+            None => {
+                // The token is thrown away: a desk is only ever called in-process.
+                let issued = self.issue_device(&member.user)?;
+                self.db().execute(
+                    "INSERT INTO desks (user, device) VALUES (?1, ?2)",
+                    params![member.user.as_str(), issued.device.to_string()],
+                )?;
+                issued.device.to_string()
+            }
+        };
+        let (actor, revoked): (Option<String>, bool) = self.db().query_row(
+            "SELECT actor, revoked FROM devices WHERE id = ?1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if revoked {
+            return Err(Error::Revoked);
+        }
+        Ok(Device {
+            id: id.parse()?,
+            member: member.clone(),
+            actor,
+            revoked,
+        })
+    }
+
     /// Records the changes the server itself made to `doc` since `before` (for the history).
     fn log_own_changes(&self, core: &mut Store, doc: &DocId, before: &[ChangeHash]) -> Result<()> {
         let Some(bytes) = core.save_document(doc)? else {
@@ -392,140 +417,59 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn import_locked(
-        &self,
-        core: &mut Store,
-        team: &TeamId,
-        rows: &[PolicyRow],
-    ) -> Result<ImportReport> {
-        let mut report = ImportReport::default();
-        let mut by_key: Vec<(String, Vec<&PolicyRow>)> = vec![];
-        for r in rows {
-            let key = r.customer_key();
-            match by_key.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, v)) => v.push(r),
-                None => by_key.push((key, vec![r])),
-            }
-        }
-        for (key, policies) in by_key {
-            let first = policies[0];
-            let known: Option<String> = self
-                .db()
-                .query_row(
-                    "SELECT customer FROM import_keys WHERE team = ?1 AND key = ?2",
-                    params![team.as_str(), key],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let known = known
-                .and_then(|c| c.parse::<CustomerId>().ok())
-                .filter(|c| core.customer(*c).is_ok());
-            let (id, before) = match known {
-                Some(id) => {
-                    let doc = DocId::Customer(id);
+    /// Writes an import plan (decided by `crate::matching`) as the server's own user.
+    fn import_locked(&self, core: &mut Store, plan: &ImportPlan) -> Result<Vec<CustomerId>> {
+        let mut ids = Vec::with_capacity(plan.customers.len());
+        for planned in &plan.customers {
+            let (id, before) = match &planned.card {
+                PlannedCard::Existing(id, patch) => {
+                    let doc = DocId::Customer(*id);
                     let before = core.heads(&doc)?;
-                    core.edit_customer(
-                        id,
-                        CustomerPatch {
-                            name: Some(first.customer_name.clone()),
-                            phones: Some(first.phones.clone()),
-                            address: Some(first.address.clone()),
-                            postcode: Some(first.postcode.clone()),
-                            birthday: Some(first.birthday),
-                            status: Some(CustomerStatus::Closed),
-                            agent: Some(Some(first.agent.clone())),
-                            ..CustomerPatch::default()
-                        },
-                    )?;
-                    if core.heads(&doc)? != before {
-                        report.customers_updated += 1;
+                    if before.is_empty() {
+                        return Err(Error::not_found("customer", id));
                     }
-                    (id, before)
+                    if let Some(patch) = patch {
+                        core.edit_customer(*id, patch.clone())?;
+                    }
+                    (*id, before)
                 }
-                None => {
-                    let c = core.add_customer(NewCustomer {
-                        name: first.customer_name.clone(),
-                        phones: first.phones.clone(),
-                        address: first.address.clone(),
-                        postcode: first.postcode.clone(),
-                        birthday: first.birthday,
-                        status: CustomerStatus::Closed,
-                        agent: Some(first.agent.clone()),
-                        ..NewCustomer::default()
-                    })?;
+                PlannedCard::New(new) => {
+                    let c = core.add_customer(new.clone())?;
                     self.db().execute(
                         "INSERT INTO import_keys (team, key, customer) VALUES (?1, ?2, ?3)
                          ON CONFLICT (team, key) DO UPDATE SET customer = excluded.customer",
-                        params![team.as_str(), key, c.id.to_string()],
+                        params![plan.team.as_str(), planned.key, c.id.to_string()],
                     )?;
-                    report.customers_created += 1;
                     (c.id, vec![])
                 }
             };
-            for p in policies {
-                let existing: Option<(String, String)> = self
-                    .db()
-                    .query_row(
-                        "SELECT id, customer FROM policies WHERE number = ?1",
-                        [&p.policy_number],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?;
-                match existing {
-                    Some((pid, owner)) => {
-                        if owner != id.to_string() {
-                            return Err(Error::invalid(
-                                format!("line {}", p.line),
-                                format!(
-                                    "policy {} belongs to another customer ({owner})",
-                                    p.policy_number
-                                ),
-                            ));
-                        }
-                        let pid: PolicyId = pid.parse()?;
-                        let old = core.policy(pid)?;
-                        let updated = core.edit_policy(
-                            pid,
-                            PolicyPatch {
-                                product: Some(p.product.clone()),
-                                premium_cents: Some(p.premium_cents),
-                                payment_method: Some(p.payment_method),
-                                due_date: Some(p.due_date),
-                                status: Some(p.status),
-                                ..PolicyPatch::default()
-                            },
-                        )?;
-                        if updated != old {
-                            report.policies_updated += 1;
-                        }
+            for policy in &planned.policies {
+                match policy {
+                    PlannedPolicy::New(new) => {
+                        core.add_policy(id, new.clone())?;
                     }
-                    None => {
-                        core.add_policy(
-                            id,
-                            NewPolicy {
-                                number: p.policy_number.clone(),
-                                product: p.product.clone(),
-                                policyholder: p.policyholder.clone(),
-                                insured: p.insured.clone(),
-                                premium_cents: p.premium_cents,
-                                payment_method: p.payment_method,
-                                riders: vec![],
-                                due_date: p.due_date,
-                                status: p.status,
-                            },
-                        )?;
-                        report.policies_created += 1;
+                    PlannedPolicy::Existing(pid, patch) => {
+                        core.edit_policy(*pid, patch.clone())?;
                     }
                 }
             }
             self.log_own_changes(core, &DocId::Customer(id), &before)?;
-            report.customers.push(id);
+            ids.push(id);
         }
-        Ok(report)
+        Ok(ids)
+    }
+
+    /// One raised problem, read from its day's document.
+    fn read_problem(&self, id: ProblemId) -> Result<Option<RaisedProblem>> {
+        self.with_core(false, |core| match core.problem(id) {
+            Ok(raised) => Ok(Some(raised)),
+            Err(client_core::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        })
     }
 }
 
-impl ServerStore for SqliteStore {
+impl Accounts for SqliteStore {
     fn create_team(&self, team: &TeamId) -> Result<()> {
         let n = self.db().execute(
             "INSERT INTO teams (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
@@ -538,6 +482,18 @@ impl ServerStore for SqliteStore {
             });
         }
         Ok(())
+    }
+
+    fn team_exists(&self, team: &TeamId) -> Result<bool> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT 1 FROM teams WHERE name = ?1",
+                [team.as_str()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
     }
 
     fn add_member(&self, new: NewMember) -> Result<Member> {
@@ -747,6 +703,42 @@ impl ServerStore for SqliteStore {
         Ok(out)
     }
 
+    fn authenticate(&self, token: &str) -> Result<Option<Device>> {
+        let db = self.db();
+        let row = db
+            .query_row(
+                &format!(
+                    "SELECT d.id, d.actor, d.revoked, {MEMBER_COLUMNS}
+                     FROM devices d JOIN users u ON u.id = d.user WHERE d.token_hash = ?1"
+                ),
+                [token_hash(token)],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, bool>(2)?,
+                        member_row(r, 3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((id, actor, revoked, member)) = row else {
+            return Ok(None);
+        };
+        db.prepare_cached("UPDATE devices SET last_seen = ?2 WHERE id = ?1")?
+            .execute(params![id, now()])?;
+        Ok(Some(Device {
+            id: id.parse()?,
+            member: member_of(member)?,
+            actor,
+            revoked,
+        }))
+    }
+
+    fn desk_device(&self, member: &Member) -> Result<Device> {
+        self.desk_device_row(member)
+    }
+
     fn set_playbook(&self, team: &TeamId, toml: &str) -> Result<PlaybookUpdate> {
         if !self.team_exists(team)? {
             return Err(Error::not_found("team", team));
@@ -770,26 +762,54 @@ impl ServerStore for SqliteStore {
             toml: toml.to_string(),
         })
     }
+}
 
-    fn import_policies(&self, team: &TeamId, rows: &[PolicyRow]) -> Result<ImportReport> {
-        if !self.team_exists(team)? {
-            return Err(Error::not_found("team", team));
-        }
-        let members = self.team(team)?;
-        let today = chrono::Local::now().date_naive();
-        for r in rows {
-            let line = format!("line {}", r.line);
-            if !members.iter().any(|m| m.user == r.agent) {
-                return Err(Error::invalid(
-                    line,
-                    format!("agent {} is not a member of team {team}", r.agent),
-                ));
-            }
-            if r.birthday.is_some_and(|b| b > today) {
-                return Err(Error::invalid(line, "birthday is in the future"));
-            }
-        }
-        self.with_core(true, |core| self.import_locked(core, team, rows))
+impl Sessions for SqliteStore {
+    fn set_password(&self, user: &UserId, phc: &str) -> Result<()> {
+        self.set_password_row(user, phc)
+    }
+
+    fn password_hash(&self, user: &UserId) -> Result<Option<String>> {
+        self.password_row(user)
+    }
+
+    fn create_session(&self, user: &UserId, token_hash: &str, expires_at: &str) -> Result<()> {
+        self.insert_session(user, token_hash, expires_at)
+    }
+
+    fn session_member(&self, token_hash: &str) -> Result<Option<Member>> {
+        self.session_row(token_hash)
+    }
+
+    fn delete_session(&self, token_hash: &str) -> Result<()> {
+        self.delete_session_row(token_hash)
+    }
+
+    fn create_login_link(&self, user: &UserId, token_hash: &str, expires_at: &str) -> Result<()> {
+        self.insert_login_link(user, token_hash, expires_at)
+    }
+
+    fn redeem_login_link(&self, token_hash: &str) -> Result<Option<UserId>> {
+        self.redeem_link_row(token_hash)
+    }
+}
+
+impl Documents for SqliteStore {
+    fn sync(&self, device: &Device, request: &SyncRequest) -> Result<SyncResponse> {
+        self.sync_request(device, request)
+    }
+
+    fn sync_within(
+        &self,
+        device: &Device,
+        request: &SyncRequest,
+        scope: Option<&DocId>,
+    ) -> Result<SyncResponse> {
+        self.sync_request_within(device, request, scope)
+    }
+
+    fn change_seq(&self) -> Result<i64> {
+        self.read_change_seq()
     }
 
     fn assign(&self, customer: CustomerId, agent: &UserId, orphan: bool) -> Result<Customer> {
@@ -826,73 +846,9 @@ impl ServerStore for SqliteStore {
             Ok(c)
         })
     }
+}
 
-    fn rejections(&self, limit: usize) -> Result<Vec<RejectionRecord>> {
-        let db = self.db();
-        let mut stmt = db.prepare_cached(
-            "SELECT device, user, doc, code, message, first_at, last_at, attempts
-             FROM sync_rejections ORDER BY last_at DESC, id DESC LIMIT ?1",
-        )?;
-        let rows = stmt.query_map([limit as i64], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                RejectionRecord {
-                    device: DeviceId::default(),
-                    user: r.get(1)?,
-                    doc: r.get(2)?,
-                    code: r.get(3)?,
-                    message: r.get(4)?,
-                    first_at: r.get(5)?,
-                    last_at: r.get(6)?,
-                    attempts: r.get(7)?,
-                },
-            ))
-        })?;
-        let mut out = vec![];
-        for row in rows {
-            let (device, mut rec) = row?;
-            rec.device = device.parse()?;
-            out.push(rec);
-        }
-        Ok(out)
-    }
-
-    fn authenticate(&self, token: &str) -> Result<Option<Device>> {
-        let db = self.db();
-        let row = db
-            .query_row(
-                &format!(
-                    "SELECT d.id, d.actor, d.revoked, {MEMBER_COLUMNS}
-                     FROM devices d JOIN users u ON u.id = d.user WHERE d.token_hash = ?1"
-                ),
-                [token_hash(token)],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Option<String>>(1)?,
-                        r.get::<_, bool>(2)?,
-                        member_row(r, 3)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((id, actor, revoked, member)) = row else {
-            return Ok(None);
-        };
-        db.prepare_cached("UPDATE devices SET last_seen = ?2 WHERE id = ?1")?
-            .execute(params![id, now()])?;
-        Ok(Some(Device {
-            id: id.parse()?,
-            member: member_of(member)?,
-            actor,
-            revoked,
-        }))
-    }
-
-    fn sync(&self, device: &Device, request: &SyncRequest) -> Result<SyncResponse> {
-        self.sync_request(device, request)
-    }
-
+impl Projection for SqliteStore {
     fn customer_agent(&self, id: CustomerId) -> Result<Option<Option<UserId>>> {
         let agent: Option<Option<String>> = self
             .db()
@@ -903,6 +859,14 @@ impl ServerStore for SqliteStore {
             )
             .optional()?;
         Ok(agent.map(|a| a.and_then(|a| a.parse().ok())))
+    }
+
+    fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
+        Ok(query_one::<Customer>(
+            &self.db(),
+            "SELECT json FROM customers WHERE id = ?1",
+            [id.to_string()],
+        )?)
     }
 
     fn customer_detail(&self, id: CustomerId) -> Result<Option<CustomerDetail>> {
@@ -968,6 +932,14 @@ impl ServerStore for SqliteStore {
         }))
     }
 
+    fn policy_by_number(&self, number: &str) -> Result<Option<Policy>> {
+        Ok(query_one::<Policy>(
+            &self.db(),
+            "SELECT json FROM policies WHERE number = ?1",
+            [number],
+        )?)
+    }
+
     fn visits(&self, agent: &UserId, date: NaiveDate) -> Result<Vec<Visit>> {
         let mut v: Vec<Visit> = query_json(
             &self.db(),
@@ -978,91 +950,20 @@ impl ServerStore for SqliteStore {
         Ok(v)
     }
 
-    fn team_today(&self, team: &TeamId, date: NaiveDate) -> Result<Vec<AgentToday>> {
-        let pb_text = self.playbook_of(team)?;
-        let pb = Playbook::from_toml_str(&format!("playbook of {team}"), &pb_text.toml)?;
-        let members = self.members(Some(team))?;
-        let agents: Vec<&TeamMember> = members
-            .iter()
-            .filter(|m| m.member.role == Role::Agent && m.active)
-            .collect();
-        let ids: Vec<UserId> = agents.iter().map(|m| m.member.user.clone()).collect();
-        // As on the device: from the first day of the previous month (week cycles and
-        // follow-ups reach back) to the day itself.
-        let first = date.with_day(1).unwrap_or(date);
-        let from = first
-            .checked_sub_months(chrono::Months::new(1))
-            .unwrap_or(first);
-        let ws = self.working_set(&ids, from, date)?;
-        // One index of the team's records for every agent (see `playbook::Prepared`).
-        let statuses = Prepared::new(&pb, &ws).today(&ids, date);
-        Ok(agents
-            .into_iter()
-            .zip(statuses)
-            .map(|(m, today)| AgentToday {
-                agent: m.member.user.clone(),
-                name: m.member.name.clone(),
-                last_sync: m.last_sync.clone(),
-                today,
-            })
-            .collect())
-    }
-    fn set_password(&self, user: &UserId, phc: &str) -> Result<()> {
-        self.set_password_row(user, phc)
+    fn visit(&self, id: VisitId) -> Result<Option<Visit>> {
+        self.read_visit(id)
     }
 
-    fn password_hash(&self, user: &UserId) -> Result<Option<String>> {
-        self.password_row(user)
-    }
-
-    fn create_session(&self, user: &UserId, token_hash: &str, expires_at: &str) -> Result<()> {
-        self.insert_session(user, token_hash, expires_at)
-    }
-
-    fn session_member(&self, token_hash: &str) -> Result<Option<Member>> {
-        self.session_row(token_hash)
-    }
-
-    fn delete_session(&self, token_hash: &str) -> Result<()> {
-        self.delete_session_row(token_hash)
-    }
-
-    fn create_login_link(&self, user: &UserId, token_hash: &str, expires_at: &str) -> Result<()> {
-        self.insert_login_link(user, token_hash, expires_at)
-    }
-
-    fn redeem_login_link(&self, token_hash: &str) -> Result<Option<UserId>> {
-        self.redeem_link_row(token_hash)
+    fn problem(&self, id: ProblemId) -> Result<Option<RaisedProblem>> {
+        self.read_problem(id)
     }
 
     fn team_data(&self, team: &TeamId, from: NaiveDate, to: NaiveDate) -> Result<TeamData> {
         self.read_team_data(team, from, to)
     }
 
-    fn mark_spot_check(
-        &self,
-        agent: &UserId,
-        week_from: NaiveDate,
-        by: &UserId,
-        note: &str,
-    ) -> Result<SpotCheckMark> {
-        self.write_spot_check(agent, week_from, by, note)
-    }
-
-    fn spot_check_marks(
-        &self,
-        agents: &[UserId],
-        week_from: NaiveDate,
-    ) -> Result<Vec<SpotCheckMark>> {
-        self.read_spot_checks(agents, week_from)
-    }
-
     fn team_problems(&self, team: &TeamId) -> Result<Vec<RaisedProblem>> {
         self.read_team_problems(team)
-    }
-
-    fn visit(&self, id: VisitId) -> Result<Option<Visit>> {
-        self.read_visit(id)
     }
 
     fn agent_day(&self, agent: &UserId, date: NaiveDate) -> Result<AgentDayRecords> {
@@ -1086,22 +987,75 @@ impl ServerStore for SqliteStore {
     ) -> Result<Vec<Contact>> {
         self.read_contacts_between(agents, from, to)
     }
+}
 
-    fn comment_visit(&self, author: &Member, visit: VisitId, text: &str) -> Result<Comment> {
-        self.desk_comment(author, visit, text)
+impl Imports for SqliteStore {
+    fn import_key(&self, team: &TeamId, key: &str) -> Result<Option<CustomerId>> {
+        let known: Option<String> = self
+            .db()
+            .query_row(
+                "SELECT customer FROM import_keys WHERE team = ?1 AND key = ?2",
+                params![team.as_str(), key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(id) = known.and_then(|c| c.parse::<CustomerId>().ok()) else {
+            return Ok(None);
+        };
+        Ok(self.customer(id)?.map(|_| id))
     }
 
-    fn answer_problem(
+    fn apply_import(&self, plan: &ImportPlan) -> Result<Vec<CustomerId>> {
+        self.with_core(true, |core| self.import_locked(core, plan))
+    }
+}
+
+impl Logs for SqliteStore {
+    fn rejections(&self, limit: usize) -> Result<Vec<RejectionRecord>> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(
+            "SELECT device, user, doc, code, message, first_at, last_at, attempts
+             FROM sync_rejections ORDER BY last_at DESC, id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                RejectionRecord {
+                    device: DeviceId::default(),
+                    user: r.get(1)?,
+                    doc: r.get(2)?,
+                    code: r.get(3)?,
+                    message: r.get(4)?,
+                    first_at: r.get(5)?,
+                    last_at: r.get(6)?,
+                    attempts: r.get(7)?,
+                },
+            ))
+        })?;
+        let mut out = vec![];
+        for row in rows {
+            let (device, mut rec) = row?;
+            rec.device = device.parse()?;
+            out.push(rec);
+        }
+        Ok(out)
+    }
+
+    fn mark_spot_check(
         &self,
-        author: &Member,
-        problem: ProblemId,
-        text: &str,
-        action: ProblemAction,
-    ) -> Result<Problem> {
-        self.desk_answer(author, problem, text, action)
+        agent: &UserId,
+        week_from: NaiveDate,
+        by: &UserId,
+        note: &str,
+    ) -> Result<SpotCheckMark> {
+        self.write_spot_check(agent, week_from, by, note)
     }
 
-    fn change_seq(&self) -> Result<i64> {
-        self.read_change_seq()
+    fn spot_check_marks(
+        &self,
+        agents: &[UserId],
+        week_from: NaiveDate,
+    ) -> Result<Vec<SpotCheckMark>> {
+        self.read_spot_checks(agents, week_from)
     }
 }

@@ -15,7 +15,7 @@ use rusqlite::params;
 
 use super::sqlite::now;
 use super::sqlite::SqliteStore;
-use super::{AgentDayRecords, ServerStore, SpotCheckMark, TeamData};
+use super::{Accounts, AgentDayRecords, SpotCheckMark, TeamData};
 use crate::accounts::TeamId;
 use crate::error::{Error, Result};
 

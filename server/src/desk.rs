@@ -7,7 +7,7 @@
 //! writes as `server`, so it cannot do that. Each manager therefore has a desk: a
 //! `client_core::Store` in `DIR/desks/<user>.db` with the manager's identity, registered as
 //! one of the manager's devices. A dashboard write syncs the desk with the server in-process
-//! (the same `sync_request` a phone's `POST /v1/sync` runs, through client-sync's rounds),
+//! (the same `Documents::sync` a phone's `POST /v1/sync` runs, through client-sync's rounds),
 //! writes through client-core's API (`comment_visit`, `answer_problem`), and syncs again; the
 //! server stores the change through the verified path and phones receive it at their next
 //! sync.
@@ -16,21 +16,23 @@
 //! a manager's phone holds the whole team, but a desk that did would pull tens of thousands of
 //! documents before a supervisor's first comment on a large team (the views benchmark's team
 //! of 50 agents with a year of work has about 23,000).
+//!
+//! The desk is a client of the sync API and nothing more: it reaches the server only through
+//! the store's traits (`Accounts::desk_device`, `Documents::sync_within`, `Projection`), so it
+//! works unchanged over any store.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use client_core::model::{Comment, Problem};
 use client_core::protocol::{SyncRequest, SyncResponse};
 use client_core::{DocId, Identity, Options, ProblemAction, ProblemId, Store, VisitId};
 use client_sync::{run_sync_blocking, RunOptions, SyncError, Transport};
-use rusqlite::{params, OptionalExtension};
 
-use super::sqlite::SqliteStore;
-use super::ServerStore;
 use crate::accounts::{Device, Member};
 use crate::error::{Error, Result};
+use crate::store::{Accounts, Documents, Projection};
 
 /// The folder of the desks inside the data directory.
 const DESKS_DIR: &str = "desks";
@@ -39,22 +41,22 @@ const DESKS_DIR: &str = "desks";
 /// same device would step on each other's sync states).
 static DESK_WORK: Mutex<()> = Mutex::new(());
 
-/// A transport whose "server" is this store, called in-process.
-struct InProcess<'a> {
-    store: &'a SqliteStore,
+/// A transport whose "server" is a store, called in-process.
+struct InProcess<'a, S: ?Sized> {
+    store: &'a S,
     device: Device,
     /// The one document the server pushes.
     scope: &'a DocId,
 }
 
-impl Transport for InProcess<'_> {
+impl<S: Documents + ?Sized> Transport for InProcess<'_, S> {
     fn exchange(
         &self,
         request: &SyncRequest,
     ) -> impl Future<Output = std::result::Result<SyncResponse, SyncError>> + Send {
         let result = self
             .store
-            .sync_request_within(&self.device, request, Some(self.scope))
+            .sync_within(&self.device, request, Some(self.scope))
             .map_err(|e| match e {
                 Error::Revoked => SyncError::Revoked,
                 e => SyncError::Server {
@@ -66,62 +68,33 @@ impl Transport for InProcess<'_> {
     }
 }
 
-impl SqliteStore {
-    fn desk_path(&self, member: &Member) -> PathBuf {
-        let dir = self.path().parent().map(PathBuf::from).unwrap_or_default();
-        dir.join(DESKS_DIR)
-            .join(format!("{}.db", member.user.as_str()))
-    }
+/// The managers' desks of one server: their homes live in `DIR/desks/<user>.db`.
+#[derive(Clone, Debug)]
+pub struct Desks {
+    dir: PathBuf,
+}
 
-    /// The device the member's desk syncs as, registered on first use.
-    fn desk_device(&self, member: &Member) -> Result<Device> {
-        let known: Option<String> = self
-            .db()
-            .query_row(
-                "SELECT device FROM desks WHERE user = ?1",
-                [member.user.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let id = match known {
-            Some(id) => id,
-            None => {
-                // The token is thrown away: a desk is only ever called in-process.
-                let issued = self.issue_device(&member.user)?;
-                self.db().execute(
-                    "INSERT INTO desks (user, device) VALUES (?1, ?2)",
-                    params![member.user.as_str(), issued.device.to_string()],
-                )?;
-                issued.device.to_string()
-            }
-        };
-        let (actor, revoked): (Option<String>, bool) = self.db().query_row(
-            "SELECT actor, revoked FROM devices WHERE id = ?1",
-            [&id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        if revoked {
-            return Err(Error::Revoked);
+impl Desks {
+    /// The desks of the server whose data directory is `data`.
+    pub fn in_data_dir(data: &Path) -> Desks {
+        Desks {
+            dir: data.join(DESKS_DIR),
         }
-        Ok(Device {
-            id: id.parse()?,
-            member: member.clone(),
-            actor,
-            revoked,
-        })
     }
 
-    fn open_desk(&self, member: &Member) -> Result<Store> {
-        let path = self.desk_path(member);
+    fn path(&self, member: &Member) -> PathBuf {
+        self.dir.join(format!("{}.db", member.user.as_str()))
+    }
+
+    fn open(&self, member: &Member) -> Result<Store> {
+        let path = self.path(member);
         if path.exists() {
             return Ok(Store::open(&path, Options::default())?);
         }
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
+        std::fs::create_dir_all(&self.dir).map_err(|source| Error::Io {
+            path: self.dir.display().to_string(),
+            source,
+        })?;
         Ok(Store::create(
             &path,
             Identity {
@@ -134,12 +107,16 @@ impl SqliteStore {
 
     /// Brings the desk's copy of `doc` up to date, runs `write` on it, and hands the change
     /// to the server.
-    fn at_desk<R>(
+    fn at_desk<S, R>(
         &self,
+        store: &S,
         member: &Member,
         doc: &DocId,
         write: impl FnOnce(&mut Store) -> Result<R>,
-    ) -> Result<R> {
+    ) -> Result<R>
+    where
+        S: Accounts + Documents + ?Sized,
+    {
         if !member.role.is_manager() {
             return Err(Error::Forbidden(format!(
                 "{} is not a manager: no desk",
@@ -147,11 +124,11 @@ impl SqliteStore {
             )));
         }
         let _one_at_a_time = DESK_WORK.lock().unwrap_or_else(|e| e.into_inner());
-        let home = Mutex::new(self.open_desk(member)?);
+        let home = Mutex::new(self.open(member)?);
         let run = |home: &Mutex<Store>| -> Result<client_sync::SyncReport> {
             let transport = InProcess {
-                store: self,
-                device: self.desk_device(member)?,
+                store,
+                device: store.desk_device(member)?,
                 scope: doc,
             };
             Ok(run_sync_blocking(
@@ -165,8 +142,8 @@ impl SqliteStore {
         };
         run(&home)?;
         let out = {
-            let mut store = home.lock().unwrap_or_else(|e| e.into_inner());
-            write(&mut store)?
+            let mut desk = home.lock().unwrap_or_else(|e| e.into_inner());
+            write(&mut desk)?
         };
         let report = run(&home)?;
         if let Some(problems) = report.problems() {
@@ -178,32 +155,46 @@ impl SqliteStore {
         Ok(out)
     }
 
-    pub(super) fn desk_comment(
+    /// A manager comments on a visit: written under the manager's own actor (their desk) so
+    /// that it reaches the agent's phone at its next sync with its author.
+    pub fn comment_visit<S>(
         &self,
+        store: &S,
         author: &Member,
         visit: VisitId,
         text: &str,
-    ) -> Result<Comment> {
+    ) -> Result<Comment>
+    where
+        S: Accounts + Documents + Projection + ?Sized,
+    {
         // An unknown visit is not found here; another team's is not found by the desk, which
         // is never sent that document: the same error either way.
-        let doc = self.with_core(false, |core| {
-            Ok(DocId::Customer(core.visit(visit)?.customer))
-        })?;
-        self.at_desk(author, &doc, |desk| Ok(desk.comment_visit(visit, text)?))
+        let Some(v) = store.visit(visit)? else {
+            return Err(Error::not_found("visit", visit));
+        };
+        let doc = DocId::Customer(v.customer);
+        self.at_desk(store, author, &doc, |desk| {
+            Ok(desk.comment_visit(visit, text)?)
+        })
     }
 
-    pub(super) fn desk_answer(
+    /// A manager answers, escalates or annotates a problem (as [`Desks::comment_visit`]).
+    pub fn answer_problem<S>(
         &self,
+        store: &S,
         author: &Member,
         problem: ProblemId,
         text: &str,
         action: ProblemAction,
-    ) -> Result<Problem> {
-        let doc = self.with_core(false, |core| {
-            let raised = core.problem(problem)?;
-            Ok(DocId::Day(raised.agent, raised.date))
-        })?;
-        self.at_desk(author, &doc, |desk| {
+    ) -> Result<Problem>
+    where
+        S: Accounts + Documents + Projection + ?Sized,
+    {
+        let Some(raised) = store.problem(problem)? else {
+            return Err(Error::not_found("problem", problem));
+        };
+        let doc = DocId::Day(raised.agent, raised.date);
+        self.at_desk(store, author, &doc, |desk| {
             Ok(desk.answer_problem(problem, text, action)?)
         })
     }
