@@ -12,6 +12,7 @@
 
 mod desk;
 mod logins;
+pub mod postgres;
 mod schema;
 pub mod sqlite;
 mod sync;
