@@ -828,3 +828,68 @@ fn two_instances_merging_into_one_document_at_once_lose_nothing() {
     assert_eq!(chunks as i64, counted);
     assert_eq!(bytes, summed);
 }
+
+#[test]
+fn batches_locking_two_documents_in_opposite_orders_are_retried_not_lost() {
+    let db = TestDb::new();
+    let mut team = team();
+    let (a, b) = (team.customer.clone(), team.day.clone());
+    let mut sources = [document(&mut team.agent, &a), document(&mut team.agent, &b)];
+    let pg = db.open();
+    store(&pg, &a, &sources[0]);
+    store(&pg, &b, &sources[1]);
+
+    // Two instances, each a batch over both documents, in opposite orders: each locks its
+    // first document, waits for the other to have locked its own, then asks for the second.
+    // PostgreSQL breaks the deadlock by aborting one; `write` runs that batch again.
+    let halfway = Arc::new(Barrier::new(2));
+    let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let handles: Vec<_> = [(a.clone(), b.clone()), (b.clone(), a.clone())]
+        .into_iter()
+        .enumerate()
+        .map(|(w, (first, second))| {
+            let pg = db.open();
+            let halfway = halfway.clone();
+            let attempts = attempts.clone();
+            let mut edits = [sources[0].fork(), sources[1].fork()];
+            let a = a.clone();
+            thread::spawn(move || {
+                for (i, e) in edits.iter_mut().enumerate() {
+                    e.put(ROOT, format!("batch{w}_doc{i}"), w as i64).unwrap();
+                }
+                let edit_of = |doc: &DocId| if *doc == a { 0 } else { 1 };
+                let mut mine = 0;
+                pg.write(|tx| {
+                    mine += 1;
+                    attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    for (n, doc) in [&first, &second].into_iter().enumerate() {
+                        let mut edit = edits[edit_of(doc)].clone();
+                        tx.merge(doc, |d| {
+                            d.merge(&mut edit).map_err(client_core::Error::from)?;
+                            Ok(())
+                        })?;
+                        if n == 0 && mine == 1 {
+                            halfway.wait();
+                        }
+                    }
+                    Ok(())
+                })
+                .unwrap();
+                edits.map(|mut e| e.get_heads())
+            })
+        })
+        .collect();
+    let heads: Vec<[Vec<ChangeHash>; 2]> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    // One of the two ran twice.
+    assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 3);
+    let pg = db.open();
+    for (i, doc) in [&a, &b].into_iter().enumerate() {
+        let stored = pg.write(|tx| tx.load(doc)).unwrap().unwrap();
+        let expected = sorted(heads.iter().flat_map(|h| h[i].clone()).collect());
+        assert_eq!(stored.heads, expected, "{doc}");
+        for w in 0..2 {
+            let key = format!("batch{w}_doc{i}");
+            assert!(stored.doc.get(ROOT, &key).unwrap().is_some(), "{key} lost");
+        }
+    }
+}
