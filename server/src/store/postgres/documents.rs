@@ -16,11 +16,14 @@
 //! opposite orders deadlock, PostgreSQL aborts one, and `PgDatabase::write` runs it again.
 //! Callers lock in a stable order (sorted document ids) to make that rare.
 
+use std::collections::HashMap;
+
 use automerge::{sync, AutoCommit, ChangeHash};
 use client_core::documents::check_kind;
 use client_core::index::{projection, Projection};
 use client_core::DocId;
-use postgres::Transaction;
+use postgres::types::ToSql;
+use postgres::{Row, Statement, Transaction};
 
 use super::index;
 use crate::error::{Error, Result};
@@ -62,6 +65,8 @@ impl<R> Merged<R> {
 /// `PgDatabase::write`, which commits it when the closure returns `Ok`.
 pub struct DocumentTx<'a> {
     tx: Transaction<'a>,
+    /// The statements prepared on this connection, by their SQL.
+    statements: &'a mut HashMap<String, Statement>,
     compact_after: usize,
 }
 
@@ -97,8 +102,44 @@ fn kind(doc: &DocId) -> &'static str {
 }
 
 impl<'a> DocumentTx<'a> {
-    pub(super) fn new(tx: Transaction<'a>, compact_after: usize) -> DocumentTx<'a> {
-        DocumentTx { tx, compact_after }
+    pub(super) fn new(
+        tx: Transaction<'a>,
+        statements: &'a mut HashMap<String, Statement>,
+        compact_after: usize,
+    ) -> DocumentTx<'a> {
+        DocumentTx {
+            tx,
+            statements,
+            compact_after,
+        }
+    }
+
+    /// `sql` prepared on this connection, once.
+    fn statement(&mut self, sql: &str) -> Result<Statement> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.tx.prepare(sql)?;
+        self.statements.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+
+    /// Runs a statement (prepared once per connection); returns the rows it changed.
+    pub(super) fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let s = self.statement(sql)?;
+        Ok(self.tx.execute(&s, params)?)
+    }
+
+    /// Runs a query (prepared once per connection).
+    pub(super) fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let s = self.statement(sql)?;
+        Ok(self.tx.query(&s, params)?)
+    }
+
+    /// Runs a query that returns at most one row (prepared once per connection).
+    fn query_opt(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>> {
+        let s = self.statement(sql)?;
+        Ok(self.tx.query_opt(&s, params)?)
     }
 
     pub(super) fn commit(self) -> Result<()> {
@@ -113,7 +154,7 @@ impl<'a> DocumentTx<'a> {
 
     /// Reads a document's chunks into one document (`None` if it has none).
     fn read_chunks(&mut self, doc: &DocId) -> Result<Option<StoredDoc>> {
-        let rows = self.tx.query(
+        let rows = self.query(
             "SELECT data FROM chunks WHERE doc = $1 ORDER BY id",
             &[&doc.to_string()],
         )?;
@@ -142,7 +183,7 @@ impl<'a> DocumentTx<'a> {
 
     /// A document's heads as stored (`None` if the database does not hold it).
     pub fn heads(&mut self, doc: &DocId) -> Result<Option<Vec<ChangeHash>>> {
-        let row = self.tx.query_opt(
+        let row = self.query_opt(
             "SELECT heads FROM documents WHERE doc = $1 AND chunks > 0",
             &[&doc.to_string()],
         )?;
@@ -155,15 +196,17 @@ impl<'a> DocumentTx<'a> {
     fn lock(&mut self, doc: &DocId) -> Result<(usize, usize)> {
         let name = doc.to_string();
         let select = "SELECT chunks, bytes FROM documents WHERE doc = $1 FOR UPDATE";
-        let row = match self.tx.query_opt(select, &[&name])? {
+        let row = match self.query_opt(select, &[&name])? {
             Some(row) => row,
             None => {
-                self.tx.execute(
+                self.execute(
                     "INSERT INTO documents (doc, kind, heads, chunks, bytes)
                      VALUES ($1, $2, '{}', 0, 0) ON CONFLICT (doc) DO NOTHING",
                     &[&name, &kind(doc)],
                 )?;
-                self.tx.query_one(select, &[&name])?
+                self.query_opt(select, &[&name])?.ok_or_else(|| {
+                    Error::Internal(format!("document {name} vanished while locked"))
+                })?
             }
         };
         let chunks: i32 = row.get(0);
@@ -194,7 +237,7 @@ impl<'a> DocumentTx<'a> {
         if heads == before {
             if chunks == 0 {
                 // Nothing to store: drop the row `lock` created.
-                self.tx.execute(
+                self.execute(
                     "DELETE FROM documents WHERE doc = $1 AND chunks = 0",
                     &[&name],
                 )?;
@@ -217,11 +260,11 @@ impl<'a> DocumentTx<'a> {
             let len = delta.len();
             ("incremental", delta, chunks + 1, bytes + len)
         };
-        self.tx.execute(
+        self.execute(
             "INSERT INTO chunks (doc, kind, data) VALUES ($1, $2, $3)",
             &[&name, &chunk_kind, &data],
         )?;
-        self.tx.execute(
+        self.execute(
             "UPDATE documents SET heads = $2, chunks = $3, bytes = $4, updated_at = now()
              WHERE doc = $1",
             &[
@@ -244,7 +287,7 @@ impl<'a> DocumentTx<'a> {
     /// whether it did (a document in one chunk, or not held, is left alone).
     pub fn compact(&mut self, doc: &DocId) -> Result<bool> {
         let name = doc.to_string();
-        let Some(row) = self.tx.query_opt(
+        let Some(row) = self.query_opt(
             "SELECT chunks FROM documents WHERE doc = $1 FOR UPDATE",
             &[&name],
         )?
@@ -258,13 +301,12 @@ impl<'a> DocumentTx<'a> {
             return Ok(false);
         };
         let snapshot = stored.doc.save();
-        self.tx
-            .execute("DELETE FROM chunks WHERE doc = $1", &[&name])?;
-        self.tx.execute(
+        self.execute("DELETE FROM chunks WHERE doc = $1", &[&name])?;
+        self.execute(
             "INSERT INTO chunks (doc, kind, data) VALUES ($1, 'snapshot', $2)",
             &[&name, &snapshot],
         )?;
-        self.tx.execute(
+        self.execute(
             "UPDATE documents SET chunks = 1, bytes = $2 WHERE doc = $1",
             &[&name, &(snapshot.len() as i64)],
         )?;
@@ -274,12 +316,12 @@ impl<'a> DocumentTx<'a> {
     /// Writes a document's index rows (as `merge` does after every change; also for
     /// rebuilding the index from the documents).
     pub fn write_projection(&mut self, p: &Projection) -> Result<()> {
-        index::write(&mut self.tx, p)
+        index::write(self, p)
     }
 
     /// The sync state persisted for (`doc`, `peer`), or a fresh one.
     pub fn sync_state(&mut self, doc: &DocId, peer: &str) -> Result<sync::State> {
-        let row = self.tx.query_opt(
+        let row = self.query_opt(
             "SELECT state FROM sync_states WHERE doc = $1 AND peer = $2",
             &[&doc.to_string(), &peer],
         )?;
@@ -291,7 +333,7 @@ impl<'a> DocumentTx<'a> {
     /// Persists the sync state of (`doc`, `peer`) (only its shared heads mean anything in a
     /// later session, whichever instance serves it).
     pub fn save_sync_state(&mut self, doc: &DocId, peer: &str, state: &sync::State) -> Result<()> {
-        self.tx.execute(
+        self.execute(
             "INSERT INTO sync_states (doc, peer, state, shared_heads) VALUES ($1, $2, $3, $4)
              ON CONFLICT (doc, peer) DO UPDATE SET state = excluded.state,
                  shared_heads = excluded.shared_heads",
@@ -308,7 +350,7 @@ impl<'a> DocumentTx<'a> {
     /// The documents whose stored heads differ from what `peer` was last known to share (or
     /// that it was never known to have), by name.
     pub fn out_of_sync(&mut self, peer: &str) -> Result<Vec<DocId>> {
-        let rows = self.tx.query(
+        let rows = self.query(
             "SELECT d.doc FROM documents d
              LEFT JOIN sync_states s ON s.doc = d.doc AND s.peer = $1
              WHERE d.chunks > 0 AND (s.shared_heads IS NULL OR s.shared_heads <> d.heads)
@@ -327,11 +369,11 @@ impl<'a> DocumentTx<'a> {
     /// again is not logged again). Returns how many were new.
     pub fn log_changes(&mut self, doc: &DocId, hashes: &[ChangeHash], via: &str) -> Result<u64> {
         let raw: Vec<Vec<u8>> = hashes.iter().map(|h| h.0.to_vec()).collect();
-        Ok(self.tx.execute(
+        self.execute(
             "INSERT INTO change_log (hash, doc, via)
              SELECT h, $2, $3 FROM unnest($1::bytea[]) AS h
              ON CONFLICT (hash) DO NOTHING",
             &[&raw, &doc.to_string(), &via],
-        )?)
+        )
     }
 }

@@ -9,9 +9,9 @@
 
 use client_core::index::{IndexTable, Projection};
 use postgres::types::ToSql;
-use postgres::Transaction;
 use serde_json::Value as Json;
 
+use super::DocumentTx;
 use crate::error::Result;
 
 /// The PostgreSQL type of an index column (text unless said otherwise).
@@ -24,7 +24,7 @@ fn column_type(column: &str) -> &'static str {
 }
 
 /// Upserts `rows` (column values in `table`'s order) in one statement.
-fn upsert(tx: &mut Transaction<'_>, table: IndexTable, rows: &[&[Option<String>]]) -> Result<()> {
+fn upsert(tx: &mut DocumentTx<'_>, table: IndexTable, rows: &[&[Option<String>]]) -> Result<()> {
     let cols = table.columns();
     let name = table.name();
     let arrays: Vec<Vec<Option<String>>> = (0..cols.len())
@@ -57,7 +57,7 @@ fn upsert(tx: &mut Transaction<'_>, table: IndexTable, rows: &[&[Option<String>]
 
 /// Writes a document's [`Projection`]: its rows upserted where their record changed, its
 /// rows of records that disappeared deleted, its conflicts replaced if they differ.
-pub fn write(tx: &mut Transaction<'_>, p: &Projection) -> Result<()> {
+pub fn write(tx: &mut DocumentTx<'_>, p: &Projection) -> Result<()> {
     for owned in &p.tables {
         let table = owned.table;
         let cols = table.columns();

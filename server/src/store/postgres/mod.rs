@@ -18,18 +18,48 @@ mod documents;
 mod index;
 mod schema;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use postgres::NoTls;
-use r2d2_postgres::PostgresConnectionManager;
+use postgres::{Client, NoTls, Statement};
 
 use crate::error::{Error, Result};
 
 pub use documents::{DocumentTx, Merged, StoredDoc};
 pub use schema::{migrate, migrations};
 
-/// A pooled connection to the database.
-pub type PgConnection = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+/// A connection of the pool, with the statements prepared on it so far: every statement the
+/// store runs is prepared once per connection (an unprepared one costs a second round trip).
+struct PgConnection {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+/// Opens and checks the pool's connections.
+#[derive(Debug)]
+struct Manager {
+    config: postgres::Config,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = PgConnection;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<PgConnection, postgres::Error> {
+        Ok(PgConnection {
+            client: self.config.connect(NoTls)?,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut PgConnection) -> Result<(), postgres::Error> {
+        conn.client.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, conn: &mut PgConnection) -> bool {
+        conn.client.is_closed()
+    }
+}
 
 /// How the pool and the document storage behave.
 #[derive(Clone, Debug)]
@@ -60,7 +90,7 @@ impl Default for PgOptions {
 /// One PostgreSQL database holding a Doorstep server's data: a pool of connections to it, its
 /// schema migrated to this build's version.
 pub struct PgDatabase {
-    pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    pool: r2d2::Pool<Manager>,
     options: PgOptions,
 }
 
@@ -88,7 +118,7 @@ impl PgDatabase {
         let mut client = config.connect(NoTls)?;
         migrate(&mut client)?;
         drop(client);
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let manager = Manager { config };
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size)
             .min_idle(Some(1))
@@ -102,21 +132,17 @@ impl PgDatabase {
         &self.options
     }
 
-    /// A connection from the pool (for reads that need no document lock).
-    pub fn connection(&self) -> Result<PgConnection> {
-        Ok(self.pool.get()?)
-    }
-
     /// Runs `f` in one transaction and commits it. When PostgreSQL aborts the transaction to
     /// break a deadlock (two batches locking the same documents in different orders) or for a
     /// serialization failure, nothing of it was stored and `f` runs again, up to
     /// [`PgOptions::attempts`] times; any other error rolls back and is returned.
     pub fn write<R>(&self, mut f: impl FnMut(&mut DocumentTx<'_>) -> Result<R>) -> Result<R> {
-        let mut conn = self.connection()?;
+        let mut conn = self.pool.get()?;
+        let PgConnection { client, statements } = &mut *conn;
         let mut attempt = 1;
         loop {
-            let tx = conn.transaction()?;
-            let mut dtx = DocumentTx::new(tx, self.options.compact_after);
+            let tx = client.transaction()?;
+            let mut dtx = DocumentTx::new(tx, statements, self.options.compact_after);
             let outcome = f(&mut dtx).and_then(|r| dtx.commit().map(|()| r));
             match outcome {
                 Err(Error::Postgres(e)) if attempt < self.options.attempts && retryable(&e) => {
