@@ -35,6 +35,16 @@ pub enum Error {
     /// The server's own tables (accounts, devices, logs) failed.
     #[error("server database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The PostgreSQL store's database failed (a query, a lost connection, a deadlock that
+    /// outlived its retries).
+    #[error("postgresql: {0}")]
+    Postgres(#[from] postgres::Error),
+    /// No PostgreSQL connection could be had from the pool in time.
+    #[error("postgresql pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    /// The PostgreSQL schema's migrations failed (or the database is newer than this build).
+    #[error("postgresql migrations: {0}")]
+    Migration(#[from] refinery::Error),
     /// A team, user or device that does not exist (or that the caller may not know about).
     #[error("unknown {what} {id}")]
     NotFound {
@@ -146,7 +156,11 @@ impl Error {
         match self {
             Error::Core(e) => e.code(),
             Error::Argument { .. } | Error::Invalid { .. } => "invalid",
-            Error::Io { .. } | Error::Database(_) => "storage",
+            Error::Io { .. }
+            | Error::Database(_)
+            | Error::Postgres(_)
+            | Error::Pool(_)
+            | Error::Migration(_) => "storage",
             Error::NotFound { .. } => "not_found",
             Error::Exists { .. } => "exists",
             Error::Unauthorized | Error::LoginFailed => "unauthorized",

@@ -184,4 +184,32 @@ fn every_store_runs_the_conformance_suite() {
             "{s} runs the conformance suite"
         );
     }
+/// Architecture Invariant: only `store/postgres/` talks to PostgreSQL (`error.rs` names its
+/// errors), and the PostgreSQL store knows no HTTP and no sync rules.
+#[test]
+fn only_the_postgres_store_knows_postgresql() {
+    let pg = src().join("store").join("postgres");
+    let mut inside = 0;
+    for f in files(&src()) {
+        let text = fs::read_to_string(&f).unwrap();
+        if f.starts_with(&pg) {
+            inside += 1;
+            for banned in [
+                "axum",
+                "crate::http",
+                "crate::verify",
+                "crate::access",
+                "rusqlite",
+            ] {
+                assert!(!text.contains(banned), "{} mentions {banned}", f.display());
+            }
+        } else if !f.ends_with("error.rs") {
+            // Naming the store (`store::postgres::PgDatabase`) is fine; the client is not.
+            let text = text.replace("store::postgres::", "");
+            for banned in ["postgres::", "r2d2", "refinery"] {
+                assert!(!text.contains(banned), "{} mentions {banned}", f.display());
+            }
+        }
+    }
+    assert!(inside >= 3);
 }

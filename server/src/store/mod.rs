@@ -23,6 +23,7 @@ mod imports;
 mod logins;
 mod logs;
 mod projection;
+pub mod postgres;
 mod schema;
 mod sessions;
 pub mod sqlite;
