@@ -184,6 +184,8 @@ fn every_store_runs_the_conformance_suite() {
             "{s} runs the conformance suite"
         );
     }
+}
+
 /// Architecture Invariant: only `store/postgres/` talks to PostgreSQL (`error.rs` names its
 /// errors), and the PostgreSQL store knows no HTTP and no sync rules.
 #[test]
