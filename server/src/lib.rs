@@ -19,6 +19,7 @@ pub mod import;
 pub mod logins;
 pub mod serve;
 pub mod store;
+pub mod sync_plan;
 pub mod text;
 pub mod throttle;
 pub mod verify;
