@@ -6,10 +6,15 @@
 //! document into the index. When the call returns, the change is on disk; if anything fails,
 //! nothing of the change is kept, in memory or on disk.
 //!
+//! The server merges many documents per sync request: inside [`Store::batch`] each document's
+//! transaction becomes a savepoint of one transaction for the whole batch (one commit, one
+//! fsync), with the same promise at the batch's end — committed when it returns `Ok`, and on
+//! failure nothing of it kept, in memory or on disk.
+//!
 //! Documents are compacted (one snapshot replaces their chunks) once they have
 //! `compact_after` chunks, in the same transaction as the write that crosses the threshold.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use automerge::sync::{self, SyncDoc};
@@ -121,6 +126,9 @@ pub struct Store {
     options: Options,
     cache: HashMap<DocId, Loaded>,
     clock: Clock,
+    /// The open batch ([`Store::batch`]): the documents written in it, whose cache entries
+    /// show what is not committed yet.
+    batch: Option<HashSet<DocId>>,
 }
 
 fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
@@ -308,6 +316,7 @@ impl Store {
             options,
             cache: HashMap::new(),
             clock: Box::new(|| chrono::Local::now().fixed_offset()),
+            batch: None,
         })
     }
 
@@ -455,7 +464,8 @@ impl Store {
     }
 
     /// Persists what changed in `l` since its saved heads and re-projects it, in one
-    /// transaction.
+    /// transaction — or, inside a [`Store::batch`], in a savepoint of the batch's transaction
+    /// (committed with the batch).
     fn persist(&mut self, id: &DocId, l: &mut Loaded) -> Result<()> {
         let heads = l.doc.get_heads();
         if heads == l.saved_heads {
@@ -463,7 +473,12 @@ impl Store {
         }
         let compact = l.chunks + 1 >= self.options.compact_after;
         let now = self.now().to_rfc3339();
-        let tx = self.conn.transaction()?;
+        if let Some(touched) = &mut self.batch {
+            touched.insert(id.clone());
+        }
+        // Outside a transaction a savepoint is one (`BEGIN DEFERRED` … `COMMIT`); inside the
+        // batch's it is a nested one, released into it.
+        let tx = self.conn.savepoint()?;
         let name = id.to_string();
         let (chunks, bytes) = if compact {
             let snapshot = l.doc.save();
@@ -496,7 +511,9 @@ impl Store {
         ])?;
         index::project(&tx, id, &l.doc)?;
         tx.commit()?;
-        self.wrote();
+        if self.batch.is_none() {
+            self.wrote();
+        }
         l.saved_heads = heads;
         l.chunks = chunks;
         l.bytes = bytes;
@@ -553,6 +570,65 @@ impl Store {
         self.persist(id, &mut l)?;
         self.put_back(id.clone(), l);
         Ok(r)
+    }
+
+    /// Runs `f` as one SQLite transaction (`BEGIN IMMEDIATE`): every document merged and
+    /// persisted and every sync state saved inside it is written with one commit — one
+    /// fsync — when `f` returns `Ok`, before `batch` returns. If `f` fails (or panics, or the
+    /// commit fails), everything it wrote is rolled back and the cache entries of the
+    /// documents it wrote are dropped, so memory never shows what the disk lacks. The server
+    /// writes a whole sync request this way; the phone does not (each of its writes is durable
+    /// when its own call returns). Batches do not nest: `f` runs inside the open one.
+    pub fn batch<R, E: From<Error>>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> std::result::Result<R, E>,
+    ) -> std::result::Result<R, E> {
+        if self.batch.is_some() {
+            return f(self);
+        }
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(Error::from)?;
+        self.batch = Some(HashSet::new());
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        let touched = self.batch.take().unwrap_or_default();
+        match result {
+            Ok(Ok(r)) => match self.conn.execute_batch("COMMIT") {
+                Ok(()) => {
+                    self.wrote();
+                    Ok(r)
+                }
+                Err(e) => {
+                    self.abandon(touched);
+                    Err(Error::from(e).into())
+                }
+            },
+            Ok(Err(e)) => {
+                self.abandon(touched);
+                Err(e)
+            }
+            Err(panic) => {
+                self.abandon(touched);
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+
+    /// Rolls back a failed batch and forgets the cached copies of what it wrote.
+    fn abandon(&mut self, touched: HashSet<DocId>) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        for id in touched {
+            self.cache.remove(&id);
+        }
+    }
+
+    /// The connection of the open [`Store::batch`], for a caller's own tables in the same
+    /// database file (the server's change log and refusals), written in the batch's
+    /// transaction; `None` outside a batch.
+    pub fn batch_connection(&self) -> Option<&Connection> {
+        self.batch.as_ref().map(|_| &self.conn)
     }
 
     /// Every document this home holds.

@@ -178,16 +178,21 @@ impl SqliteStore {
             Limits::with_budget(self.sync_budget),
         );
 
-        let outcome = self.with_core(false, |core| run(core, &peer, req, scope, &writer, plan))?;
-        // The request's bookkeeping (removals, the change log, refusals, the device's last
-        // sync) is one transaction: one commit, one fsync, instead of one per row. The
-        // documents themselves were committed above, each before its answer was prepared.
-        let at = now();
-        let mut guard = self.db();
-        let tx = guard.transaction()?;
-        bookkeeping(&tx, device, &peer, &at, &outcome)?;
-        tx.commit()?;
-        drop(guard);
+        // The whole request is one transaction (`Store::batch`): every document merged, its
+        // sync state and index rows, the sync states of the replies and pushes, and the
+        // bookkeeping (removals, change log, refusals, last sync) — one commit, one fsync,
+        // before the response is sent; a failure anywhere rolls all of it back.
+        let outcome = self.with_core(false, |core| {
+            core.batch(|core| {
+                let outcome = run(core, &peer, req, scope, &writer, plan)?;
+                let at = now();
+                let db = core
+                    .batch_connection()
+                    .ok_or_else(|| Error::Internal("a batch without its connection".into()))?;
+                bookkeeping(db, device, &peer, &at, &outcome)?;
+                Ok(outcome)
+            })
+        })?;
         for l in &outcome.logged {
             tracing::warn!(
                 device = %device.id,
