@@ -18,8 +18,9 @@ fn home(dir: &TempDir, name: &str) -> Store {
     .unwrap()
 }
 
-/// A phone with three customers, and its first messages for them.
-fn phone(dir: &TempDir) -> (Vec<DocId>, Vec<client_core::protocol::DocMessage>) {
+/// A phone with three customers, and its messages carrying them to `hub` (the second round:
+/// the first only compares heads).
+fn phone(dir: &TempDir, hub: &mut Store) -> (Vec<DocId>, Vec<client_core::protocol::DocMessage>) {
     let mut p = home(dir, "A-0001");
     let docs: Vec<DocId> = (0..3)
         .map(|i| {
@@ -33,6 +34,15 @@ fn phone(dir: &TempDir) -> (Vec<DocId>, Vec<client_core::protocol::DocMessage>) 
         })
         .collect();
     let mut session = p.start_sync("hub");
+    let opening = p.sync_outgoing(&mut session).unwrap();
+    assert_eq!(opening.len(), 3);
+    let mut hs = hub.start_sync("phone");
+    for m in &opening {
+        hub.sync_receive(&mut hs, m, &mut |_| Ok(())).unwrap();
+        let reply = hub.sync_generate(&mut hs, &m.doc).unwrap().unwrap();
+        p.sync_receive(&mut session, &reply, &mut |_| Ok(()))
+            .unwrap();
+    }
     let out = p.sync_outgoing(&mut session).unwrap();
     assert_eq!(out.len(), 3);
     (docs, out)
@@ -60,8 +70,8 @@ fn committed_documents(dir: &TempDir) -> i64 {
 #[test]
 fn a_batch_commits_every_document_and_sync_state_at_once() {
     let dir = TempDir::new().unwrap();
-    let (docs, msgs) = phone(&dir);
     let mut hub = home(&dir, "hub");
+    let (docs, msgs) = phone(&dir, &mut hub);
     hub.batch(|hub| {
         receive_all(hub, &msgs)?;
         // Inside the batch another connection sees nothing yet: one transaction.
@@ -84,8 +94,8 @@ fn a_batch_commits_every_document_and_sync_state_at_once() {
 #[test]
 fn a_failed_or_panicking_batch_leaves_nothing_on_disk_or_in_memory() {
     let dir = TempDir::new().unwrap();
-    let (docs, msgs) = phone(&dir);
     let mut hub = home(&dir, "hub");
+    let (docs, msgs) = phone(&dir, &mut hub);
     let err = hub
         .batch(|hub| {
             receive_all(hub, &msgs)?;
