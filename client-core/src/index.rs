@@ -277,10 +277,21 @@ fn delete_others(
 /// deleted, so a write that adds one visit touches a handful of pages, not every row of the
 /// customer: this keeps the write-ahead log, and so checkpoints, small (docs/benchmarks.md).
 pub fn project(conn: &Connection, doc: &DocId, d: &AutoCommit) -> Result<()> {
+    project_read(conn, doc, d, None)
+}
+
+/// [`project`], with the customer already read from `d` (`read_customer`) when the caller has
+/// it: a received message's document is read once for its checks and its projection.
+pub fn project_read(
+    conn: &Connection,
+    doc: &DocId,
+    d: &AutoCommit,
+    read: Option<CustomerView>,
+) -> Result<()> {
     let name = doc.to_string();
     let conflicts = match doc {
         DocId::Customer(cid) => {
-            let v = read_customer(d, doc);
+            let v = read.unwrap_or_else(|| read_customer(d, doc));
             let owner = cid.to_string();
             match &v.customer {
                 Some(c) => upsert(

@@ -14,6 +14,7 @@
 //! Documents are compacted (one snapshot replaces their chunks) once they have
 //! `compact_after` chunks, in the same transaction as the write that crosses the threshold.
 
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -190,6 +191,10 @@ impl SyncSession {
 
 /// What a received sync message would add to a document, shown to a policy before anything
 /// is stored (the server refuses forged actors and foreign records with it).
+///
+/// What several checks need is read once and kept: the document's genesis hash (computed
+/// only if a change could be the genesis), and a customer document as read before and after
+/// the message (the after reading is reused for the projection when the message is stored).
 pub struct Incoming<'a> {
     /// The document.
     pub doc: &'a DocId,
@@ -202,6 +207,9 @@ pub struct Incoming<'a> {
     /// The changes the message adds that depend on no other change (only the document's
     /// genesis may: see `layout::check_roots`).
     pub new_roots: Vec<ChangeHash>,
+    genesis: OnceCell<Option<ChangeHash>>,
+    read_before: OnceCell<CustomerView>,
+    read_after: OnceCell<CustomerView>,
 }
 
 impl<'a> Incoming<'a> {
@@ -229,6 +237,43 @@ impl<'a> Incoming<'a> {
             after,
             new_changes,
             new_roots,
+            genesis: OnceCell::new(),
+            read_before: OnceCell::new(),
+            read_after: OnceCell::new(),
+        }
+    }
+
+    /// The document's genesis hash (`documents::genesis_hash`), computed on first use.
+    pub fn genesis(&self) -> Option<ChangeHash> {
+        *self
+            .genesis
+            .get_or_init(|| documents::genesis_hash(self.doc).ok())
+    }
+
+    /// Whether a change (its hash, its actor as hex) is the document's genesis: only a change
+    /// under the document's derived genesis actor can be, so the hash is computed only then.
+    pub fn is_genesis(&self, hash: &ChangeHash, actor: &str) -> bool {
+        actor == documents::genesis_actor(self.doc).to_hex_string() && Some(*hash) == self.genesis()
+    }
+
+    /// The customer as the document reads before the message (`index::read_customer`; empty
+    /// for a day), read once.
+    pub fn customer_before(&self) -> &CustomerView {
+        self.read_before
+            .get_or_init(|| index::read_customer(self.before, self.doc))
+    }
+
+    /// The customer as the document would read with the message merged, read once.
+    pub fn customer_after(&self) -> &CustomerView {
+        self.read_after
+            .get_or_init(|| index::read_customer(self.after, self.doc))
+    }
+
+    /// The after reading of a customer, if a check made it (for the projection).
+    fn into_read_after(self) -> Option<CustomerView> {
+        match self.doc {
+            DocId::Customer(_) => self.read_after.into_inner(),
+            DocId::Day(..) => None,
         }
     }
 }
@@ -467,6 +512,17 @@ impl Store {
     /// transaction — or, inside a [`Store::batch`], in a savepoint of the batch's transaction
     /// (committed with the batch).
     fn persist(&mut self, id: &DocId, l: &mut Loaded) -> Result<()> {
+        self.persist_read(id, l, None)
+    }
+
+    /// [`Store::persist`], with the customer already read from `l`'s document (a received
+    /// message's checks read it): the projection does not read it again.
+    fn persist_read(
+        &mut self,
+        id: &DocId,
+        l: &mut Loaded,
+        read: Option<CustomerView>,
+    ) -> Result<()> {
         let heads = l.doc.get_heads();
         if heads == l.saved_heads {
             return Ok(());
@@ -509,7 +565,7 @@ impl Store {
             bytes as i64,
             now,
         ])?;
-        index::project(&tx, id, &l.doc)?;
+        index::project_read(&tx, id, &l.doc, read)?;
         tx.commit()?;
         if self.batch.is_none() {
             self.wrote();
@@ -746,21 +802,26 @@ impl Store {
         // Everything runs on copies (`after`, `trial`): a panic inside Automerge is contained
         // to this message, which is then refused like a corrupt one, and leaves the document,
         // its cache entry and the sync state as they were.
-        let checked = contained(|| -> Result<()> {
+        let checked = contained(|| -> Result<Option<CustomerView>> {
             let received = after.sync().receive_sync_message(&mut trial, msg);
             received.map_err(|e| corrupt(e.to_string()))?;
             check_kind(&mut after, id)?;
-            verify(&Incoming::new(id, &l.doc, &before_heads, &mut after))
+            let incoming = Incoming::new(id, &l.doc, &before_heads, &mut after);
+            verify(&incoming)?;
+            Ok(incoming.into_read_after())
         })
         .unwrap_or_else(|reason| Err(corrupt(format!("Automerge failed on it: {reason}"))));
-        if let Err(e) = checked {
-            if !l.saved_heads.is_empty() {
-                self.put_back(id.clone(), l);
+        let read = match checked {
+            Ok(read) => read,
+            Err(e) => {
+                if !l.saved_heads.is_empty() {
+                    self.put_back(id.clone(), l);
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
         l.doc = after;
-        self.persist(id, &mut l)?;
+        self.persist_read(id, &mut l, read)?;
         *state = trial;
         if !l.saved_heads.is_empty() {
             self.put_back(id.clone(), l);

@@ -67,7 +67,8 @@ impl Limits {
 }
 
 /// What the device may hold: the users it reaches, and the committed owners of the customers
-/// the request concerns.
+/// the request concerns (those it sends messages for and those it held: looked up one by
+/// one, not read for every customer of the server).
 #[derive(Clone, Debug, Default)]
 pub struct Entitlement {
     /// The users whose records the device's member may hold (`access::reachable_users`).
@@ -89,16 +90,6 @@ impl Entitlement {
         }
     }
 
-    /// Whether the device may be sent the document: a customer whose committed card names
-    /// an owner it reaches (a customer with no readable owner is sent to nobody), or a day
-    /// of someone it reaches.
-    pub fn holds(&self, doc: &DocId) -> bool {
-        match doc {
-            DocId::Customer(c) => self.owned.contains(c),
-            DocId::Day(agent, _) => self.reach.contains(agent),
-        }
-    }
-
     /// Whether the server has the document (a day always "exists": it is anyone's to create).
     pub fn exists(&self, doc: &DocId) -> bool {
         match doc {
@@ -107,10 +98,10 @@ impl Entitlement {
         }
     }
 
-    /// [`Entitlement::holds`] against an owner read from the committed copy just now
-    /// (`committed_agent`: the agent on the customer's card, `None` without a readable one):
-    /// a customer reassigned while the request waited is not sent on the strength of an older
-    /// reading.
+    /// Whether the device may be sent the document, by an owner read from the committed copy
+    /// just now (`committed_agent`: the agent on the customer's card, `None` without a
+    /// readable one — sent to nobody), or a day of someone it reaches: a customer reassigned
+    /// while the request waited is not sent on the strength of an older reading.
     pub fn holds_now(&self, doc: &DocId, committed_agent: Option<&UserId>) -> bool {
         match doc {
             DocId::Customer(_) => committed_agent.is_some_and(|a| self.reach.contains(a)),
@@ -366,12 +357,11 @@ impl Plan {
     }
 
     /// Whether an out-of-sync document may be pushed to the device: not one it sent a message
-    /// for (answered already), and one it holds by the entitlement and by the committed owner
-    /// (`committed_agent`, read only when the first test passes).
-    pub fn may_push(&self, doc: &DocId, committed_agent: impl FnOnce() -> Option<UserId>) -> bool {
-        !self.in_request.contains(doc)
-            && self.ent.holds(doc)
-            && self.ent.holds_now(doc, committed_agent().as_ref())
+    /// for (answered already), and one the committed copy entitles it to hold now
+    /// (`committed_agent`: the agent on the customer's card as committed when the push is
+    /// prepared, `None` without a readable one; a day goes by its agent).
+    pub fn may_push(&self, doc: &DocId, committed_agent: Option<&UserId>) -> bool {
+        !self.in_request.contains(doc) && self.ent.holds_now(doc, committed_agent)
     }
 
     /// Whether there is room for one more push, `elapsed` into the request; if not, `more`
@@ -524,7 +514,7 @@ mod tests {
     fn messages_are_received_handed_in_or_refused_by_what_the_device_may_hold() {
         let w = world();
         let other_day = day("a2");
-        let mut p = plan(&w, &[&w.theirs], &[], limits());
+        let mut p = plan(&w, &[&w.theirs], &[&w.theirs], limits());
         let table = [
             (&w.mine, Admission::Receive),
             (&w.new, Admission::Receive),
@@ -727,15 +717,17 @@ mod tests {
     fn pushes_need_the_entitlement_and_the_committed_owner_and_stop_at_the_caps() {
         let w = world();
         let p = plan(&w, &[], &[&w.new], limits());
-        let unread = || -> Option<UserId> { panic!("the committed owner is not needed") };
-        assert!(!p.may_push(&w.new, unread), "answered already");
-        assert!(!p.may_push(&w.theirs, unread), "someone else's");
-        assert!(!p.may_push(&day("a2"), unread));
-        assert!(p.may_push(&w.mine, || Some(user("a1"))));
-        // Reassigned while the request waited for the store.
-        assert!(!p.may_push(&w.mine, || Some(user("a2"))));
-        assert!(!p.may_push(&w.mine, || None));
-        assert!(p.may_push(&day("a1"), || None));
+        let (a1, a2) = (user("a1"), user("a2"));
+        assert!(!p.may_push(&w.new, Some(&a1)), "answered already");
+        assert!(!p.may_push(&w.theirs, Some(&a2)), "someone else's");
+        assert!(!p.may_push(&day("a2"), None));
+        assert!(p.may_push(&w.mine, Some(&a1)));
+        // Reassigned while the request waited for the store, or no readable card.
+        assert!(!p.may_push(&w.mine, Some(&a2)));
+        assert!(!p.may_push(&w.mine, None));
+        assert!(p.may_push(&day("a1"), None));
+        // Assigned to the device after the request began: the committed copy decides.
+        assert!(p.may_push(&w.theirs, Some(&a1)));
 
         let caps = Limits {
             budget: Duration::ZERO,

@@ -12,12 +12,12 @@
 //! idempotent: a retried request merges nothing twice (Automerge), logs no second rejection
 //! (the log counts attempts), and records no change twice.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Instant;
 
 use client_core::protocol::{DocMessage, SyncRequest, SyncResponse, PROTOCOL_VERSION};
-use client_core::{CustomerId, DocId};
-use rusqlite::params;
+use client_core::{DocId, UserId};
+use rusqlite::{params, OptionalExtension};
 
 use super::sqlite::{now, SqliteStore};
 use crate::access::reachable_users;
@@ -28,11 +28,47 @@ use crate::sync_plan::{Admission, Entitlement, Limits, Outcome, Plan};
 use crate::verify::{self, Refusal, Writer};
 
 /// The agent on a customer's committed card (read from the index under the store's lock).
-fn committed_agent(core: &client_core::Store, doc: &DocId) -> Option<client_core::UserId> {
+fn committed_agent(core: &client_core::Store, doc: &DocId) -> Option<UserId> {
     match doc {
         DocId::Customer(c) => core.customer(*c).ok().and_then(|c| c.agent),
         DocId::Day(..) => None,
     }
+}
+
+/// The documents the device may hold that it is behind on (their heads differ from the
+/// shared heads of its sync state), with the agent on each customer's committed card: the
+/// customers of the users it reaches and their days, by index, in document order — not every
+/// document of the server.
+fn out_of_sync(
+    db: &rusqlite::Connection,
+    peer: &str,
+    reach: &BTreeSet<UserId>,
+) -> Result<Vec<(DocId, Option<UserId>)>> {
+    let reach = serde_json::to_string(&reach.iter().map(|u| u.as_str()).collect::<Vec<_>>())
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let mut stmt = db.prepare_cached(
+        "SELECT d.doc, c.agent FROM json_each(?2) r
+           JOIN customers c ON c.agent = r.value
+           JOIN documents d ON d.doc = 'customer:' || c.id
+           LEFT JOIN sync_states s ON s.doc = d.doc AND s.peer = ?1
+          WHERE s.shared_heads IS NULL OR s.shared_heads != d.heads
+         UNION ALL
+         SELECT d.doc, NULL FROM json_each(?2) r
+           JOIN documents d ON d.doc > 'day:' || r.value || ':'
+                           AND d.doc < 'day:' || r.value || ';'
+           LEFT JOIN sync_states s ON s.doc = d.doc AND s.peer = ?1
+          WHERE s.shared_heads IS NULL OR s.shared_heads != d.heads
+         ORDER BY 1",
+    )?;
+    let rows = stmt.query_map(params![peer, reach], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+    })?;
+    let mut out = vec![];
+    for row in rows {
+        let (doc, agent) = row?;
+        out.push((doc.parse()?, agent.map(|a| a.parse()).transpose()?));
+    }
+    Ok(out)
 }
 
 /// The server's reply to one accepted message. Answering can fail for one document
@@ -105,23 +141,34 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn entitlement(&self, device: &Device) -> Result<Entitlement> {
+    /// What the device may hold, for the documents the request concerns (`docs`: those it
+    /// sends messages for and those it held): an indexed lookup of each customer's committed
+    /// owner, not a scan of every customer.
+    fn entitlement<'d>(
+        &self,
+        device: &Device,
+        docs: impl IntoIterator<Item = &'d DocId>,
+    ) -> Result<Entitlement> {
         let team = self.team(&device.member.team)?;
         let reach = reachable_users(&device.member, &team);
         let db = self.db();
-        let mut stmt = db.prepare_cached("SELECT id, agent FROM customers")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-        })?;
+        let mut stmt = db.prepare_cached("SELECT agent FROM customers WHERE id = ?1")?;
         let (mut owned, mut known) = (HashSet::new(), HashSet::new());
-        for row in rows {
-            let (id, agent) = row?;
-            let Ok(id) = id.parse::<CustomerId>() else {
+        for doc in docs {
+            let DocId::Customer(id) = doc else {
                 continue;
             };
-            known.insert(id);
+            if known.contains(id) {
+                continue;
+            }
+            let agent: Option<Option<String>> =
+                stmt.query_row([id.to_string()], |r| r.get(0)).optional()?;
+            let Some(agent) = agent else {
+                continue;
+            };
+            known.insert(*id);
             if agent.is_some_and(|a| reach.iter().any(|r| r.as_str() == a)) {
-                owned.insert(id);
+                owned.insert(*id);
             }
         }
         Ok(Entitlement {
@@ -150,7 +197,6 @@ impl SqliteStore {
         }
         self.bind_actor(device, &req.actor)?;
         let actor = req.actor.to_ascii_lowercase();
-        let ent = self.entitlement(device)?;
         let peer = device.id.to_string();
 
         // Documents this device holds a sync state for (some it may no longer hold).
@@ -161,6 +207,7 @@ impl SqliteStore {
             rows.collect::<rusqlite::Result<_>>()?
         };
         let held: HashSet<DocId> = held.iter().filter_map(|d| d.parse().ok()).collect();
+        let ent = self.entitlement(device, req.messages.iter().map(|m| &m.doc).chain(&held))?;
         let codes = self.codes_of(&device.member.team)?;
         let reach = ent.reach.clone();
         let writer = Writer {
@@ -227,6 +274,7 @@ fn run(
     writer: &Writer<'_>,
     mut plan: Plan,
 ) -> Result<Outcome> {
+    let reach = writer.reachable;
     let mut session = core.start_sync(peer);
     let started = Instant::now();
     for (i, msg) in req.messages.iter().enumerate() {
@@ -243,14 +291,19 @@ fn run(
         plan.answered(&msg.doc, hand_in, &msg.data, reply);
     }
     let candidates = match scope {
-        Some(doc) => vec![doc.clone()],
-        None => core.out_of_sync(peer)?,
+        Some(doc) => vec![(doc.clone(), committed_agent(core, doc))],
+        None => {
+            let db = core
+                .batch_connection()
+                .ok_or_else(|| Error::Internal("a batch without its connection".into()))?;
+            out_of_sync(db, peer, reach)?
+        }
     };
-    for doc in candidates {
+    for (doc, agent) in candidates {
         // Pushed only when the committed copy entitles the device now: a customer another
-        // device created (or reassigned) while this request waited for the store is not sent
-        // on the strength of the entitlement computed before it.
-        if !plan.may_push(&doc, || committed_agent(core, &doc)) {
+        // device created (or reassigned) while this request waited for the store is judged
+        // by its card as committed, read in this transaction.
+        if !plan.may_push(&doc, agent.as_ref()) {
             continue;
         }
         if !plan.room_to_push(started.elapsed()) {
