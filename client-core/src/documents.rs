@@ -43,7 +43,7 @@ const LAYOUT_VERSION: i64 = 1;
 
 /// The actor that writes a document's genesis change: derived from the document's name so it
 /// is the same on every replica.
-fn genesis_actor(doc: &DocId) -> ActorId {
+pub fn genesis_actor(doc: &DocId) -> ActorId {
     let u = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, doc.to_string().as_bytes());
     ActorId::from(u.as_bytes().as_slice())
 }

@@ -390,11 +390,17 @@ fn row(values: Vec<Option<String>>) -> IndexRow {
 
 /// Reads one document into its index rows (see [`Projection`]).
 pub fn projection(doc: &DocId, d: &AutoCommit) -> Projection {
+    projection_read(doc, d, None)
+}
+
+/// [`projection`], with the customer already read from `d` (`read_customer`) when the caller
+/// has it: a received message's document is read once for its checks and its projection.
+pub fn projection_read(doc: &DocId, d: &AutoCommit, read: Option<CustomerView>) -> Projection {
     let name = doc.to_string();
     let s = |v: &dyn ToString| Some(v.to_string());
     let (tables, conflicts) = match doc {
         DocId::Customer(cid) => {
-            let v = read_customer(d, doc);
+            let v = read.unwrap_or_else(|| read_customer(d, doc));
             let owner = cid.to_string();
             let card = v.customer.iter().map(|c| {
                 row(vec![
@@ -571,6 +577,16 @@ pub fn write(conn: &Connection, p: &Projection) -> Result<()> {
 /// rows end up as the merged document says; only rows whose record changed are written.
 pub fn project(conn: &Connection, doc: &DocId, d: &AutoCommit) -> Result<()> {
     write(conn, &projection(doc, d))
+}
+
+/// [`project`], with the customer already read (see [`projection_read`]).
+pub fn project_read(
+    conn: &Connection,
+    doc: &DocId,
+    d: &AutoCommit,
+    read: Option<CustomerView>,
+) -> Result<()> {
+    write(conn, &projection_read(doc, d, read))
 }
 
 /// Runs a query whose only column is a record's JSON, and parses each row.

@@ -619,7 +619,14 @@ fn check_origin(d: &AutoCommit, doc: &DocId, out: &mut Vec<Issue>) {
 /// Checks that the changes a message adds that depend on nothing are the genesis change only
 /// (a second history would hide a correct device's card and visits after a merge).
 pub fn check_roots(doc: &DocId, new_roots: &[ChangeHash]) -> Vec<Issue> {
-    let genesis = genesis_hash(doc).ok();
+    if new_roots.is_empty() {
+        return vec![];
+    }
+    check_roots_against(genesis_hash(doc).ok(), new_roots)
+}
+
+/// [`check_roots`] with the document's genesis hash already computed (`None`: unknown).
+pub fn check_roots_against(genesis: Option<ChangeHash>, new_roots: &[ChangeHash]) -> Vec<Issue> {
     new_roots
         .iter()
         .filter(|h| Some(**h) != genesis)

@@ -6,10 +6,16 @@
 //! document into the index. When the call returns, the change is on disk; if anything fails,
 //! nothing of the change is kept, in memory or on disk.
 //!
+//! The server merges many documents per sync request: inside [`Store::batch`] each document's
+//! transaction becomes a savepoint of one transaction for the whole batch (one commit, one
+//! fsync), with the same promise at the batch's end — committed when it returns `Ok`, and on
+//! failure nothing of it kept, in memory or on disk.
+//!
 //! Documents are compacted (one snapshot replaces their chunks) once they have
 //! `compact_after` chunks, in the same transaction as the write that crosses the threshold.
 
-use std::collections::HashMap;
+use std::cell::OnceCell;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use automerge::sync::{self, SyncDoc};
@@ -121,6 +127,9 @@ pub struct Store {
     options: Options,
     cache: HashMap<DocId, Loaded>,
     clock: Clock,
+    /// The open batch ([`Store::batch`]): the documents written in it, whose cache entries
+    /// show what is not committed yet.
+    batch: Option<HashSet<DocId>>,
 }
 
 fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
@@ -182,6 +191,10 @@ impl SyncSession {
 
 /// What a received sync message would add to a document, shown to a policy before anything
 /// is stored (the server refuses forged actors and foreign records with it).
+///
+/// What several checks need is read once and kept: the document's genesis hash (computed
+/// only if a change could be the genesis), and a customer document as read before and after
+/// the message (the after reading is reused for the projection when the message is stored).
 pub struct Incoming<'a> {
     /// The document.
     pub doc: &'a DocId,
@@ -194,6 +207,9 @@ pub struct Incoming<'a> {
     /// The changes the message adds that depend on no other change (only the document's
     /// genesis may: see `layout::check_roots`).
     pub new_roots: Vec<ChangeHash>,
+    genesis: OnceCell<Option<ChangeHash>>,
+    read_before: OnceCell<CustomerView>,
+    read_after: OnceCell<CustomerView>,
 }
 
 impl<'a> Incoming<'a> {
@@ -221,6 +237,43 @@ impl<'a> Incoming<'a> {
             after,
             new_changes,
             new_roots,
+            genesis: OnceCell::new(),
+            read_before: OnceCell::new(),
+            read_after: OnceCell::new(),
+        }
+    }
+
+    /// The document's genesis hash (`documents::genesis_hash`), computed on first use.
+    pub fn genesis(&self) -> Option<ChangeHash> {
+        *self
+            .genesis
+            .get_or_init(|| documents::genesis_hash(self.doc).ok())
+    }
+
+    /// Whether a change (its hash, its actor as hex) is the document's genesis: only a change
+    /// under the document's derived genesis actor can be, so the hash is computed only then.
+    pub fn is_genesis(&self, hash: &ChangeHash, actor: &str) -> bool {
+        actor == documents::genesis_actor(self.doc).to_hex_string() && Some(*hash) == self.genesis()
+    }
+
+    /// The customer as the document reads before the message (`index::read_customer`; empty
+    /// for a day), read once.
+    pub fn customer_before(&self) -> &CustomerView {
+        self.read_before
+            .get_or_init(|| index::read_customer(self.before, self.doc))
+    }
+
+    /// The customer as the document would read with the message merged, read once.
+    pub fn customer_after(&self) -> &CustomerView {
+        self.read_after
+            .get_or_init(|| index::read_customer(self.after, self.doc))
+    }
+
+    /// The after reading of a customer, if a check made it (for the projection).
+    fn into_read_after(self) -> Option<CustomerView> {
+        match self.doc {
+            DocId::Customer(_) => self.read_after.into_inner(),
+            DocId::Day(..) => None,
         }
     }
 }
@@ -308,6 +361,7 @@ impl Store {
             options,
             cache: HashMap::new(),
             clock: Box::new(|| chrono::Local::now().fixed_offset()),
+            batch: None,
         })
     }
 
@@ -455,15 +509,32 @@ impl Store {
     }
 
     /// Persists what changed in `l` since its saved heads and re-projects it, in one
-    /// transaction.
+    /// transaction — or, inside a [`Store::batch`], in a savepoint of the batch's transaction
+    /// (committed with the batch).
     fn persist(&mut self, id: &DocId, l: &mut Loaded) -> Result<()> {
+        self.persist_read(id, l, None)
+    }
+
+    /// [`Store::persist`], with the customer already read from `l`'s document (a received
+    /// message's checks read it): the projection does not read it again.
+    fn persist_read(
+        &mut self,
+        id: &DocId,
+        l: &mut Loaded,
+        read: Option<CustomerView>,
+    ) -> Result<()> {
         let heads = l.doc.get_heads();
         if heads == l.saved_heads {
             return Ok(());
         }
         let compact = l.chunks + 1 >= self.options.compact_after;
         let now = self.now().to_rfc3339();
-        let tx = self.conn.transaction()?;
+        if let Some(touched) = &mut self.batch {
+            touched.insert(id.clone());
+        }
+        // Outside a transaction a savepoint is one (`BEGIN DEFERRED` … `COMMIT`); inside the
+        // batch's it is a nested one, released into it.
+        let tx = self.conn.savepoint()?;
         let name = id.to_string();
         let (chunks, bytes) = if compact {
             let snapshot = l.doc.save();
@@ -494,9 +565,11 @@ impl Store {
             bytes as i64,
             now,
         ])?;
-        index::project(&tx, id, &l.doc)?;
+        index::project_read(&tx, id, &l.doc, read)?;
         tx.commit()?;
-        self.wrote();
+        if self.batch.is_none() {
+            self.wrote();
+        }
         l.saved_heads = heads;
         l.chunks = chunks;
         l.bytes = bytes;
@@ -553,6 +626,65 @@ impl Store {
         self.persist(id, &mut l)?;
         self.put_back(id.clone(), l);
         Ok(r)
+    }
+
+    /// Runs `f` as one SQLite transaction (`BEGIN IMMEDIATE`): every document merged and
+    /// persisted and every sync state saved inside it is written with one commit — one
+    /// fsync — when `f` returns `Ok`, before `batch` returns. If `f` fails (or panics, or the
+    /// commit fails), everything it wrote is rolled back and the cache entries of the
+    /// documents it wrote are dropped, so memory never shows what the disk lacks. The server
+    /// writes a whole sync request this way; the phone does not (each of its writes is durable
+    /// when its own call returns). Batches do not nest: `f` runs inside the open one.
+    pub fn batch<R, E: From<Error>>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> std::result::Result<R, E>,
+    ) -> std::result::Result<R, E> {
+        if self.batch.is_some() {
+            return f(self);
+        }
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(Error::from)?;
+        self.batch = Some(HashSet::new());
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        let touched = self.batch.take().unwrap_or_default();
+        match result {
+            Ok(Ok(r)) => match self.conn.execute_batch("COMMIT") {
+                Ok(()) => {
+                    self.wrote();
+                    Ok(r)
+                }
+                Err(e) => {
+                    self.abandon(touched);
+                    Err(Error::from(e).into())
+                }
+            },
+            Ok(Err(e)) => {
+                self.abandon(touched);
+                Err(e)
+            }
+            Err(panic) => {
+                self.abandon(touched);
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+
+    /// Rolls back a failed batch and forgets the cached copies of what it wrote.
+    fn abandon(&mut self, touched: HashSet<DocId>) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        for id in touched {
+            self.cache.remove(&id);
+        }
+    }
+
+    /// The connection of the open [`Store::batch`], for a caller's own tables in the same
+    /// database file (the server's change log and refusals), written in the batch's
+    /// transaction; `None` outside a batch.
+    pub fn batch_connection(&self) -> Option<&Connection> {
+        self.batch.as_ref().map(|_| &self.conn)
     }
 
     /// Every document this home holds.
@@ -670,21 +802,26 @@ impl Store {
         // Everything runs on copies (`after`, `trial`): a panic inside Automerge is contained
         // to this message, which is then refused like a corrupt one, and leaves the document,
         // its cache entry and the sync state as they were.
-        let checked = contained(|| -> Result<()> {
+        let checked = contained(|| -> Result<Option<CustomerView>> {
             let received = after.sync().receive_sync_message(&mut trial, msg);
             received.map_err(|e| corrupt(e.to_string()))?;
             check_kind(&mut after, id)?;
-            verify(&Incoming::new(id, &l.doc, &before_heads, &mut after))
+            let incoming = Incoming::new(id, &l.doc, &before_heads, &mut after);
+            verify(&incoming)?;
+            Ok(incoming.into_read_after())
         })
         .unwrap_or_else(|reason| Err(corrupt(format!("Automerge failed on it: {reason}"))));
-        if let Err(e) = checked {
-            if !l.saved_heads.is_empty() {
-                self.put_back(id.clone(), l);
+        let read = match checked {
+            Ok(read) => read,
+            Err(e) => {
+                if !l.saved_heads.is_empty() {
+                    self.put_back(id.clone(), l);
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
         l.doc = after;
-        self.persist(id, &mut l)?;
+        self.persist_read(id, &mut l, read)?;
         *state = trial;
         if !l.saved_heads.is_empty() {
             self.put_back(id.clone(), l);

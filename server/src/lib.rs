@@ -23,6 +23,7 @@ pub mod logins;
 pub mod matching;
 pub mod serve;
 pub mod store;
+pub mod sync_plan;
 pub mod text;
 pub mod throttle;
 pub mod verify;

@@ -31,8 +31,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use client_core::documents::{actor_roles, genesis_hash};
-use client_core::index::read_customer;
+use client_core::documents::actor_roles;
 use client_core::layout::{self, Codes};
 use client_core::model::Role;
 use client_core::{DocId, Incoming, UserId};
@@ -94,8 +93,7 @@ pub fn check(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
 /// A writer registers its actor (`actors/<hex>`) before its first change: replicas settle a
 /// manager's and an agent's concurrent values by it, so an unregistered writer is refused.
 fn check_registered(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
-    let genesis = genesis_hash(inc.doc).ok();
-    let writes = inc.new_changes.iter().any(|(h, _)| Some(*h) != genesis);
+    let writes = inc.new_changes.iter().any(|(h, a)| !inc.is_genesis(h, a));
     if writes && !actor_roles(inc.after).contains_key(w.actor) {
         return Err(Refusal {
             code: "invalid_record",
@@ -111,7 +109,11 @@ fn check_registered(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
 /// The document must read as the model after the message (faults it had before are not the
 /// message's, and do not block it).
 fn check_layout(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
-    let mut issues = layout::check_roots(inc.doc, &inc.new_roots);
+    let mut issues = if inc.new_roots.is_empty() {
+        vec![]
+    } else {
+        layout::check_roots_against(inc.genesis(), &inc.new_roots)
+    };
     if issues.is_empty() {
         let after = layout::check_document(inc.after, inc.doc, Some(w.codes));
         if !after.is_empty() {
@@ -139,7 +141,7 @@ pub fn check_holder(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
     {
         return Ok(());
     }
-    let before = read_customer(inc.before, inc.doc);
+    let before = inc.customer_before();
     let mine = match &before.customer {
         Some(c) => c.agent.as_ref().is_some_and(|a| w.reachable.contains(a)),
         // A document without a readable card: only its genesis (and actors) may be there.
@@ -153,9 +155,8 @@ pub fn check_holder(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
 }
 
 fn check_actors(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
-    let genesis = genesis_hash(inc.doc).ok();
     for (hash, actor) in &inc.new_changes {
-        if actor != w.actor && Some(*hash) != genesis {
+        if actor != w.actor && !inc.is_genesis(hash, actor) {
             return Err(forged(format!(
                 "change {hash} is written under actor {actor}, not this device's"
             )));
@@ -191,8 +192,7 @@ fn fingerprint<T: Serialize>(record: &T) -> serde_json::Value {
 }
 
 fn check_customer(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
-    let before = read_customer(inc.before, inc.doc);
-    let after = read_customer(inc.after, inc.doc);
+    let (before, after) = (inc.customer_before(), inc.customer_after());
     if let Some(card) = &after.customer {
         let assignment_changed = before.customer.as_ref().map(|c| &c.agent) != Some(&card.agent);
         if assignment_changed {
@@ -238,7 +238,7 @@ fn check_customer(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
         }
         m
     };
-    let (old, new) = (records(&before), records(&after));
+    let (old, new) = (records(before), records(after));
     if let Some((id, (_, kind, _))) = old.iter().find(|(id, _)| !new.contains_key(*id)) {
         return Err(forbidden(format!("{kind} {id} would be deleted")));
     }
@@ -266,7 +266,7 @@ fn check_customer(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
 mod tests {
     use automerge::transaction::Transactable;
     use automerge::{ActorId, AutoCommit, ReadDoc, ROOT};
-    use client_core::documents::{genesis, obj, register_actor};
+    use client_core::documents::{genesis, genesis_hash, obj, register_actor};
     use client_core::CustomerId;
 
     use super::*;
@@ -502,16 +502,9 @@ mod tests {
                 reachable: reach,
                 codes: &codes(),
             };
-            check_holder(
-                &w,
-                &Incoming {
-                    doc: &id,
-                    before,
-                    after: before,
-                    new_changes: vec![],
-                    new_roots: vec![],
-                },
-            )
+            let mut after = before.clone();
+            let heads = after.get_heads();
+            check_holder(&w, &Incoming::new(&id, before, &heads, &mut after))
         };
         assert_eq!(holder(&me, &reach, &before), Ok(()));
         let other: UserId = "a2".parse().unwrap();

@@ -215,3 +215,35 @@ fn only_the_postgres_store_knows_postgresql() {
     }
     assert!(inside >= 3);
 }
+/// Architecture Invariant: the sync plan is decided without storage or HTTP: the apply side
+/// (`store/sync.rs`) runs it, and its rules are unit-tested without SQLite or a server.
+#[test]
+fn the_sync_plan_is_decided_without_storage_or_http() {
+    let text = fs::read_to_string(src().join("sync_plan.rs")).unwrap();
+    for banned in [
+        "rusqlite",
+        "axum",
+        "tokio",
+        "crate::store",
+        "crate::http",
+        "client_core::Store",
+        "SqliteStore",
+        "Connection",
+    ] {
+        assert!(!text.contains(banned), "sync_plan.rs mentions {banned}");
+    }
+    assert!(
+        text.contains("#[cfg(test)]"),
+        "sync_plan.rs keeps its rules' unit tests"
+    );
+    // The apply side decides nothing of its own: it asks the plan.
+    let apply = fs::read_to_string(src().join("store/sync.rs")).unwrap();
+    for step in [
+        "plan.admit(",
+        "plan.received(",
+        "plan.answered(",
+        "plan.may_push(",
+    ] {
+        assert!(apply.contains(step), "store/sync.rs does not call {step}");
+    }
+}

@@ -1,173 +1,95 @@
-//! One sync request of one device, on the embedded store: entitlement, verified receive,
-//! replies, pushes, removals, and the logs — the server half of `docs/protocol.md`.
+//! One sync request of one device, on the embedded store: the **apply** side of the sync
+//! pipeline, which runs a [`crate::sync_plan::Plan`] against SQLite and client-core.
 //!
-//! The order matters: the device's actor is bound (or checked) first; then every message is
-//! checked against what the device may hold and what it may write (`access`, `verify`) and
-//! merged through client-core's session (document, index and sync state in one SQLite
-//! transaction per document); then the server answers each accepted document and pushes the
-//! entitled documents the device is behind on, up to a cap (`more`). A document the device
-//! held but may no longer hold (its customer was reassigned) is not dropped while the device
-//! still has changes for it: work recorded offline before the device heard of the
-//! reassignment is *handed in* — received and verified like any other, answered without the
-//! server's own changes — and the document is listed in `removed` once the server has all of
-//! it. A refused message changes
-//! nothing and does not stop the others. Everything here is idempotent: a retried request
-//! merges nothing twice (Automerge), logs no second rejection (the log counts attempts), and
-//! records no change twice.
+//! The order matters: the device's actor is bound (or checked) first; the entitlement and the
+//! documents the device held are read; then, under the store's lock, every message the plan
+//! admits is merged through client-core's session after `verify` accepted its effect; the
+//! documents the plan names are answered, and the out-of-sync documents it lets through are
+//! pushed; finally the request's bookkeeping (removals, change log, refusals, last sync) is
+//! written. What to do with each message, reply and push — refusals, hand-ins, deferrals,
+//! `removed`, `more` — is the plan's decision, tested without storage in `sync_plan`. A
+//! refused message changes nothing and does not stop the others. Everything here is
+//! idempotent: a retried request merges nothing twice (Automerge), logs no second rejection
+//! (the log counts attempts), and records no change twice.
 
 use std::collections::{BTreeSet, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use automerge::sync::{ChunkList, Message};
-use automerge::ChangeHash;
-use client_core::protocol::{
-    DocMessage, Rejection, SyncRequest, SyncResponse, PROTOCOL_VERSION, RETRY_LATER,
-};
-use client_core::{CustomerId, DocId};
-use rusqlite::params;
+use client_core::protocol::{DocMessage, SyncRequest, SyncResponse, PROTOCOL_VERSION};
+use client_core::{DocId, UserId};
+use rusqlite::{params, OptionalExtension};
 
-use super::sqlite::{now, sha256_hex, SqliteStore};
+use super::sqlite::{now, SqliteStore};
 use crate::access::reachable_users;
 use crate::accounts::{is_actor_hex, Device};
 use crate::error::{Error, Result};
+pub use crate::sync_plan::SYNC_BUDGET;
+use crate::sync_plan::{Admission, Entitlement, Limits, Outcome, Plan};
 use crate::verify::{self, Refusal, Writer};
 
-/// At most this many messages in one response; the rest waits for the next request (`more`).
-pub const MAX_MESSAGES_OUT: usize = 400;
-/// At most this many bytes of sync messages in one response (before base64 and gzip).
-pub const MAX_BYTES_OUT: usize = 8 << 20;
-
-/// How long one request may work on its messages while holding the document store (every
-/// other device's sync waits for it). Once spent, the remaining messages are answered
-/// `retry_later` with `more`, and the device sends them again in its next round, and the
-/// server pushes nothing more (`more`); at least one message is received and one pushed per
-/// request, so a run always progresses.
-pub const SYNC_BUDGET: Duration = Duration::from_secs(3);
-
-/// What the device may hold, computed once per request.
-struct Entitlement {
-    reach: BTreeSet<client_core::UserId>,
-    /// Customers assigned to someone the device reaches.
-    owned: HashSet<CustomerId>,
-    /// Every customer with a card on the server.
-    known: HashSet<CustomerId>,
-}
-
-impl Entitlement {
-    fn allows(&self, doc: &DocId) -> bool {
-        match doc {
-            // A customer the server has no card for is one the device is creating: verify
-            // checks whose it becomes.
-            DocId::Customer(c) => self.owned.contains(c) || !self.known.contains(c),
-            DocId::Day(agent, _) => self.reach.contains(agent),
-        }
-    }
-
-    /// Whether the device may be sent the document: a customer whose committed card names
-    /// an owner it reaches (a customer with no readable owner is sent to nobody), or a day
-    /// of someone it reaches.
-    fn holds(&self, doc: &DocId) -> bool {
-        match doc {
-            DocId::Customer(c) => self.owned.contains(c),
-            DocId::Day(agent, _) => self.reach.contains(agent),
-        }
-    }
-
-    fn exists(&self, doc: &DocId) -> bool {
-        match doc {
-            DocId::Customer(c) => self.known.contains(c),
-            DocId::Day(..) => true,
-        }
-    }
-}
-
-/// [`Entitlement::holds`] re-read from the committed index, under the store's lock.
-fn holds_now(core: &client_core::Store, ent: &Entitlement, doc: &DocId) -> bool {
+/// The agent on a customer's committed card (read from the index under the store's lock).
+fn committed_agent(core: &client_core::Store, doc: &DocId) -> Option<UserId> {
     match doc {
-        DocId::Customer(c) => core
-            .customer(*c)
-            .ok()
-            .and_then(|c| c.agent)
-            .is_some_and(|a| ent.reach.contains(&a)),
-        DocId::Day(agent, _) => ent.reach.contains(agent),
+        DocId::Customer(c) => core.customer(*c).ok().and_then(|c| c.agent),
+        DocId::Day(..) => None,
     }
 }
 
-fn sorted(mut h: Vec<ChangeHash>) -> Vec<ChangeHash> {
-    h.sort();
-    h
-}
-
-/// Whether a reply tells the device nothing it does not know: the device brought no changes
-/// (a message that did must be acknowledged, or the device's sync state never learns that the
-/// server has them), it already knows these heads are shared (its `have` says so), both sides
-/// are at the same heads and nobody needs anything. Skipping such a reply saves the device a
-/// round trip.
-fn redundant(incoming: &[u8], reply: &[u8]) -> bool {
-    let (Ok(i), Ok(r)) = (Message::decode(incoming), Message::decode(reply)) else {
-        return false;
-    };
-    let heads = sorted(i.heads.clone());
-    i.changes.is_empty()
-        && !i.have.is_empty()
-        && i.have.iter().all(|h| sorted(h.last_sync.clone()) == heads)
-        && i.need.is_empty()
-        && r.need.is_empty()
-        && r.changes.is_empty()
-        && sorted(r.heads) == heads
-}
-
-/// Whether the server's reply shows that it has every change of the device's document (it
-/// needs nothing): the device's work on a document it may no longer hold is handed in, and
-/// the device may drop the document.
-fn hand_in_complete(reply: &[u8]) -> bool {
-    Message::decode(reply).is_ok_and(|r| r.need.is_empty())
-}
-
-/// The reply to a device handing in work on a document it may no longer hold: the server's
-/// heads, needs and summary (so the device sends what the server lacks), never the server's
-/// changes (the document is someone else's now).
-fn without_changes(reply: &[u8]) -> Vec<u8> {
-    match Message::decode(reply) {
-        Ok(mut m) => {
-            m.changes = ChunkList::empty();
-            m.encode()
-        }
-        Err(_) => reply.to_vec(),
+/// The documents the device may hold that it is behind on (their heads differ from the
+/// shared heads of its sync state), with the agent on each customer's committed card: the
+/// customers of the users it reaches and their days, by index, in document order — not every
+/// document of the server.
+fn out_of_sync(
+    db: &rusqlite::Connection,
+    peer: &str,
+    reach: &BTreeSet<UserId>,
+) -> Result<Vec<(DocId, Option<UserId>)>> {
+    let reach = serde_json::to_string(&reach.iter().map(|u| u.as_str()).collect::<Vec<_>>())
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let mut stmt = db.prepare_cached(
+        "SELECT d.doc, c.agent FROM json_each(?2) r
+           JOIN customers c ON c.agent = r.value
+           JOIN documents d ON d.doc = 'customer:' || c.id
+           LEFT JOIN sync_states s ON s.doc = d.doc AND s.peer = ?1
+          WHERE s.shared_heads IS NULL OR s.shared_heads != d.heads
+         UNION ALL
+         SELECT d.doc, NULL FROM json_each(?2) r
+           JOIN documents d ON d.doc > 'day:' || r.value || ':'
+                           AND d.doc < 'day:' || r.value || ';'
+           LEFT JOIN sync_states s ON s.doc = d.doc AND s.peer = ?1
+          WHERE s.shared_heads IS NULL OR s.shared_heads != d.heads
+         ORDER BY 1",
+    )?;
+    let rows = stmt.query_map(params![peer, reach], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+    })?;
+    let mut out = vec![];
+    for row in rows {
+        let (doc, agent) = row?;
+        out.push((doc.parse()?, agent.map(|a| a.parse()).transpose()?));
     }
+    Ok(out)
 }
 
 /// The server's reply to one accepted message. Answering can fail for one document
-/// (Automerge panicked on what the device said): that document is refused `corrupt` and the
-/// others are still answered.
+/// (Automerge panicked on what the device said): that document is refused `corrupt` (and
+/// forgotten by the session); other errors fail the request.
 fn answer(
     core: &mut client_core::Store,
     session: &mut client_core::SyncSession,
-    msg: &DocMessage,
-    logged: &mut Vec<Logged>,
-) -> Result<Option<DocMessage>> {
-    match core.sync_generate(session, &msg.doc) {
-        Ok(reply) => Ok(reply),
+    doc: &DocId,
+) -> Result<std::result::Result<Option<Vec<u8>>, Refusal>> {
+    match core.sync_generate(session, doc) {
+        Ok(reply) => Ok(Ok(reply.map(|m| m.data))),
         Err(e) if e.code() == "corrupt" => {
-            session.forget(&msg.doc);
-            logged.push(Logged {
-                doc: msg.doc.clone(),
-                refusal: Refusal {
-                    code: "corrupt",
-                    message: e.to_string(),
-                },
-                data_hash: sha256_hex(&msg.data),
-            });
-            Ok(None)
+            session.forget(doc);
+            Ok(Err(Refusal {
+                code: "corrupt",
+                message: e.to_string(),
+            }))
         }
         Err(e) => Err(e.into()),
     }
-}
-
-struct Logged {
-    doc: DocId,
-    refusal: Refusal,
-    data_hash: String,
 }
 
 impl SqliteStore {
@@ -219,23 +141,34 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn entitlement(&self, device: &Device) -> Result<Entitlement> {
+    /// What the device may hold, for the documents the request concerns (`docs`: those it
+    /// sends messages for and those it held): an indexed lookup of each customer's committed
+    /// owner, not a scan of every customer.
+    fn entitlement<'d>(
+        &self,
+        device: &Device,
+        docs: impl IntoIterator<Item = &'d DocId>,
+    ) -> Result<Entitlement> {
         let team = self.team(&device.member.team)?;
         let reach = reachable_users(&device.member, &team);
         let db = self.db();
-        let mut stmt = db.prepare_cached("SELECT id, agent FROM customers")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-        })?;
+        let mut stmt = db.prepare_cached("SELECT agent FROM customers WHERE id = ?1")?;
         let (mut owned, mut known) = (HashSet::new(), HashSet::new());
-        for row in rows {
-            let (id, agent) = row?;
-            let Ok(id) = id.parse::<CustomerId>() else {
+        for doc in docs {
+            let DocId::Customer(id) = doc else {
                 continue;
             };
-            known.insert(id);
+            if known.contains(id) {
+                continue;
+            }
+            let agent: Option<Option<String>> =
+                stmt.query_row([id.to_string()], |r| r.get(0)).optional()?;
+            let Some(agent) = agent else {
+                continue;
+            };
+            known.insert(*id);
             if agent.is_some_and(|a| reach.iter().any(|r| r.as_str() == a)) {
-                owned.insert(id);
+                owned.insert(*id);
             }
         }
         Ok(Entitlement {
@@ -264,10 +197,9 @@ impl SqliteStore {
         }
         self.bind_actor(device, &req.actor)?;
         let actor = req.actor.to_ascii_lowercase();
-        let ent = self.entitlement(device)?;
         let peer = device.id.to_string();
 
-        // Documents this device holds a sync state for but may no longer hold.
+        // Documents this device holds a sync state for (some it may no longer hold).
         let held: Vec<String> = {
             let db = self.db();
             let mut stmt = db.prepare_cached("SELECT doc FROM sync_states WHERE peer = ?1")?;
@@ -275,190 +207,40 @@ impl SqliteStore {
             rows.collect::<rusqlite::Result<_>>()?
         };
         let held: HashSet<DocId> = held.iter().filter_map(|d| d.parse().ok()).collect();
-        let in_request: HashSet<&DocId> = req.messages.iter().map(|m| &m.doc).collect();
-        // A document the device may no longer hold and says nothing about goes at once; one it
-        // sends a message for may carry work done offline before the reassignment, which is
-        // handed in first (below).
-        let mut removed: Vec<DocId> = held
-            .iter()
-            .filter(|d| !ent.allows(d) && !in_request.contains(d))
-            .cloned()
-            .collect();
-        removed.sort();
-
+        let ent = self.entitlement(device, req.messages.iter().map(|m| &m.doc).chain(&held))?;
         let codes = self.codes_of(&device.member.team)?;
+        let reach = ent.reach.clone();
         let writer = Writer {
             user: &device.member.user,
             role: device.member.role,
             actor: &actor,
-            reachable: &ent.reach,
+            reachable: &reach,
             codes: &codes,
         };
-        let mut logged: Vec<Logged> = vec![];
-        let mut received: Vec<(DocId, Vec<(ChangeHash, String)>)> = vec![];
-        let mut messages: Vec<DocMessage> = vec![];
-        let mut more = false;
-        let mut deferred: Vec<DocId> = vec![];
+        let plan = Plan::new(
+            device.member.user.clone(),
+            ent,
+            held,
+            req.messages.iter().map(|m| m.doc.clone()),
+            Limits::with_budget(self.sync_budget),
+        );
 
-        self.with_core(false, |core| {
-            let mut session = core.start_sync(&peer);
-            let mut accepted: Vec<&DocMessage> = vec![];
-            let mut handed_in: Vec<&DocMessage> = vec![];
-            let started = Instant::now();
-            for (i, msg) in req.messages.iter().enumerate() {
-                if i > 0 && started.elapsed() > self.sync_budget {
-                    deferred.push(msg.doc.clone());
-                    more = true;
-                    continue;
-                }
-                let data_hash = sha256_hex(&msg.data);
-                let hand_in = !ent.allows(&msg.doc) && held.contains(&msg.doc);
-                if !ent.allows(&msg.doc) && !hand_in {
-                    if ent.exists(&msg.doc) && !removed.contains(&msg.doc) {
-                        removed.push(msg.doc.clone());
-                    }
-                    logged.push(Logged {
-                        doc: msg.doc.clone(),
-                        refusal: Refusal {
-                            code: "forbidden",
-                            message: format!("{} may not hold {}", device.member.user, msg.doc),
-                        },
-                        data_hash,
-                    });
-                    continue;
-                }
-                let mut refusal: Option<Refusal> = None;
-                let mut new_changes = vec![];
-                // Authorised against the server's committed copy (`check_holder`), not only
-                // against the entitlement computed before the request took the store's lock.
-                let outcome = core.sync_receive(&mut session, msg, &mut |inc| match (if hand_in {
-                    Ok(())
-                } else {
-                    verify::check_holder(&writer, inc)
-                })
-                .and_then(|()| verify::check(&writer, inc))
-                {
-                    Ok(()) => {
-                        new_changes = inc.new_changes.clone();
-                        Ok(())
-                    }
-                    Err(r) => {
-                        let m = r.message.clone();
-                        refusal = Some(r);
-                        Err(client_core::Error::Forbidden(m))
-                    }
-                });
-                match outcome {
-                    Ok(()) => {
-                        if hand_in {
-                            handed_in.push(msg);
-                        } else {
-                            accepted.push(msg);
-                        }
-                        received.push((msg.doc.clone(), new_changes));
-                    }
-                    Err(e) => {
-                        if hand_in && !removed.contains(&msg.doc) {
-                            removed.push(msg.doc.clone());
-                        }
-                        let refusal = match (refusal, e.code()) {
-                            (Some(r), _) => r,
-                            (None, "corrupt" | "invalid" | "document") => Refusal {
-                                code: "corrupt",
-                                message: e.to_string(),
-                            },
-                            (None, _) => return Err(e.into()),
-                        };
-                        logged.push(Logged {
-                            doc: msg.doc.clone(),
-                            refusal,
-                            data_hash,
-                        });
-                    }
-                }
-            }
-            let mut bytes = 0usize;
-            let mut answered: HashSet<&DocId> = HashSet::new();
-            for msg in accepted {
-                if !answered.insert(&msg.doc) {
-                    continue;
-                }
-                if let Some(reply) = answer(core, &mut session, msg, &mut logged)? {
-                    if !redundant(&msg.data, &reply.data) {
-                        bytes += reply.data.len();
-                        messages.push(reply);
-                    }
-                }
-            }
-            for msg in handed_in {
-                if !answered.insert(&msg.doc) {
-                    continue;
-                }
-                let refused = logged.len();
-                match answer(core, &mut session, msg, &mut logged)? {
-                    _ if logged.len() > refused => {}
-                    Some(reply) if !hand_in_complete(&reply.data) => {
-                        let data = without_changes(&reply.data);
-                        bytes += data.len();
-                        messages.push(DocMessage {
-                            doc: reply.doc,
-                            data,
-                        });
-                    }
-                    _ => removed.push(msg.doc.clone()),
-                }
-            }
-            let candidates = match scope {
-                Some(doc) => vec![doc.clone()],
-                None => core.out_of_sync(&peer)?,
-            };
-            let mut pushed = 0;
-            for doc in candidates {
-                // Pushed only when the committed copy entitles the device now: a customer
-                // another device created (or reassigned) while this request waited for the
-                // store is not sent on the strength of the entitlement computed before it.
-                if in_request.contains(&doc) || !ent.holds(&doc) || !holds_now(core, &ent, &doc) {
-                    continue;
-                }
-                // The time budget covers pushes too; at least one goes out per request.
-                let late = pushed > 0 && started.elapsed() > self.sync_budget;
-                if late || messages.len() >= MAX_MESSAGES_OUT || bytes >= MAX_BYTES_OUT {
-                    more = true;
-                    break;
-                }
-                if let Some(m) = core.sync_generate(&mut session, &doc)? {
-                    bytes += m.data.len();
-                    messages.push(m);
-                    pushed += 1;
-                }
-            }
-            Ok(())
+        // The whole request is one transaction (`Store::batch`): every document merged, its
+        // sync state and index rows, the sync states of the replies and pushes, and the
+        // bookkeeping (removals, change log, refusals, last sync) — one commit, one fsync,
+        // before the response is sent; a failure anywhere rolls all of it back.
+        let outcome = self.with_core(false, |core| {
+            core.batch(|core| {
+                let outcome = run(core, &peer, req, scope, &writer, plan)?;
+                let at = now();
+                let db = core
+                    .batch_connection()
+                    .ok_or_else(|| Error::Internal("a batch without its connection".into()))?;
+                bookkeeping(db, device, &peer, &at, &outcome)?;
+                Ok(outcome)
+            })
         })?;
-
-        let at = now();
-        // The request's bookkeeping (removals, the change log, refusals, the device's last
-        // sync) is one transaction: one commit, one fsync, instead of one per row — with
-        // `synchronous = FULL` that was about one fsync per change received. The documents
-        // themselves were committed above, each before its answer was prepared.
-        let mut guard = self.db();
-        let db = guard.transaction()?;
-        for doc in &removed {
-            db.prepare_cached("DELETE FROM sync_states WHERE peer = ?1 AND doc = ?2")?
-                .execute(params![peer, doc.to_string()])?;
-        }
-        for (doc, changes) in &received {
-            for (hash, _) in changes {
-                db.prepare_cached(
-                    "INSERT INTO change_log (hash, doc, received_at, via) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (hash) DO NOTHING",
-                )?
-                .execute(params![hash.to_string(), doc.to_string(), at, peer])?;
-            }
-        }
-        if !received.is_empty() {
-            super::working_sets::prune_touches(&db)?;
-        }
-        for l in &logged {
+        for l in &outcome.logged {
             tracing::warn!(
                 device = %device.id,
                 user = %device.member.user,
@@ -467,49 +249,163 @@ impl SqliteStore {
                 reason = %l.refusal.message,
                 "sync message refused"
             );
-            db.prepare_cached(
-                "INSERT INTO sync_rejections
-                     (device, user, doc, code, message, data_hash, first_at, last_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
-                 ON CONFLICT (device, doc, data_hash) DO UPDATE SET
-                     attempts = attempts + 1, last_at = excluded.last_at",
-            )?
-            .execute(params![
-                peer,
-                device.member.user.as_str(),
-                l.doc.to_string(),
-                l.refusal.code,
-                l.refusal.message,
-                l.data_hash,
-                at
-            ])?;
         }
-        db.prepare_cached("UPDATE devices SET last_seen = ?2, last_sync = ?2 WHERE id = ?1")?
-            .execute(params![peer, at])?;
-        db.commit()?;
-        drop(guard);
 
         let pb = self.playbook_of(&device.member.team)?;
         let playbook = (req.playbook.as_deref() != Some(pb.hash.as_str())).then_some(pb);
         Ok(SyncResponse {
             protocol: PROTOCOL_VERSION,
-            messages,
-            rejected: logged
-                .into_iter()
-                .map(|l| Rejection {
-                    doc: l.doc,
-                    code: l.refusal.code.to_string(),
-                    message: l.refusal.message,
-                })
-                .chain(deferred.into_iter().map(|doc| Rejection {
-                    doc,
-                    code: RETRY_LATER.to_string(),
-                    message: "this request used up its time on the server: send it again".into(),
-                }))
-                .collect(),
-            removed,
-            more,
+            rejected: outcome.rejections(),
+            messages: outcome.messages,
+            removed: outcome.removed,
+            more: outcome.more,
             playbook,
         })
+    }
+}
+
+/// Runs the plan under the store's lock: receives what it admits, answers what it names,
+/// pushes what it lets through.
+fn run(
+    core: &mut client_core::Store,
+    peer: &str,
+    req: &SyncRequest,
+    scope: Option<&DocId>,
+    writer: &Writer<'_>,
+    mut plan: Plan,
+) -> Result<Outcome> {
+    let reach = writer.reachable;
+    let mut session = core.start_sync(peer);
+    let started = Instant::now();
+    for (i, msg) in req.messages.iter().enumerate() {
+        let admission = plan.admit(i, msg, started.elapsed());
+        if admission == Admission::Skip {
+            continue;
+        }
+        let outcome = receive(core, &mut session, msg, writer, admission)?;
+        plan.received(i, msg, admission, outcome);
+    }
+    for (i, hand_in) in plan.to_answer() {
+        let msg = &req.messages[i];
+        let reply = answer(core, &mut session, &msg.doc)?;
+        plan.answered(&msg.doc, hand_in, &msg.data, reply);
+    }
+    let candidates = match scope {
+        Some(doc) => vec![(doc.clone(), committed_agent(core, doc))],
+        None => {
+            let db = core
+                .batch_connection()
+                .ok_or_else(|| Error::Internal("a batch without its connection".into()))?;
+            out_of_sync(db, peer, reach)?
+        }
+    };
+    for (doc, agent) in candidates {
+        // Pushed only when the committed copy entitles the device now: a customer another
+        // device created (or reassigned) while this request waited for the store is judged
+        // by its card as committed, read in this transaction.
+        if !plan.may_push(&doc, agent.as_ref()) {
+            continue;
+        }
+        if !plan.room_to_push(started.elapsed()) {
+            break;
+        }
+        if let Some(m) = core.sync_generate(&mut session, &doc)? {
+            plan.pushed(m);
+        }
+    }
+    Ok(plan.finish())
+}
+
+/// The request's bookkeeping, in the batch's transaction: the removed documents' sync states
+/// go, the changes received enter the change log, refusals are logged (the log counts
+/// attempts of the same message), and the device's last sync is noted.
+fn bookkeeping(
+    db: &rusqlite::Connection,
+    device: &Device,
+    peer: &str,
+    at: &str,
+    outcome: &Outcome,
+) -> Result<()> {
+    for doc in &outcome.removed {
+        db.prepare_cached("DELETE FROM sync_states WHERE peer = ?1 AND doc = ?2")?
+            .execute(params![peer, doc.to_string()])?;
+    }
+    for (doc, changes) in &outcome.received {
+        for (hash, _) in changes {
+            db.prepare_cached(
+                "INSERT INTO change_log (hash, doc, received_at, via) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (hash) DO NOTHING",
+            )?
+            .execute(params![hash.to_string(), doc.to_string(), at, peer])?;
+        }
+    }
+    if !outcome.received.is_empty() {
+        super::working_sets::prune_touches(db)?;
+    }
+    for l in &outcome.logged {
+        db.prepare_cached(
+            "INSERT INTO sync_rejections
+                 (device, user, doc, code, message, data_hash, first_at, last_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+             ON CONFLICT (device, doc, data_hash) DO UPDATE SET
+                 attempts = attempts + 1, last_at = excluded.last_at",
+        )?
+        .execute(params![
+            peer,
+            device.member.user.as_str(),
+            l.doc.to_string(),
+            l.refusal.code,
+            l.refusal.message,
+            l.data_hash,
+            at
+        ])?;
+    }
+    db.prepare_cached("UPDATE devices SET last_seen = ?2, last_sync = ?2 WHERE id = ?1")?
+        .execute(params![peer, at])?;
+    Ok(())
+}
+
+/// Receives one admitted message through the session, verified against the device's rights
+/// (and, unless it is handed in, against the committed owner: `check_holder`, not only the
+/// entitlement computed before the request took the store's lock). A refusal is the
+/// message's (`Err` inside); a storage failure is the request's.
+fn receive(
+    core: &mut client_core::Store,
+    session: &mut client_core::SyncSession,
+    msg: &DocMessage,
+    writer: &Writer<'_>,
+    admission: Admission,
+) -> Result<std::result::Result<Vec<(automerge::ChangeHash, String)>, Refusal>> {
+    let hand_in = admission == Admission::HandIn;
+    let mut refusal: Option<Refusal> = None;
+    let mut new_changes = vec![];
+    let outcome = core.sync_receive(session, msg, &mut |inc| {
+        let checked = if hand_in {
+            Ok(())
+        } else {
+            verify::check_holder(writer, inc)
+        };
+        match checked.and_then(|()| verify::check(writer, inc)) {
+            Ok(()) => {
+                new_changes = inc.new_changes.clone();
+                Ok(())
+            }
+            Err(r) => {
+                let m = r.message.clone();
+                refusal = Some(r);
+                Err(client_core::Error::Forbidden(m))
+            }
+        }
+    });
+    match outcome {
+        Ok(()) => Ok(Ok(new_changes)),
+        Err(e) => match (refusal, e.code()) {
+            (Some(r), _) => Ok(Err(r)),
+            (None, "corrupt" | "invalid" | "document") => Ok(Err(Refusal {
+                code: "corrupt",
+                message: e.to_string(),
+            })),
+            (None, _) => Err(e.into()),
+        },
     }
 }
