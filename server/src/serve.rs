@@ -32,6 +32,10 @@ pub struct ServeArgs {
     /// are answered `retry_later` (docs/protocol.md §7).
     #[arg(long, env = "DOORSTEP_SYNC_BUDGET_MS", default_value_t = crate::store::SYNC_BUDGET.as_millis() as u64)]
     pub sync_budget_ms: u64,
+    /// The memory the document cache may take, in MiB (an estimate; the least recently used
+    /// documents go first).
+    #[arg(long, env = "DOORSTEP_DOC_CACHE_MB", default_value_t = (crate::store::sqlite::DOC_CACHE_BYTES >> 20) as u64)]
+    pub doc_cache_mb: u64,
     /// The limits at the edge.
     #[command(flatten)]
     pub edge: EdgeArgs,
@@ -60,6 +64,10 @@ pub struct EdgeArgs {
     /// As a variable it takes `1`/`0`, `true`/`false`, `yes`/`no`, `on`/`off`.
     #[arg(long, env = "DOORSTEP_TRUST_PROXY", value_parser = clap::builder::BoolishValueParser::new())]
     pub trust_proxy: bool,
+    /// Sync requests working at once (default: one per core); the others wait their turn
+    /// without holding a thread.
+    #[arg(long, env = "DOORSTEP_SYNC_CONCURRENCY", default_value_t = crate::http::sync::default_sync_concurrency() as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sync_concurrency: u64,
 }
 
 impl Default for EdgeArgs {
@@ -71,6 +79,7 @@ impl Default for EdgeArgs {
             idle_timeout: limits.idle_timeout.as_secs(),
             max_connections: limits.max_connections as u64,
             trust_proxy: false,
+            sync_concurrency: crate::http::sync::default_sync_concurrency() as u64,
         }
     }
 }
@@ -102,7 +111,10 @@ pub fn init_logging() {
 pub fn run(args: ServeArgs) -> Result<()> {
     init_logging();
     let store = SqliteStore::open(&args.data)?
-        .with_sync_budget(std::time::Duration::from_millis(args.sync_budget_ms));
+        .with_sync_budget(std::time::Duration::from_millis(args.sync_budget_ms))
+        .with_doc_cache_bytes(
+            usize::try_from(args.doc_cache_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+        );
     tracing::info!(data = %args.data.display(), "data directory opened");
     serve_store(Arc::new(store), args.addr, &args.edge, |local| {
         // A closed stdout (`| head`) must not stop the server.
@@ -135,6 +147,8 @@ pub fn serve_store(
 ) -> Result<()> {
     let mut state = AppState::new(store);
     state.trust_proxy = edge.trust_proxy;
+    state.sync_admission =
+        crate::http::sync::Admission::new(usize::try_from(edge.sync_concurrency).unwrap_or(1));
     let mut limits = edge.limits();
     let room = connections::descriptor_room();
     if limits.max_connections > room {

@@ -61,6 +61,8 @@ pub struct AppState {
     /// Whether `X-Forwarded-For` / `X-Forwarded-Proto` come from a proxy we trust
     /// (`doorstep serve --trust-proxy`).
     pub trust_proxy: bool,
+    /// How many sync requests work in the store at once (`sync::Admission`).
+    pub sync_admission: sync::Admission,
 }
 
 impl AppState {
@@ -71,6 +73,7 @@ impl AppState {
             events: events::Events::new(),
             logins: Arc::new(login_guard::LoginGuard::new()),
             trust_proxy: false,
+            sync_admission: sync::Admission::new(sync::default_sync_concurrency()),
         }
     }
 }
