@@ -496,7 +496,43 @@ fn env_number(name: &str) -> Option<u64> {
     )
 }
 
+/// Draws the curve again from a `peer.json` (`DOORSTEP_PEER_REDRAW=path`), without running.
+fn redraw(path: &str) {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("peer.json"))
+        .expect("peer.json is JSON");
+    let figures = |side: &Value| {
+        (
+            side["upload"]["changes_per_s"].as_f64().unwrap(),
+            side["day"]["ms"].as_f64().unwrap() / 1e3,
+        )
+    };
+    let points: Vec<curve::Point> = v["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| curve::Point {
+            devices: r["config"]["devices"].as_u64().unwrap() as usize,
+            ours: figures(&r["doorstep"]),
+            peer: match r["peer"]["failed"].as_str() {
+                Some(why) => Err(short_reason(why)),
+                None if r["peer"].is_null() => Err("not run".into()),
+                None => Ok(figures(&r["peer"])),
+            },
+        })
+        .collect();
+    let title = v["title"]
+        .as_str()
+        .unwrap_or("doorstep serve vs automerge-repo");
+    let note = v["note"].as_str().unwrap_or("");
+    let png = curve_path();
+    curve::draw(&png, &points, title, note).expect("the curve is drawn");
+    println!("curve drawn to {}", png.display());
+}
+
 fn main() {
+    if let Ok(path) = std::env::var("DOORSTEP_PEER_REDRAW") {
+        return redraw(&path);
+    }
     let args: Vec<String> = std::env::args().collect();
     let quick =
         args.iter().any(|a| a == "--quick") || std::env::var_os("DOORSTEP_PEER_QUICK").is_some();
