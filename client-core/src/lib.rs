@@ -9,6 +9,7 @@
 
 pub mod checkpoint;
 pub mod db;
+pub mod doc_cache;
 pub mod documents;
 pub mod error;
 pub mod ids;
@@ -23,6 +24,7 @@ pub mod sync;
 pub mod wire;
 
 pub use db::{DatabaseKey, Durability};
+pub use doc_cache::CacheUsage;
 pub use error::{Error, Result};
 pub use ids::{CommentId, ContactId, CustomerId, DocId, PolicyId, ProblemId, UserId, VisitId};
 pub use store::{Identity, Incoming, Options, ProblemAction, RaisedProblem, Store, SyncSession};

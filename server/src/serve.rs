@@ -39,6 +39,10 @@ pub struct ServeArgs {
     /// (one object a line, with the request's span: id, method, route).
     #[arg(long, env = "DOORSTEP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// The memory the document cache may take, in MiB (an estimate; the least recently used
+    /// documents go first).
+    #[arg(long, env = "DOORSTEP_DOC_CACHE_MB", default_value_t = (crate::store::sqlite::DOC_CACHE_BYTES >> 20) as u64)]
+    pub doc_cache_mb: u64,
     /// The limits at the edge.
     #[command(flatten)]
     pub edge: EdgeArgs,
@@ -84,6 +88,10 @@ pub struct EdgeArgs {
     /// metrics are open to whoever reaches the port (they hold no customer data).
     #[arg(long, env = "DOORSTEP_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// Sync requests working at once (default: one per core); the others wait their turn
+    /// without holding a thread.
+    #[arg(long, env = "DOORSTEP_SYNC_CONCURRENCY", default_value_t = crate::http::sync::default_sync_concurrency() as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sync_concurrency: u64,
 }
 
 impl Default for EdgeArgs {
@@ -98,6 +106,7 @@ impl Default for EdgeArgs {
             trusted_proxies: Vec::new(),
             shutdown_grace: limits.shutdown_grace.as_secs(),
             metrics_token: None,
+            sync_concurrency: crate::http::sync::default_sync_concurrency() as u64,
         }
     }
 }
@@ -153,7 +162,10 @@ pub fn init_logging_as(format: LogFormat) {
 pub fn run(args: ServeArgs) -> Result<()> {
     init_logging_as(args.log_format);
     let store = SqliteStore::open(&args.data)?
-        .with_sync_budget(std::time::Duration::from_millis(args.sync_budget_ms));
+        .with_sync_budget(std::time::Duration::from_millis(args.sync_budget_ms))
+        .with_doc_cache_bytes(
+            usize::try_from(args.doc_cache_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+        );
     tracing::info!(data = %args.data.display(), "data directory opened");
     serve_store(
         Arc::new(store),
@@ -191,6 +203,7 @@ pub fn serve_store(
     edge: &EdgeArgs,
     ready: impl FnOnce(SocketAddr) -> Result<Ready> + Send + 'static,
 ) -> Result<()> {
+    let store_for_metrics = store.clone();
     let mut state = AppState::new(store, desks);
     state.trust_proxy = edge.trust_proxy || !edge.trusted_proxies.is_empty();
     state.trusted_proxies = Arc::from(edge.trusted_proxies.as_slice());
@@ -198,6 +211,17 @@ pub fn serve_store(
         state.metrics = Arc::new(crate::http::metrics::Metrics::new().with_token(token));
     }
     let open_connections = state.metrics.connections();
+    // The cache gauge reads the store when it is free and otherwise repeats the last reading.
+    let (cached, last) = (store_for_metrics, std::sync::atomic::AtomicU64::new(0));
+    state.metrics.set_cache_bytes_source(move || {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Some(bytes) = cached.document_cache_bytes() {
+            last.store(bytes, Relaxed);
+        }
+        last.load(Relaxed)
+    });
+    state.sync_admission =
+        crate::http::sync::Admission::new(usize::try_from(edge.sync_concurrency).unwrap_or(1));
     let mut limits = edge.limits();
     let room = connections::descriptor_room();
     if limits.max_connections > room {

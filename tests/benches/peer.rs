@@ -25,16 +25,24 @@
 //!
 //! Run: `cargo bench -p doorstep-tests --bench peer` (configs `1x500x30,50x100x30`, as
 //! `DxCxV`); `DOORSTEP_PEER_CONFIGS=2x3x2` or `-- --quick` for a smoke run of seconds;
-//! `DOORSTEP_PEER_OURS_ONLY=1` runs our side alone.
+//! `DOORSTEP_PEER_OURS_ONLY=1` runs our side alone. `-- --curve` (or `DOORSTEP_PEER_CURVE=1`)
+//! runs 1, 10, 50 and 200 devices with 100 customers each and draws the curve into
+//! `docs/benchmarks/peer-curve.png` (module `curve`). A peer run that fails (its server
+//! crashes, its clients fail, or a phase outlasts `DOORSTEP_PEER_TIMEOUT_S`, default 1,200 s)
+//! is recorded as failed, with why, and the run goes on; `DOORSTEP_PEER_MAX_DEVICES` skips the
+//! peer above that many devices (recorded as not run).
 
-use std::path::PathBuf;
+#[path = "peer/curve.rs"]
+mod curve;
+
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use client_core::model::{NewCustomer, Role};
 use client_core::{CustomerId, DocId};
-use doorstep_tests::peer::{ensure_node_modules, peer_dir, run_clients, NodeServer, Workload};
+use doorstep_tests::peer::{ensure_node_modules, peer_dir, try_run_clients, NodeServer, Workload};
 use doorstep_tests::phone::{sales_visit, Phone};
 use doorstep_tests::proxy::{Direction, Proxy};
 use doorstep_tests::server::{create_team, doorstep, issue_token, ServerProcess};
@@ -43,6 +51,8 @@ use tempfile::TempDir;
 
 const DEFAULT_CONFIGS: &str = "1x500x30,50x100x30";
 const QUICK_CONFIG: &str = "2x3x2";
+const CURVE_CONFIGS: &str = "1x100x30,10x100x30,50x100x30,200x100x30";
+const PEER_TIMEOUT_S: u64 = 1_200;
 const SERVER_CORE: &str = "0";
 const PHONE_CORE: &str = "1";
 
@@ -100,6 +110,8 @@ struct Phase {
     wire_down: u64,
     /// HTTP requests (ours), WebSocket messages sent by the devices (the peer).
     requests: u64,
+    /// Sync runs that failed and were run again (ours: a request timed out).
+    failed_syncs: u64,
     server_cpu_ms: f64,
 }
 
@@ -114,6 +126,7 @@ impl Phase {
             "wire_bytes_up": self.wire_up,
             "wire_bytes_down": self.wire_down,
             "requests": self.requests,
+            "failed_syncs": self.failed_syncs,
             "server_cpu_ms": self.server_cpu_ms,
         })
     }
@@ -166,8 +179,10 @@ fn peak_rss_kib(pid: u32) -> u64 {
 }
 
 /// Syncs every phone at once, one thread each, each until nothing is pending; returns the wall
-/// time in ms and the HTTP requests made.
-fn sync_all(phones: &[Arc<Phone>]) -> (f64, u64) {
+/// time in ms, the HTTP requests made and the sync runs that failed (a request timed out:
+/// client-sync gives up after 60 s; the phone then syncs again, as a real one would, at most
+/// 3 times in a row).
+fn sync_all(phones: &[Arc<Phone>]) -> (f64, u64, u64) {
     let barrier = Arc::new(Barrier::new(phones.len() + 1));
     let handles: Vec<_> = phones
         .iter()
@@ -175,13 +190,23 @@ fn sync_all(phones: &[Arc<Phone>]) -> (f64, u64) {
             let (p, b) = (p.clone(), barrier.clone());
             std::thread::spawn(move || {
                 b.wait();
-                let mut requests = 0u64;
+                let (mut requests, mut failures, mut in_a_row) = (0u64, 0u64, 0);
                 loop {
-                    let r = p.sync().expect("sync");
+                    let r = match p.sync() {
+                        Ok(r) => r,
+                        Err(e) if in_a_row < 3 => {
+                            eprintln!("{}: sync failed, again: {e}", p.user);
+                            failures += 1;
+                            in_a_row += 1;
+                            continue;
+                        }
+                        Err(e) => panic!("{}: sync failed 4 times in a row: {e}", p.user),
+                    };
+                    in_a_row = 0;
                     assert!(r.rejected.is_empty() && r.failed.is_empty(), "{r:?}");
                     requests += u64::from(r.requests);
                     if r.pending_documents == 0 {
-                        return requests;
+                        return (requests, failures);
                     }
                 }
             })
@@ -189,8 +214,13 @@ fn sync_all(phones: &[Arc<Phone>]) -> (f64, u64) {
         .collect();
     barrier.wait();
     let start = Instant::now();
-    let requests = handles.into_iter().map(|h| h.join().unwrap()).sum();
-    (start.elapsed().as_secs_f64() * 1e3, requests)
+    let (mut requests, mut failures) = (0, 0);
+    for h in handles {
+        let (r, f) = h.join().unwrap();
+        requests += r;
+        failures += f;
+    }
+    (start.elapsed().as_secs_f64() * 1e3, requests, failures)
 }
 
 /// All changes of `docs` in `phone`'s home.
@@ -256,9 +286,10 @@ fn run_doorstep(cfg: Config) -> Side {
         proxy.bytes(Direction::Down),
         cpu_ms(pid),
     );
-    let (ms, requests) = sync_all(&phones);
+    let (ms, requests, failed) = sync_all(&phones);
     upload.ms = ms;
     upload.requests = requests;
+    upload.failed_syncs = failed;
     upload.wire_up = proxy.bytes(Direction::Up) - up0;
     upload.wire_down = proxy.bytes(Direction::Down) - down0;
     upload.server_cpu_ms = cpu_ms(pid) - cpu0;
@@ -286,9 +317,10 @@ fn run_doorstep(cfg: Config) -> Side {
         proxy.bytes(Direction::Down),
         cpu_ms(pid),
     );
-    let (ms, requests) = sync_all(&phones);
+    let (ms, requests, failed) = sync_all(&phones);
     day.ms = ms;
     day.requests = requests;
+    day.failed_syncs = failed;
     day.wire_up = proxy.bytes(Direction::Up) - up0;
     day.wire_down = proxy.bytes(Direction::Down) - down0;
     day.server_cpu_ms = cpu_ms(pid) - cpu0;
@@ -304,9 +336,11 @@ fn run_doorstep(cfg: Config) -> Side {
     }
 }
 
-fn run_peer(cfg: Config) -> Side {
+/// The peer's run of one config, or why it has no figures (its server died, its clients
+/// failed, or a phase took longer than `timeout`).
+fn run_peer(cfg: Config, timeout: Duration) -> Result<Side, String> {
     let dir = TempDir::new().unwrap();
-    let server = NodeServer::start(&dir.path().join("server"), Some(SERVER_CORE));
+    let mut server = NodeServer::start(&dir.path().join("server"), Some(SERVER_CORE));
     let pid = server.pid();
     let proxy = Proxy::start(([127, 0, 0, 1], server.ws_port).into());
     let ws = proxy.url().replace("http://", "ws://");
@@ -322,7 +356,14 @@ fn run_peer(cfg: Config) -> Side {
             proxy.bytes(Direction::Down),
             cpu_ms(pid),
         );
-        let v = run_clients(phase, &ws, &control, &root, cfg.workload());
+        let start = Instant::now();
+        let mut give_up = || {
+            if let Some(status) = server.exited() {
+                return Some(format!("the server exited ({status})"));
+            }
+            (start.elapsed() > timeout).then(|| format!("no result within {} s", timeout.as_secs()))
+        };
+        let v = try_run_clients(phase, &ws, &control, &root, cfg.workload(), &mut give_up)?;
         let p = Phase {
             ms: v["ms"].as_f64().unwrap(),
             documents: v["documents_changed"].as_u64().unwrap() as usize,
@@ -330,6 +371,7 @@ fn run_peer(cfg: Config) -> Side {
             wire_up: proxy.bytes(Direction::Up) - up0,
             wire_down: proxy.bytes(Direction::Down) - down0,
             requests: v["messages_up"].as_u64().unwrap(),
+            failed_syncs: 0,
             server_cpu_ms: cpu_ms(pid) - cpu0,
         };
         extra.insert(phase.into(), v);
@@ -341,7 +383,7 @@ fn run_peer(cfg: Config) -> Side {
     }
     side.peak_rss_kib = peak_rss_kib(pid);
     side.extra = Value::Object(extra);
-    side
+    Ok(side)
 }
 
 fn ratio(ours: f64, peer: f64) -> String {
@@ -445,17 +487,69 @@ fn print_rows(cfg: Config, ours: &Side, peer: &Side) {
     }
 }
 
+fn env_number(name: &str) -> Option<u64> {
+    let text = std::env::var(name).ok()?;
+    Some(
+        text.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}: a number")),
+    )
+}
+
+/// Draws the curve again from a `peer.json` (`DOORSTEP_PEER_REDRAW=path`), without running.
+fn redraw(path: &str) {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("peer.json"))
+        .expect("peer.json is JSON");
+    let figures = |side: &Value| {
+        (
+            side["upload"]["changes_per_s"].as_f64().unwrap(),
+            side["day"]["ms"].as_f64().unwrap() / 1e3,
+        )
+    };
+    let points: Vec<curve::Point> = v["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| curve::Point {
+            devices: r["config"]["devices"].as_u64().unwrap() as usize,
+            ours: figures(&r["doorstep"]),
+            peer: match r["peer"]["failed"].as_str() {
+                Some(why) => Err(short_reason(why)),
+                None if r["peer"].is_null() => Err("not run".into()),
+                None => Ok(figures(&r["peer"])),
+            },
+        })
+        .collect();
+    let title = v["title"]
+        .as_str()
+        .unwrap_or("doorstep serve vs automerge-repo");
+    let note = v["note"].as_str().unwrap_or("");
+    let png = curve_path();
+    curve::draw(&png, &points, title, note).expect("the curve is drawn");
+    println!("curve drawn to {}", png.display());
+}
+
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick")
-        || std::env::var_os("DOORSTEP_PEER_QUICK").is_some();
+    if let Ok(path) = std::env::var("DOORSTEP_PEER_REDRAW") {
+        return redraw(&path);
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let quick =
+        args.iter().any(|a| a == "--quick") || std::env::var_os("DOORSTEP_PEER_QUICK").is_some();
+    let curve =
+        args.iter().any(|a| a == "--curve") || std::env::var_os("DOORSTEP_PEER_CURVE").is_some();
     let configs_text = match std::env::var("DOORSTEP_PEER_CONFIGS") {
         Ok(t) => t,
         Err(_) if quick => QUICK_CONFIG.into(),
+        Err(_) if curve => CURVE_CONFIGS.into(),
         Err(_) => DEFAULT_CONFIGS.into(),
     };
     let configs: Vec<Config> = configs_text.split(',').map(Config::parse).collect();
     // Our side alone (the peer's side of D50 takes minutes to create its documents).
     let ours_only = std::env::var_os("DOORSTEP_PEER_OURS_ONLY").is_some();
+    let peer_max_devices = env_number("DOORSTEP_PEER_MAX_DEVICES").unwrap_or(u64::MAX);
+    let peer_timeout =
+        Duration::from_secs(env_number("DOORSTEP_PEER_TIMEOUT_S").unwrap_or(PEER_TIMEOUT_S));
 
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     // The phones: this process and everything it starts, on core 1 (the servers move to 0).
@@ -469,8 +563,10 @@ fn main() {
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average at the start: {}", load.trim());
+    let started = Instant::now();
 
     let mut results = vec![];
+    let mut points = vec![];
     for cfg in configs {
         eprintln!("{}: doorstep serve ...", cfg.label());
         let ours = run_doorstep(cfg);
@@ -482,26 +578,54 @@ fn main() {
         });
         // Printed at once: a peer that fails must not take our figures with it.
         println!("{} doorstep: {ours_json}", cfg.label());
+        let figures = |s: &Side| {
+            (
+                s.upload.changes as f64 / (s.upload.ms / 1e3),
+                s.day.ms / 1e3,
+            )
+        };
+        let peer = if ours_only {
+            Err("not run".to_string())
+        } else if cfg.devices as u64 > peer_max_devices {
+            Err(format!("not run (over {peer_max_devices} devices)"))
+        } else {
+            eprintln!("{}: the Node automerge-repo server ...", cfg.label());
+            run_peer(cfg, peer_timeout)
+        };
+        points.push(curve::Point {
+            devices: cfg.devices,
+            ours: figures(&ours),
+            peer: peer.as_ref().map(figures).map_err(|e| short_reason(e)),
+        });
+        let peer_json = match &peer {
+            Ok(peer) => {
+                print_rows(cfg, &ours, peer);
+                json!({
+                    "upload": peer.upload.json(),
+                    "day": peer.day.json(),
+                    "server_peak_rss_kib": peer.peak_rss_kib,
+                    "clients": peer.extra,
+                })
+            }
+            Err(why) => {
+                println!("{} peer: no figures: {why}", cfg.label());
+                json!({ "failed": why })
+            }
+        };
         if ours_only {
             results.push(json!({"config": cfg.workload_json(), "doorstep": ours_json}));
-            continue;
+        } else {
+            results.push(json!({
+                "config": cfg.workload_json(),
+                "doorstep": ours_json,
+                "peer": peer_json,
+            }));
         }
-        eprintln!("{}: the Node automerge-repo server ...", cfg.label());
-        let peer = run_peer(cfg);
-        print_rows(cfg, &ours, &peer);
-        results.push(json!({
-            "config": cfg.workload_json(),
-            "doorstep": ours_json,
-            "peer": {
-                "upload": peer.upload.json(),
-                "day": peer.day.json(),
-                "server_peak_rss_kib": peer.peak_rss_kib,
-                "clients": peer.extra,
-            },
-        }));
     }
     let load_end = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let minutes = started.elapsed().as_secs_f64() / 60.0;
     println!("\nload average at the end: {}", load_end.trim());
+    println!("the run took {minutes:.1} min");
     let out = json!({
         "machine": {
             "nproc": nproc,
@@ -509,6 +633,7 @@ fn main() {
             "load_end": load_end.trim(),
             "pinned": phones_pinned,
         },
+        "minutes": minutes,
         "peer_versions": peer_versions(),
         "results": results,
     });
@@ -517,6 +642,49 @@ fn main() {
     let path = target.join("peer.json");
     std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap()).unwrap();
     println!("figures written to {}", path.display());
+    if curve {
+        let png = curve_path();
+        let note = format!(
+            "{} · load average {} at the start, {} at the end · {minutes:.0} min",
+            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+            load.split(' ').next().unwrap_or("?"),
+            load_end.split(' ').next().unwrap_or("?"),
+        );
+        let customers: Vec<String> = configs_text
+            .split(',')
+            .map(|c| Config::parse(c).customers.to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let title = format!(
+            "doorstep serve vs the Node automerge-repo sync server, {} customers per device",
+            customers.join("/")
+        );
+        match curve::draw(&png, &points, &title, &note) {
+            Ok(()) => println!("curve drawn to {}", png.display()),
+            Err(e) => println!("no curve drawn: {e}"),
+        }
+    }
+}
+
+/// The first line of a failure, shortened for the curve's legend.
+fn short_reason(why: &str) -> String {
+    let line = why.lines().next().unwrap_or(why);
+    let line = line.strip_prefix("clients.mjs ").unwrap_or(line);
+    line.chars().take(70).collect()
+}
+
+/// `docs/benchmarks/peer-curve.png` in this repository (or `DOORSTEP_PEER_CURVE_PNG`).
+fn curve_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("DOORSTEP_PEER_CURVE_PNG") {
+        return PathBuf::from(p);
+    }
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace")
+        .join("docs/benchmarks");
+    std::fs::create_dir_all(&docs).expect("docs/benchmarks");
+    docs.join("peer-curve.png")
 }
 
 /// The peer's package versions, as bench/peer/package.json pins them.

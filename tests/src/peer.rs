@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -83,6 +84,11 @@ impl NodeServer {
         self.child.id()
     }
 
+    /// How the server process ended, if it has (it crashes on some loads).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// `http://127.0.0.1:PORT` of the side channel.
     pub fn control_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.control_port)
@@ -146,20 +152,60 @@ pub struct Workload {
 
 /// Runs one phase (`upload` or `day`) of `bench/peer/clients.mjs` against the WebSocket URL
 /// `ws` (a proxy's, to count bytes) and the server's side channel; `root` holds the devices'
-/// storage across phases. Returns the JSON line it printed.
+/// storage across phases. Returns the JSON line it printed; panics if the phase fails.
 pub fn run_clients(phase: &str, ws: &str, control: &str, root: &Path, w: Workload) -> Value {
-    let out = Command::new("node")
+    try_run_clients(phase, ws, control, root, w, &mut || None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Like [`run_clients`], but a failure is an `Err` saying what happened (the benchmark draws
+/// such a run as missing): the clients exited with an error, or `give_up`, asked every 200 ms
+/// while they run, gave a reason to stop (the server died, the phase took too long): the
+/// clients are then killed.
+pub fn try_run_clients(
+    phase: &str,
+    ws: &str,
+    control: &str,
+    root: &Path,
+    w: Workload,
+    give_up: &mut dyn FnMut() -> Option<String>,
+) -> Result<Value, String> {
+    let mut child = Command::new("node")
         .arg(peer_dir().join("clients.mjs"))
         .arg(phase)
         .arg(ws)
         .arg(control)
         .arg(root)
         .args([w.devices, w.customers, w.visits].map(|n| n.to_string()))
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()
-        .expect("node clients.mjs runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "clients.mjs {phase} failed: {stdout}");
+        .spawn()
+        .map_err(|e| format!("node clients.mjs does not start: {e}"))?;
+    let mut pipe = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = pipe.read_to_string(&mut out);
+        out
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if let Some(why) = give_up() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "clients.mjs {phase}: {why} after {} s; clients killed",
+                start.elapsed().as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let stdout = reader.join().unwrap_or_default();
+    if !status.success() {
+        let tail: Vec<&str> = stdout.lines().rev().take(5).collect();
+        return Err(format!("clients.mjs {phase} failed ({status}): {tail:?}"));
+    }
     let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("clients.mjs {phase}: {e}: {stdout}"))
+    serde_json::from_str(last).map_err(|e| format!("clients.mjs {phase}: {e}: {stdout}"))
 }

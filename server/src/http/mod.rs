@@ -71,6 +71,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<[std::net::IpAddr]>,
     /// What `/metrics` reports.
     pub metrics: metrics::SharedMetrics,
+    /// How many sync requests work in the store at once (`sync::Admission`).
+    pub sync_admission: sync::Admission,
 }
 
 impl AppState {
@@ -84,6 +86,7 @@ impl AppState {
             trust_proxy: false,
             trusted_proxies: Arc::from(Vec::new()),
             metrics: Arc::new(metrics::Metrics::new()),
+            sync_admission: sync::Admission::new(sync::default_sync_concurrency()),
         }
     }
 }

@@ -5,8 +5,14 @@
 //! `413`, not an out-of-memory), parses the JSON (`400 malformed` for bad JSON, base64, a
 //! document id, or two messages for one document) and hands the request to the store. See
 //! `docs/protocol.md`.
+//!
+//! Admission: at most [`Admission`]'s permits of sync requests work at once (by default one
+//! per core). The others wait for a permit here, as tasks, before they take a blocking thread:
+//! a thread waiting on the store's lock would hold its stack and its allocator arena, and the
+//! server's memory would follow the number of devices syncing instead of the cores.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -33,6 +39,40 @@ pub const MAX_BODY_BYTES: usize = 16 << 20;
 const DRAIN_BYTES: usize = 4 * MAX_BODY_BYTES;
 /// The most messages one request may carry.
 pub const MAX_MESSAGES_IN: usize = 5_000;
+
+/// How many sync requests work (parse, store, answer) at once; the rest wait as tasks.
+#[derive(Clone, Debug)]
+pub struct Admission {
+    permits: Arc<tokio::sync::Semaphore>,
+    size: usize,
+}
+
+impl Admission {
+    /// Lets `size` sync requests work at once (at least one).
+    pub fn new(size: usize) -> Admission {
+        let size = size.max(1);
+        Admission {
+            permits: Arc::new(tokio::sync::Semaphore::new(size)),
+            size,
+        }
+    }
+
+    /// How many may work at once.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// How many are working now.
+    pub fn working(&self) -> usize {
+        self.size - self.permits.available_permits()
+    }
+}
+
+/// One sync request at work per core: the store's document work is CPU-bound (Automerge)
+/// and serialised by its lock, so more at once only adds threads waiting.
+pub fn default_sync_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
 
 /// The sync route.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -200,6 +240,14 @@ async fn sync(
     let (gzip, declared_too_large) = check_headers(&headers)?;
     let bytes = read_body(body, declared_too_large).await?;
     let team = device.member.team.clone();
+    // Waits as a task, holding no thread, until the request may work.
+    let _permit = state
+        .sync_admission
+        .permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| Error::Internal("the sync admission is closed".into()))?;
     let (response, changed, received) = blocking(&state, move |store| {
         let req = parse(&bytes, gzip)?;
         let before = store.change_seq()?;

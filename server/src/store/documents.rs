@@ -34,4 +34,8 @@ pub trait Documents: Send + Sync {
     /// document; with `orphan`, their normal policies become orphan policies (their agent
     /// left). Unknown customer or agent: `NotFound`.
     fn assign(&self, customer: CustomerId, agent: &UserId, orphan: bool) -> Result<Customer>;
+    /// The document cache's estimated memory in bytes (`/metrics`), if it can be read without
+    /// waiting for a request that holds the documents (`None` then; a store without a cache
+    /// says `Some(0)`). Never blocks.
+    fn document_cache_bytes(&self) -> Option<u64>;
 }

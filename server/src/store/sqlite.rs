@@ -84,6 +84,8 @@ pub struct SqliteStore {
     codes: Mutex<HashMap<String, (String, std::sync::Arc<Codes>)>>,
     /// How long one sync request may work on its messages (`sync::SYNC_BUDGET`).
     pub(super) sync_budget: std::time::Duration,
+    /// The bound of the document cache, in bytes (`doorstep serve --doc-cache-mb`).
+    doc_cache_bytes: usize,
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -93,9 +95,16 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     }
 }
 
-fn core_options() -> Options {
+/// The server's document cache by default: 24 MiB, about 1,100 customer documents of the
+/// benchmarks' shape (a card and 3 visits, ~1.8 KiB saved, ~21 KiB loaded: see
+/// `client_core::store::loaded_size`), about the 1,024 documents it held when it was bounded
+/// by count. 64 MiB (~3,000 documents) took the server's peak memory to 192 MiB with 50
+/// devices uploading at once, over the 150 MB it is meant to stay under (docs/benchmarks.md).
+pub const DOC_CACHE_BYTES: usize = 24 << 20;
+
+fn core_options(cache_bytes: usize) -> Options {
     Options {
-        cache_docs: 1024,
+        cache_bytes,
         ..Options::default()
     }
 }
@@ -196,7 +205,7 @@ impl SqliteStore {
             .open(&lock_path)
             .map_err(io_err(&lock_path))?;
         lock.lock().map_err(io_err(&lock_path))?;
-        let opened = Self::open_locked(&path);
+        let opened = Self::open_locked(&path, DOC_CACHE_BYTES);
         let _ = lock.unlock();
         let (store, conn) = opened?;
         let epoch = read_epoch(&conn)?;
@@ -207,7 +216,23 @@ impl SqliteStore {
             sets: Mutex::new(SetCache::default()),
             codes: Mutex::new(HashMap::new()),
             sync_budget: super::sync::SYNC_BUDGET,
+            doc_cache_bytes: DOC_CACHE_BYTES,
         })
+    }
+
+    /// The same store, its document cache bounded by `bytes` instead of [`DOC_CACHE_BYTES`]
+    /// (`doorstep serve --doc-cache-mb`).
+    pub fn with_doc_cache_bytes(mut self, bytes: usize) -> Self {
+        self.doc_cache_bytes = bytes;
+        let core = self.core.get_mut().unwrap_or_else(|e| e.into_inner());
+        core.store.set_cache_bytes(bytes);
+        self
+    }
+
+    /// How full the document cache is: estimated bytes, documents, and the bound.
+    pub fn doc_cache_usage(&self) -> client_core::CacheUsage {
+        let core = self.core.lock().unwrap_or_else(|e| e.into_inner());
+        core.store.cache_usage()
     }
 
     /// The same store, giving each sync request `budget` to work on its messages instead of
@@ -217,15 +242,15 @@ impl SqliteStore {
         self
     }
 
-    fn open_locked(path: &Path) -> Result<(Store, Connection)> {
+    fn open_locked(path: &Path, cache_bytes: usize) -> Result<(Store, Connection)> {
         let store = if path.exists() {
-            Store::open(path, core_options())?
+            Store::open(path, core_options(cache_bytes))?
         } else {
             let identity = Identity {
                 user: SERVER_USER.parse()?,
                 role: Role::DistrictManager,
             };
-            Store::create(path, identity, core_options())?
+            Store::create(path, identity, core_options(cache_bytes))?
         };
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
@@ -286,7 +311,7 @@ impl SqliteStore {
         let epoch = read_epoch(&self.db())?;
         if epoch != core.epoch {
             tracing::info!(epoch, "documents changed outside this process: reloading");
-            core.store = Store::open(&self.path, core_options())?;
+            core.store = Store::open(&self.path, core_options(self.doc_cache_bytes))?;
             core.epoch = epoch;
         }
         Ok(())
@@ -795,6 +820,11 @@ impl Sessions for SqliteStore {
 }
 
 impl Documents for SqliteStore {
+    fn document_cache_bytes(&self) -> Option<u64> {
+        // `try_lock`: a scrape must not wait behind a sync request holding the documents.
+        let core = self.core.try_lock().ok()?;
+        Some(core.store.cache_usage().bytes as u64)
+    }
     fn sync(&self, device: &Device, request: &SyncRequest) -> Result<SyncResponse> {
         self.sync_request(device, request)
     }
