@@ -221,7 +221,11 @@ async fn metrics_count_syncs_and_refusals_under_route_templates() {
         metric(&text, "doorstep_open_connections").unwrap() >= 1.0,
         "this client's connection: {text}"
     );
-    assert_eq!(metric(&text, "doorstep_document_cache_bytes"), Some(0.0));
+    // The synced documents are in the store's cache, and the gauge reads its estimate.
+    assert!(
+        metric(&text, "doorstep_document_cache_bytes").is_some_and(|b| b > 0.0),
+        "{text}"
+    );
     // No raw path, id or token became a label.
     for raw in [&customers[0][..], "yyyy", &phone.token[..], "not-a-token"] {
         assert!(!text.contains(raw), "{raw} leaked into {text}");
