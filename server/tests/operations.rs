@@ -458,22 +458,7 @@ async fn sigterm_lets_an_upload_in_flight_finish_and_commit_and_refuses_newcomer
 
     // A restarted server has the visit.
     let server = Server::start(&data);
-    let (status, c) = get(
-        &http,
-        &server.url,
-        &phone.token,
-        &format!("/v1/customers/{}", customers[0]),
-    )
-    .await;
-    assert_eq!(status, 200, "{c}");
-    assert!(
-        c["visits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|v| v["id"] == visit.id.to_string()),
-        "{c}"
-    );
+    customer_with_visit(&http, &server.url, &phone.token, &customers[0], visit.id).await;
 }
 
 #[tokio::test]
@@ -548,22 +533,8 @@ async fn a_backup_taken_while_serving_restores_every_acknowledged_sync() {
     std::fs::create_dir_all(restored.join("desks")).unwrap();
     std::fs::copy(taken.join("server.db"), restored.join("server.db")).unwrap();
     let server = Server::start(&restored);
-    let (status, c) = get(
-        &http,
-        &server.url,
-        &phone.token,
-        &format!("/v1/customers/{}", customers[1]),
-    )
-    .await;
-    assert_eq!(status, 200, "the device's token is in the backup too: {c}");
-    assert!(
-        c["visits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|v| v["id"] == visit.id.to_string()),
-        "{c}"
-    );
+    // The device's token is in the backup too (the read is authorised).
+    customer_with_visit(&http, &server.url, &phone.token, &customers[1], visit.id).await;
     // The phone carries on against the restored server.
     let rounds = phone.sync(&http, &server.url).await;
     assert!(rounds.iter().all(|r| r.rejected.is_empty()), "{rounds:?}");
@@ -608,5 +579,26 @@ async fn forwarded_addresses_count_only_from_the_trusted_proxy() {
     assert_eq!(
         guesses_until_locked(&from("127.0.0.1"), &server.url).await,
         Some(20)
+    );
+}
+
+/// Reads a customer through the API as the phone's member and asserts the answer is 200 and
+/// lists `visit` among the customer's visits.
+async fn customer_with_visit(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    customer: &str,
+    visit: client_core::VisitId,
+) {
+    let (status, c) = get(http, url, token, &format!("/v1/customers/{customer}")).await;
+    assert_eq!(status, 200, "{c}");
+    assert!(
+        c["visits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["id"] == visit.to_string()),
+        "{c}"
     );
 }
