@@ -666,6 +666,8 @@ impl Store {
     /// documents it wrote are dropped, so memory never shows what the disk lacks. The server
     /// writes a whole sync request this way; the phone does not (each of its writes is durable
     /// when its own call returns). Batches do not nest: `f` runs inside the open one.
+    /// `drop_document`, `compact`, `wipe` and `rebuild_index` open a transaction of their own
+    /// and so fail inside a batch (SQLite has no nested `BEGIN`): call them outside one.
     pub fn batch<R, E: From<Error>>(
         &mut self,
         f: impl FnOnce(&mut Store) -> std::result::Result<R, E>,
