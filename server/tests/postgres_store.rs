@@ -23,65 +23,8 @@ use postgres::NoTls;
 use serde_json::Value as Json;
 use tempfile::TempDir;
 
-const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-/// A database of its own for one test, dropped when the test ends (also when it fails).
-struct TestDb {
-    admin_url: String,
-    name: String,
-    config: postgres::Config,
-}
-
-impl TestDb {
-    fn new() -> TestDb {
-        let admin_url = std::env::var("DOORSTEP_TEST_PG").unwrap_or_else(|_| DEFAULT_PG.into());
-        let mut admin = postgres::Client::connect(&admin_url, NoTls).unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL is not reachable at {admin_url} ({e}): these tests need it \
-                 (set DOORSTEP_TEST_PG to a server where user may create databases)"
-            )
-        });
-        let name = format!("doorstep_test_{}", uuid::Uuid::new_v4().simple());
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        let mut config: postgres::Config = admin_url.parse().unwrap();
-        config.dbname(&name);
-        TestDb {
-            admin_url,
-            name,
-            config,
-        }
-    }
-
-    fn open(&self) -> PgDatabase {
-        PgDatabase::open_config(self.config.clone(), PgOptions::default()).unwrap()
-    }
-
-    fn open_with(&self, options: PgOptions) -> PgDatabase {
-        PgDatabase::open_config(self.config.clone(), options).unwrap()
-    }
-
-    fn client(&self) -> postgres::Client {
-        self.config.connect(NoTls).unwrap()
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        match postgres::Client::connect(&self.admin_url, NoTls) {
-            Ok(mut admin) => {
-                if let Err(e) = admin.batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    self.name
-                )) {
-                    eprintln!("could not drop test database {}: {e}", self.name);
-                }
-            }
-            Err(e) => eprintln!("could not drop test database {}: {e}", self.name),
-        }
-    }
-}
+mod support;
+use support::pg::TestDb;
 
 fn t(s: &str) -> DateTime<FixedOffset> {
     DateTime::parse_from_rfc3339(s).unwrap()

@@ -36,7 +36,16 @@ use crate::matching::{import_policies, ImportReport};
 #[macro_export]
 macro_rules! store_conformance {
     ($make:expr) => {
-        $crate::store_conformance!(@tests $make;
+        $crate::store_conformance!(@checks tests $make);
+    };
+    // A store that lives in a resource of its own (a PostgreSQL database made for the test):
+    // `$make` returns a guard that removes the resource when dropped, and the store (dropped
+    // first).
+    (guarded $make:expr) => {
+        $crate::store_conformance!(@checks guarded $make);
+    };
+    (@checks $kind:ident $make:expr) => {
+        $crate::store_conformance!(@$kind $make;
             teams_and_members,
             devices_and_tokens,
             deactivation,
@@ -49,6 +58,18 @@ macro_rules! store_conformance {
             spot_check_marks_are_replaced,
             imports_match_once_and_a_bad_list_writes_nothing,
         );
+    };
+    (@guarded $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                let dir = tempfile::tempdir().unwrap();
+                let (guard, store) = ($make)(dir.path());
+                $crate::store::conformance::$check(&store, dir.path());
+                drop(store);
+                drop(guard);
+            }
+        )*
     };
     (@tests $make:expr; $($check:ident),* $(,)?) => {
         $(

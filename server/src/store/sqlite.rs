@@ -49,7 +49,7 @@ pub const DB_FILE: &str = "server.db";
 /// The lock file that serialises document work between a server and `doorstep admin`.
 const LOCK_FILE: &str = "server.lock";
 /// The built-in insurance playbook's file, sent to devices of teams without their own.
-const BUILT_IN_PLAYBOOK: &str = include_str!("../../../docs/playbooks/insurance.toml");
+pub(super) const BUILT_IN_PLAYBOOK: &str = include_str!("../../../docs/playbooks/insurance.toml");
 /// The user id the server writes documents under (imports, reassignments).
 const SERVER_USER: &str = "server";
 

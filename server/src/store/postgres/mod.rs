@@ -5,18 +5,28 @@
 //! What is here knows no HTTP and no sync rules: [`PgDatabase`] hands out transactions
 //! ([`PgDatabase::write`], one per batch of documents, retried when PostgreSQL breaks a
 //! deadlock), and a [`DocumentTx`] loads, merges into, appends to, compacts and projects
-//! documents and keeps sync states. The store traits (accounts, documents and sync, projection
-//! reads, events) will be implemented on top of it; until then nothing in the server calls it
-//! but its tests (`server/tests/postgres_store.rs`). docs/postgres.md says the schema and the
+//! documents and keeps sync states. [`PgStore`] implements the store traits on top of it, one
+//! file per trait (`accounts`, `sessions`, `documents_impl`, `projection`, `imports`, `logs`;
+//! what the server writes into documents itself is `server_writes`) and runs the same
+//! conformance suite as the SQLite store (`server/tests/postgres_conformance.rs`).
+//! docs/postgres.md says the schema and the
 //! locking rule.
 //!
 //! The client is the synchronous `postgres` crate, as the store's methods are synchronous and
 //! run on `spawn_blocking` threads: it must not be called from an async task (it blocks on a
 //! runtime of its own).
 
+mod accounts;
 mod documents;
+mod documents_impl;
+mod imports;
 mod index;
+mod logs;
+mod projection;
 mod schema;
+mod server_writes;
+mod sessions;
+mod store;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -27,6 +37,7 @@ use crate::error::{Error, Result};
 
 pub use documents::{DocumentTx, Merged, StoredDoc};
 pub use schema::{migrate, migrations};
+pub use store::PgStore;
 
 /// A connection of the pool, with the statements prepared on it so far: every statement the
 /// store runs is prepared once per connection (an unprepared one costs a second round trip).
