@@ -56,6 +56,10 @@ pub enum Event {
         error: String,
         /// Whether to retry with backoff.
         retry: bool,
+        /// The server asked not to come back before this (a busy server's `Retry-After`):
+        /// the retry waits at least this long, spread a little so that the phones it turned
+        /// away do not all come back in the same second.
+        retry_after: Option<Duration>,
     },
     /// The server said this device is revoked: its local data must go.
     Revoked,
@@ -214,12 +218,21 @@ impl SyncEngine {
                     self.schedule(now + self.config.debounce, &mut effects);
                 }
             }
-            Event::Failed { error, retry } => {
+            Event::Failed {
+                error,
+                retry,
+                retry_after,
+            } => {
                 self.status.syncing = false;
                 self.status.failures += 1;
                 self.status.last_error = Some(error);
                 if retry {
-                    let delay = self.backoff();
+                    let mut delay = self.backoff();
+                    if let Some(wait) = retry_after {
+                        // Between 100% and 150% of the server's wait.
+                        let spread = wait + self.jitter(wait).saturating_sub(wait / 2);
+                        delay = delay.max(spread);
+                    }
                     self.due = None;
                     self.schedule(now + delay, &mut effects);
                 }
@@ -287,6 +300,7 @@ mod tests {
                 Event::Failed {
                     error: "connection refused".into(),
                     retry: true,
+                    retry_after: None,
                 },
             );
             let at = fx
@@ -346,11 +360,41 @@ mod tests {
             Event::Failed {
                 error: "token refused".into(),
                 retry: false,
+                retry_after: None,
             },
         );
         assert!(!fx.iter().any(|f| matches!(f, Effect::WakeAt(_))));
         assert!(starts(
             &e.handle(t0 + Duration::from_secs(1), Event::SyncRequested)
         ));
+    }
+
+    #[test]
+    fn a_busy_server_is_not_asked_again_before_its_retry_after() {
+        let t0 = Instant::now();
+        let mut e = SyncEngine::new(SyncConfig::default(), true, true);
+        e.handle(t0, Event::SyncRequested);
+        let fx = e.handle(
+            t0,
+            Event::Failed {
+                error: "busy".into(),
+                retry: true,
+                retry_after: Some(Duration::from_secs(20)),
+            },
+        );
+        let at = fx
+            .iter()
+            .find_map(|f| match f {
+                Effect::WakeAt(at) => Some(*at),
+                _ => None,
+            })
+            .expect("a retry is scheduled");
+        // The first backoff alone would be ~1 s; the server's 20 s wins, spread up to 30 s.
+        assert!(at - t0 >= Duration::from_secs(20), "{:?}", at - t0);
+        assert!(at - t0 <= Duration::from_secs(30), "{:?}", at - t0);
+        assert!(!starts(
+            &e.handle(t0 + Duration::from_secs(19), Event::Tick)
+        ));
+        assert!(starts(&e.handle(at, Event::Tick)));
     }
 }

@@ -333,6 +333,7 @@ impl<T: Transport + 'static> Driver<T> {
             Err(e) => Event::Failed {
                 error: e.to_string(),
                 retry: e.is_retryable(),
+                retry_after: e.retry_after(),
             },
         };
         let mut answered = std::mem::take(&mut self.riding);

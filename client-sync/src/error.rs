@@ -54,6 +54,15 @@ pub enum SyncError {
         /// What went wrong.
         message: String,
     },
+    /// The server is busy (`503` or `429` with `Retry-After`): come back after
+    /// `retry_after_secs`, not sooner.
+    #[error("the server is busy: try again in {retry_after_secs} s ({message})")]
+    Busy {
+        /// When to try again, as the server said.
+        retry_after_secs: u64,
+        /// The server's sentence.
+        message: String,
+    },
     /// The exchange did not settle within the bounded number of rounds (retry later).
     #[error("sync did not converge after {0} rounds")]
     DidNotConverge(u32),
@@ -92,6 +101,7 @@ impl SyncError {
             SyncError::Revoked => "revoked",
             SyncError::Refused { .. } => "refused",
             SyncError::Server { .. } => "server",
+            SyncError::Busy { .. } => "busy",
             SyncError::DidNotConverge(_) => "did_not_converge",
             SyncError::Store { .. } => "storage",
             SyncError::Stopped => "stopped",
@@ -103,6 +113,7 @@ impl SyncError {
         match self {
             SyncError::Network(_)
             | SyncError::Server { .. }
+            | SyncError::Busy { .. }
             | SyncError::DidNotConverge(_)
             | SyncError::Offline => true,
             // Disk full, a locked database: worth another try; a corrupt home is not, but
@@ -114,6 +125,16 @@ impl SyncError {
             | SyncError::Revoked
             | SyncError::Refused { .. }
             | SyncError::Stopped => false,
+        }
+    }
+
+    /// How long the server asked to wait before the next try, if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            SyncError::Busy {
+                retry_after_secs, ..
+            } => Some(std::time::Duration::from_secs(*retry_after_secs)),
+            _ => None,
         }
     }
 

@@ -192,8 +192,25 @@ fn describe(e: &reqwest::Error) -> String {
     s
 }
 
+/// The seconds of a `Retry-After` header in its delay-seconds form (an HTTP date is not used
+/// by our server and is ignored), capped at an hour.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(|s| s.min(3600))
+}
+
 /// Maps a refused request (any status but 200) to the error a caller can act on.
 pub(crate) fn error_from_status(status: u16, body: &[u8]) -> SyncError {
+    error_with_retry_after(status, body, None)
+}
+
+/// [`error_from_status`], with the answer's `Retry-After` seconds: a `503` or `429` that
+/// carries one is [`SyncError::Busy`] (come back then), not a fault.
+pub(crate) fn error_with_retry_after(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<u64>,
+) -> SyncError {
     let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
     let code = parsed.error.code;
     let message = if parsed.error.message.is_empty() {
@@ -201,6 +218,12 @@ pub(crate) fn error_from_status(status: u16, body: &[u8]) -> SyncError {
     } else {
         parsed.error.message
     };
+    if let (429 | 503, Some(secs)) = (status, retry_after) {
+        return SyncError::Busy {
+            retry_after_secs: secs,
+            message,
+        };
+    }
     match status {
         401 => SyncError::Unauthorized(message),
         403 if code == "revoked" || parsed.wipe || parsed.error.wipe => SyncError::Revoked,
@@ -295,13 +318,14 @@ impl HttpTransport {
             .await
             .map_err(|e| SyncError::Network(describe(&e)))?;
         let status = response.status().as_u16();
+        let wait = retry_after(response.headers());
         // A connection cut while the body arrives is the network's fault, whatever the status.
         let bytes = response
             .bytes()
             .await
             .map_err(|e| SyncError::Network(describe(&e)))?;
         if status != 200 {
-            return Err(error_from_status(status, &bytes));
+            return Err(error_with_retry_after(status, &bytes, wait));
         }
         serde_json::from_slice(&bytes).map_err(|e| SyncError::Server {
             status,
@@ -370,6 +394,37 @@ mod tests {
             error_from_status(404, b""),
             SyncError::Refused { ref code, .. } if code == "http_404"
         ));
+        // A busy server says when to come back; without the header a 503 is a fault.
+        let busy = error_with_retry_after(503, &body("busy", ""), Some(7));
+        assert_eq!(busy.retry_after(), Some(std::time::Duration::from_secs(7)));
+        assert_eq!(busy.code(), "busy");
+        assert!(busy.is_retryable());
+        assert!(matches!(
+            error_with_retry_after(429, &body("too_many_attempts", ""), Some(3)),
+            SyncError::Busy {
+                retry_after_secs: 3,
+                ..
+            }
+        ));
+        assert!(matches!(
+            error_with_retry_after(400, &body("malformed", ""), Some(3)),
+            SyncError::Refused { status: 400, .. }
+        ));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_only() {
+        let mut h = reqwest::header::HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(reqwest::header::RETRY_AFTER, "12".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(12));
+        h.insert(reqwest::header::RETRY_AFTER, "999999".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(3600));
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2026 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), None);
     }
 
     #[test]

@@ -122,9 +122,12 @@ impl From<SyncError> for DoorstepError {
             SyncError::NotLoggedIn => DoorstepError::NotLoggedIn { detail },
             SyncError::Invalid { .. } => DoorstepError::Invalid { detail },
             SyncError::Offline => DoorstepError::Offline { detail },
-            SyncError::Network(_) | SyncError::Server { .. } | SyncError::DidNotConverge(_) => {
-                DoorstepError::Network { detail }
-            }
+            // A busy server is, to the app, a network that will come back (the device's
+            // scheduler already waits the server's Retry-After).
+            SyncError::Network(_)
+            | SyncError::Server { .. }
+            | SyncError::Busy { .. }
+            | SyncError::DidNotConverge(_) => DoorstepError::Network { detail },
             SyncError::Unauthorized(_) => DoorstepError::Unauthorized { detail },
             SyncError::Revoked => DoorstepError::Revoked { detail },
             SyncError::Refused { .. } => DoorstepError::Refused { detail },

@@ -92,6 +92,10 @@ pub struct EdgeArgs {
     /// without holding a thread.
     #[arg(long, env = "DOORSTEP_SYNC_CONCURRENCY", default_value_t = crate::http::sync::default_sync_concurrency() as u64, value_parser = clap::value_parser!(u64).range(1..))]
     pub sync_concurrency: u64,
+    /// Seconds a sync request waits for its turn before it is answered `503 busy` with
+    /// `Retry-After` (0: at once); keep it well below the phones' 60 s request timeout.
+    #[arg(long, env = "DOORSTEP_SYNC_QUEUE_WAIT_SECS", default_value_t = crate::http::sync::DEFAULT_QUEUE_WAIT.as_secs(), value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub sync_queue_wait_secs: u64,
 }
 
 impl Default for EdgeArgs {
@@ -107,6 +111,7 @@ impl Default for EdgeArgs {
             shutdown_grace: limits.shutdown_grace.as_secs(),
             metrics_token: None,
             sync_concurrency: crate::http::sync::default_sync_concurrency() as u64,
+            sync_queue_wait_secs: crate::http::sync::DEFAULT_QUEUE_WAIT.as_secs(),
         }
     }
 }
@@ -221,7 +226,8 @@ pub fn serve_store(
         last.load(Relaxed)
     });
     state.sync_admission =
-        crate::http::sync::Admission::new(usize::try_from(edge.sync_concurrency).unwrap_or(1));
+        crate::http::sync::Admission::new(usize::try_from(edge.sync_concurrency).unwrap_or(1))
+            .with_queue_wait(Duration::from_secs(edge.sync_queue_wait_secs));
     let mut limits = edge.limits();
     let room = connections::descriptor_room();
     if limits.max_connections > room {

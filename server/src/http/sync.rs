@@ -9,10 +9,15 @@
 //! Admission: at most [`Admission`]'s permits of sync requests work at once (by default one
 //! per core). The others wait for a permit here, as tasks, before they take a blocking thread:
 //! a thread waiting on the store's lock would hold its stack and its allocator arena, and the
-//! server's memory would follow the number of devices syncing instead of the cores.
+//! server's memory would follow the number of devices syncing instead of the cores. A request
+//! that has waited [`Admission::queue_wait`] is answered `503 busy` with `Retry-After` (the
+//! queue ahead of it at the recent pace), before a phone's own request timeout runs out: the
+//! phone comes back then, instead of giving up on a request the server would still work on.
 
 use std::io::Read;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::State;
@@ -40,21 +45,63 @@ const DRAIN_BYTES: usize = 4 * MAX_BODY_BYTES;
 /// The most messages one request may carry.
 pub const MAX_MESSAGES_IN: usize = 5_000;
 
-/// How many sync requests work (parse, store, answer) at once; the rest wait as tasks.
+/// How long a sync request waits for its turn by default before it is answered `503 busy`
+/// (`doorstep serve --sync-queue-wait-secs`): well below a phone's 60 s request timeout, so
+/// that a phone hears "busy, try again in N s" instead of timing out on a request the server
+/// may still work on afterwards.
+pub const DEFAULT_QUEUE_WAIT: Duration = Duration::from_secs(20);
+
+/// How many sync requests work (parse, store, answer) at once; the rest wait as tasks, at
+/// most [`Admission::queue_wait`] each, then are told to come back later.
 #[derive(Clone, Debug)]
 pub struct Admission {
     permits: Arc<tokio::sync::Semaphore>,
     size: usize,
+    queue_wait: Duration,
+    /// Requests waiting for a permit now.
+    waiting: Arc<AtomicUsize>,
+    /// A running mean of how long a request holds its permit, in milliseconds.
+    mean_ms: Arc<AtomicU64>,
+}
+
+/// A sync request's turn to work; its time is counted into the running mean when dropped.
+#[derive(Debug)]
+pub struct Turn {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    started: Instant,
+    mean_ms: Arc<AtomicU64>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let took = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // An exponential mean over the last ~8 requests; races between two drops lose one
+        // sample at worst, which an estimate can afford.
+        let old = self.mean_ms.load(Ordering::Relaxed);
+        let new = if old == 0 { took } else { (old * 7 + took) / 8 };
+        self.mean_ms.store(new.max(1), Ordering::Relaxed);
+    }
 }
 
 impl Admission {
-    /// Lets `size` sync requests work at once (at least one).
+    /// Lets `size` sync requests work at once (at least one), the others waiting at most
+    /// [`DEFAULT_QUEUE_WAIT`].
     pub fn new(size: usize) -> Admission {
         let size = size.max(1);
         Admission {
             permits: Arc::new(tokio::sync::Semaphore::new(size)),
             size,
+            queue_wait: DEFAULT_QUEUE_WAIT,
+            waiting: Arc::new(AtomicUsize::new(0)),
+            mean_ms: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The same admission, a request waiting at most `wait` for its turn (zero: a request
+    /// that cannot work at once is answered busy at once).
+    pub fn with_queue_wait(mut self, wait: Duration) -> Admission {
+        self.queue_wait = wait;
+        self
     }
 
     /// How many may work at once.
@@ -62,9 +109,60 @@ impl Admission {
         self.size
     }
 
+    /// How long a request waits for its turn at most.
+    pub fn queue_wait(&self) -> Duration {
+        self.queue_wait
+    }
+
     /// How many are working now.
     pub fn working(&self) -> usize {
         self.size - self.permits.available_permits()
+    }
+
+    /// How many are waiting for their turn now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Waits (as a task, holding no thread) for the request's turn; after
+    /// [`Admission::queue_wait`] without one, `Error::Busy` with the seconds after which a
+    /// retry may find room: the queue ahead, worked `size` at a time at the running mean.
+    pub async fn enter(&self) -> Result<Turn, Error> {
+        let permits = self.permits.clone();
+        let acquired = if let Ok(p) = permits.clone().try_acquire_owned() {
+            Some(p)
+        } else {
+            self.waiting.fetch_add(1, Ordering::Relaxed);
+            let waited = tokio::time::timeout(self.queue_wait, permits.acquire_owned()).await;
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            match waited {
+                Ok(Ok(p)) => Some(p),
+                Ok(Err(_)) => {
+                    return Err(Error::Internal("the sync admission is closed".into()));
+                }
+                Err(_) => None,
+            }
+        };
+        match acquired {
+            Some(permit) => Ok(Turn {
+                _permit: permit,
+                started: Instant::now(),
+                mean_ms: self.mean_ms.clone(),
+            }),
+            None => Err(Error::Busy {
+                retry_after_secs: self.retry_after_secs(),
+            }),
+        }
+    }
+
+    /// When a request refused now may come back: the work queued ahead of it (the waiting
+    /// requests and itself, `size` at a time, at the running mean), between 1 and 60 s.
+    pub fn retry_after_secs(&self) -> u64 {
+        let mean = self.mean_ms.load(Ordering::Relaxed).max(100);
+        let ahead = u64::try_from(self.waiting() + 1).unwrap_or(u64::MAX);
+        let size = u64::try_from(self.size).unwrap_or(1).max(1);
+        let ms = ahead.saturating_mul(mean) / size;
+        ms.div_ceil(1000).clamp(1, 60)
     }
 }
 
@@ -229,6 +327,7 @@ pub fn parse(body: &[u8], gzip: bool) -> Result<SyncRequest, Error> {
         (status = 403, description = "Revoked device or actor mismatch"),
         (status = 413, description = "Too large"),
         (status = 415, description = "Not JSON, or an unknown content encoding"),
+        (status = 503, description = "`busy`: no turn within the queue's wait; `Retry-After` says when to come back"),
     )
 )]
 async fn sync(
@@ -240,14 +339,9 @@ async fn sync(
     let (gzip, declared_too_large) = check_headers(&headers)?;
     let bytes = read_body(body, declared_too_large).await?;
     let team = device.member.team.clone();
-    // Waits as a task, holding no thread, until the request may work.
-    let _permit = state
-        .sync_admission
-        .permits
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| Error::Internal("the sync admission is closed".into()))?;
+    // Waits as a task, holding no thread, until the request may work; past the queue's
+    // bound the phone is told to come back (`503 busy`, `Retry-After`).
+    let _turn = state.sync_admission.enter().await?;
     let (response, changed, received) = blocking(&state, move |store| {
         let req = parse(&bytes, gzip)?;
         let before = store.change_seq()?;
