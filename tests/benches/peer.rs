@@ -181,7 +181,8 @@ fn peak_rss_kib(pid: u32) -> u64 {
 /// Syncs every phone at once, one thread each, each until nothing is pending; returns the wall
 /// time in ms, the HTTP requests made and the sync runs that failed (a request timed out:
 /// client-sync gives up after 60 s; the phone then syncs again, as a real one would, at most
-/// 3 times in a row).
+/// 3 times in a row). A run the server turned away `busy` is not a failure: the phone waits
+/// the server's `Retry-After`, as client-core's scheduler does, and comes back.
 fn sync_all(phones: &[Arc<Phone>]) -> (f64, u64, u64) {
     let barrier = Arc::new(Barrier::new(phones.len() + 1));
     let handles: Vec<_> = phones
@@ -194,6 +195,10 @@ fn sync_all(phones: &[Arc<Phone>]) -> (f64, u64, u64) {
                 loop {
                     let r = match p.sync() {
                         Ok(r) => r,
+                        Err(e @ client_sync::SyncError::Busy { .. }) => {
+                            std::thread::sleep(e.retry_after().unwrap_or_default());
+                            continue;
+                        }
                         Err(e) if in_a_row < 3 => {
                             eprintln!("{}: sync failed, again: {e}", p.user);
                             failures += 1;
