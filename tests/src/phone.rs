@@ -18,6 +18,8 @@ pub struct Phone {
     pub user: String,
     /// The home database's path.
     pub path: PathBuf,
+    /// The device token it logged in with.
+    pub token: String,
     store: Mutex<Store>,
     transport: HttpTransport,
 }
@@ -33,7 +35,19 @@ pub fn home_options() -> Options {
 impl Phone {
     /// Creates a home for `user` in `dir` and logs it in to `server` with `token`.
     pub fn create(dir: &Path, user: &str, role: Role, server: &str, token: &str) -> Phone {
-        let path = dir.join(format!("{user}.db"));
+        Phone::create_named(dir, user, user, role, server, token)
+    }
+
+    /// [`Phone::create`] with the home in `dir/NAME.db` (one user with several phones).
+    pub fn create_named(
+        dir: &Path,
+        name: &str,
+        user: &str,
+        role: Role,
+        server: &str,
+        token: &str,
+    ) -> Phone {
+        let path = dir.join(format!("{name}.db"));
         let store = Store::create(
             &path,
             Identity {
@@ -47,6 +61,7 @@ impl Phone {
         Phone {
             user: user.to_string(),
             path,
+            token: token.to_string(),
             store: Mutex::new(store),
             transport: HttpTransport::new(server, token).expect("a transport"),
         }
@@ -60,6 +75,13 @@ impl Phone {
     /// One sync run with the server over HTTP.
     pub fn sync(&self) -> Result<SyncReport, SyncError> {
         self.sync_via(&self.transport, &RunOptions::default())
+    }
+
+    /// One sync run with another server sharing the same record (an instance behind a load
+    /// balancer with no stickiness).
+    pub fn sync_with(&self, server: &str) -> Result<SyncReport, SyncError> {
+        let transport = HttpTransport::new(server, &self.token)?;
+        self.sync_via(&transport, &RunOptions::default())
     }
 
     /// One sync run through another transport or with other limits.

@@ -1,6 +1,7 @@
 //! The real `doorstep` binary as a process: `doorstep serve` on a loopback port (started,
 //! killed with SIGKILL, stopped with SIGTERM, restarted on the same port) and `doorstep admin`
-//! on its data directory.
+//! on its storage: a data directory (the embedded SQLite store) or a PostgreSQL database
+//! ([`Storage`]; several servers may share one database).
 //!
 //! The binary belongs to another package (`doorstep-server`), so Cargo does not hand its path
 //! to this crate (`CARGO_BIN_EXE_*` exists only for a package's own binaries). [`doorstep`]
@@ -9,6 +10,7 @@
 //! already built and the call is a quick no-op; run alone (`cargo test -p doorstep-tests`),
 //! it builds what is missing. `DOORSTEP_BIN` overrides the path.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -65,12 +67,55 @@ pub fn doorstep() -> &'static Path {
     })
 }
 
-/// Runs `doorstep admin --data DATA --json ARGS`: (exit status, JSON printed).
-pub fn admin_run(data: &Path, args: &[&str]) -> (i32, Value) {
+/// Where a server keeps its record.
+#[derive(Clone, Debug)]
+pub enum Storage {
+    /// A data directory: the embedded SQLite store (`--data DIR`).
+    Dir(PathBuf),
+    /// A PostgreSQL database (`--database-url URL`), which several servers may share.
+    Postgres(String),
+}
+
+impl Storage {
+    /// The command-line arguments that name it, for `serve` and `admin`.
+    pub fn args(&self) -> Vec<OsString> {
+        match self {
+            Storage::Dir(d) => vec!["--data".into(), d.into()],
+            Storage::Postgres(url) => vec!["--database-url".into(), url.into()],
+        }
+    }
+}
+
+/// What names a server's storage: a data directory (a path) or a [`Storage`].
+pub trait AsStorage {
+    /// The storage.
+    fn storage(&self) -> Storage;
+}
+
+impl AsStorage for Path {
+    fn storage(&self) -> Storage {
+        Storage::Dir(self.to_path_buf())
+    }
+}
+
+impl AsStorage for PathBuf {
+    fn storage(&self) -> Storage {
+        Storage::Dir(self.clone())
+    }
+}
+
+impl AsStorage for Storage {
+    fn storage(&self) -> Storage {
+        self.clone()
+    }
+}
+
+/// Runs `doorstep admin --data DATA --json ARGS` (or `--database-url URL`): (exit status,
+/// JSON printed).
+pub fn admin_run(data: &(impl AsStorage + ?Sized), args: &[&str]) -> (i32, Value) {
     let out = Command::new(doorstep())
         .arg("admin")
-        .arg("--data")
-        .arg(data)
+        .args(data.storage().args())
         .arg("--json")
         .args(args)
         .output()
@@ -86,7 +131,7 @@ pub fn admin_run(data: &Path, args: &[&str]) -> (i32, Value) {
 }
 
 /// Runs an admin command that must succeed.
-pub fn admin(data: &Path, args: &[&str]) -> Value {
+pub fn admin(data: &(impl AsStorage + ?Sized), args: &[&str]) -> Value {
     let (code, v) = admin_run(data, args);
     assert_eq!(code, 0, "admin {args:?} failed: {v}");
     v
@@ -94,7 +139,7 @@ pub fn admin(data: &Path, args: &[&str]) -> Value {
 
 /// Creates team `team` with the members given as (user, role), agents reporting to the first
 /// manager listed.
-pub fn create_team(data: &Path, team: &str, members: &[(&str, &str)]) {
+pub fn create_team(data: &(impl AsStorage + ?Sized), team: &str, members: &[(&str, &str)]) {
     admin(data, &["team", "create", team]);
     let boss = members
         .iter()
@@ -112,7 +157,7 @@ pub fn create_team(data: &Path, team: &str, members: &[(&str, &str)]) {
 }
 
 /// Issues a device for `user`; returns its token.
-pub fn issue_token(data: &Path, user: &str) -> String {
+pub fn issue_token(data: &(impl AsStorage + ?Sized), user: &str) -> String {
     admin(data, &["device", "issue", "--user", user])["token"]
         .as_str()
         .expect("a token")
@@ -122,8 +167,10 @@ pub fn issue_token(data: &Path, user: &str) -> String {
 /// A running `doorstep serve`, killed when dropped.
 pub struct ServerProcess {
     child: Option<Child>,
-    /// The data directory.
+    /// The data directory (on PostgreSQL: the directory of the log).
     pub data: PathBuf,
+    /// Where it keeps its record.
+    pub storage: Storage,
     /// Where it listens.
     pub addr: SocketAddr,
     /// Its log (stderr), appended across restarts.
@@ -133,7 +180,7 @@ pub struct ServerProcess {
 }
 
 fn spawn(
-    data: &Path,
+    storage: &Storage,
     addr: &str,
     log: &Path,
     rust_log: &str,
@@ -143,8 +190,8 @@ fn spawn(
         .append(true)
         .open(log)?;
     let mut child = Command::new(doorstep())
-        .args(["serve", "--addr", addr, "--data"])
-        .arg(data)
+        .args(["serve", "--addr", addr])
+        .args(storage.args())
         .env("RUST_LOG", rust_log)
         .stdout(Stdio::piped())
         .stderr(err)
@@ -175,12 +222,19 @@ impl ServerProcess {
 
     /// Like [`ServerProcess::start`] with a `RUST_LOG` filter of the caller's choice.
     pub fn start_with_log_level(data: &Path, rust_log: &str) -> ServerProcess {
+        ServerProcess::start_on(Storage::Dir(data.to_path_buf()), data, rust_log)
+    }
+
+    /// Starts a server on `storage` (several may share one PostgreSQL database), its log
+    /// beside `data` (`DATA.log`).
+    pub fn start_on(storage: Storage, data: &Path, rust_log: &str) -> ServerProcess {
         let log = data.with_extension("log");
         let (child, addr) =
-            spawn(data, "127.0.0.1:0", &log, rust_log).expect("doorstep serve starts");
+            spawn(&storage, "127.0.0.1:0", &log, rust_log).expect("doorstep serve starts");
         ServerProcess {
             child: Some(child),
             data: data.to_path_buf(),
+            storage,
             addr,
             log,
             rust_log: rust_log.to_string(),
@@ -226,7 +280,7 @@ impl ServerProcess {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             match spawn(
-                &self.data,
+                &self.storage,
                 &self.addr.to_string(),
                 &self.log,
                 &self.rust_log,

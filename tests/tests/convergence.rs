@@ -14,14 +14,17 @@
 //! new agent's; a reassignment made on the supervisor's offline phone does the same.
 //!
 //! The order of reconnection and the random work come from a seed, printed at the start
-//! (`DOORSTEP_SEED=<n>` replays one).
+//! (`DOORSTEP_SEED=<n>` replays one). Both stores run it: the embedded SQLite one (the
+//! server's record read from its file while it is stopped) and PostgreSQL (a database made
+//! for the test; the record read by a fresh supervisor device that syncs everything).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use client_core::model::{CustomerPatch, NewCustomer, Role};
 use client_core::{CustomerId, DocId, Options, Store, VisitId};
+use doorstep_tests::pg::TestDatabase;
 use doorstep_tests::phone::{replica, sales_visit, Phone, Replica};
-use doorstep_tests::server::{admin, create_team, issue_token, ServerProcess};
+use doorstep_tests::server::{admin, create_team, issue_token, ServerProcess, Storage};
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
@@ -41,6 +44,8 @@ struct World {
     /// Every visit recorded on any phone, with its customer.
     visits: BTreeMap<VisitId, CustomerId>,
     rng: StdRng,
+    /// Fresh devices made to read the record (on PostgreSQL).
+    readers: usize,
 }
 
 impl World {
@@ -176,8 +181,24 @@ impl World {
         }
     }
 
-    /// Stops the server, reads its record, starts it again on the same port.
+    /// The server's record. On SQLite: stops the server, reads its file, starts it again on
+    /// the same port. On PostgreSQL: what a fresh supervisor device receives (every document
+    /// of the team, as the record holds it).
     fn server_replica(&mut self) -> Replica {
+        if let Storage::Postgres(_) = self.server.storage {
+            self.readers += 1;
+            let token = issue_token(&self.server.storage, BOSS);
+            let reader = Phone::create_named(
+                self._dir.path(),
+                &format!("reader-{}", self.readers),
+                BOSS,
+                Role::Supervisor,
+                &self.server.url(),
+                &token,
+            );
+            reader.sync().expect("a fresh device reads the record");
+            return replica(&mut reader.store());
+        }
         assert!(self.server.terminate(), "the server stops cleanly");
         let mut store = Store::open(self.server.data.join("server.db"), Options::default())
             .expect("the server's store opens");
@@ -259,6 +280,16 @@ fn card(server: &Replica, c: CustomerId) -> &serde_json::Value {
 
 #[test]
 fn offline_phones_converge_through_the_server_in_any_order() {
+    converge_in_any_order(None);
+}
+
+#[test]
+fn offline_phones_converge_through_the_server_in_any_order_on_postgresql() {
+    let db = TestDatabase::new();
+    converge_in_any_order(Some(&db));
+}
+
+fn converge_in_any_order(db: Option<&TestDatabase>) {
     let seed: u64 = std::env::var("DOORSTEP_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -266,17 +297,18 @@ fn offline_phones_converge_through_the_server_in_any_order() {
     println!("seed = {seed} (replay with DOORSTEP_SEED={seed})");
     let dir = TempDir::new().unwrap();
     let data = dir.path().join("data");
+    let storage = db.map_or(Storage::Dir(data.clone()), |db| Storage::Postgres(db.url()));
     let mut members: Vec<(&str, &str)> = vec![(BOSS, "supervisor")];
     members.extend(AGENTS.iter().map(|a| (*a, "agent")));
-    create_team(&data, "north", &members);
-    let server = ServerProcess::start(&data);
+    create_team(&storage, "north", &members);
+    let server = ServerProcess::start_on(storage.clone(), &data, "warn");
     let mut phones = vec![];
     for (user, role) in AGENTS
         .iter()
         .map(|a| (*a, Role::Agent))
         .chain([(BOSS, Role::Supervisor)])
     {
-        let token = issue_token(&data, user);
+        let token = issue_token(&storage, user);
         phones.push(Phone::create(dir.path(), user, role, &server.url(), &token));
     }
     let mut w = World {
@@ -285,6 +317,7 @@ fn offline_phones_converge_through_the_server_in_any_order() {
         phones,
         visits: BTreeMap::new(),
         rng: StdRng::seed_from_u64(seed),
+        readers: 0,
     };
 
     // Each agent brings their customers; everyone converges once.
@@ -365,7 +398,7 @@ fn offline_phones_converge_through_the_server_in_any_order() {
                 // customer; A-2, briefly online, receives it and visits too.
                 let c = customers[0][2];
                 admin(
-                    &w.server.data,
+                    &w.server.storage,
                     &["assign", "--customer", &c.to_string(), "--agent", "A-2"],
                 );
                 w.record_visit(0, c, "A-1 did not know the customer had moved to A-2");
@@ -432,16 +465,27 @@ fn offline_phones_converge_through_the_server_in_any_order() {
 /// see what the new agent wrote meanwhile.
 #[test]
 fn a_visit_recorded_offline_on_a_reassigned_customer_is_handed_in() {
+    handed_in(None);
+}
+
+#[test]
+fn a_visit_recorded_offline_on_a_reassigned_customer_is_handed_in_on_postgresql() {
+    let db = TestDatabase::new();
+    handed_in(Some(&db));
+}
+
+fn handed_in(db: Option<&TestDatabase>) {
     let dir = TempDir::new().unwrap();
     let data = dir.path().join("data");
+    let storage = db.map_or(Storage::Dir(data.clone()), |db| Storage::Postgres(db.url()));
     create_team(
-        &data,
+        &storage,
         "north",
         &[(BOSS, "supervisor"), ("A-1", "agent"), ("A-2", "agent")],
     );
-    let server = ServerProcess::start(&data);
+    let server = ServerProcess::start_on(storage.clone(), &data, "warn");
     let phone = |user: &str| {
-        let token = issue_token(&data, user);
+        let token = issue_token(&storage, user);
         Phone::create(dir.path(), user, Role::Agent, &server.url(), &token)
     };
     let (a1, a2) = (phone("A-1"), phone("A-2"));
@@ -457,7 +501,7 @@ fn a_visit_recorded_offline_on_a_reassigned_customer_is_handed_in() {
 
     // Reassigned on the server; A-2 receives the customer and visits.
     admin(
-        &data,
+        &storage,
         &["assign", "--customer", &c.to_string(), "--agent", "A-2"],
     );
     a2.sync().unwrap();

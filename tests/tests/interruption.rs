@@ -8,10 +8,13 @@
 //! never hears so). After each: the sync fails with a retryable error, the phone still has
 //! every visit and still counts the documents as pending; the server's record holds none of the
 //! batch after a cut request, all of it after a cut response; the next sync (to a restarted
-//! server) completes, and the server then has every visit exactly once.
+//! server) completes, and the server then has every visit exactly once. Both stores run it:
+//! the embedded SQLite one (the record read from its file while the server is stopped) and
+//! PostgreSQL (a database made for the test; the record read by a fresh supervisor device).
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,9 +22,10 @@ use client_core::model::{NewCustomer, Role};
 use client_core::protocol::{SyncRequest, SyncResponse};
 use client_core::{CustomerId, DocId, Options, Store, VisitId};
 use client_sync::{HttpOptions, HttpTransport, RunOptions, SyncError, Transport};
+use doorstep_tests::pg::TestDatabase;
 use doorstep_tests::phone::{sales_visit, Phone};
 use doorstep_tests::proxy::{Direction, Proxy};
-use doorstep_tests::server::{create_team, issue_token, ServerProcess};
+use doorstep_tests::server::{create_team, issue_token, ServerProcess, Storage};
 use tempfile::TempDir;
 
 const CUSTOMERS: usize = 100;
@@ -89,6 +93,39 @@ impl Transport for Faulty {
     }
 }
 
+/// The visits the server's record holds, leaving the server running: on SQLite read from its
+/// file while it is stopped, on PostgreSQL by a fresh supervisor device that syncs it all.
+fn record_visits(srv: &mut ServerProcess, dir: &Path) -> BTreeMap<VisitId, CustomerId> {
+    match srv.storage.clone() {
+        Storage::Dir(data) => {
+            if srv.is_running() {
+                assert!(srv.terminate());
+            }
+            let held = server_visits(&data);
+            srv.restart();
+            held
+        }
+        Storage::Postgres(_) => {
+            if !srv.is_running() {
+                srv.restart();
+            }
+            static READERS: AtomicUsize = AtomicUsize::new(0);
+            let n = READERS.fetch_add(1, Ordering::Relaxed);
+            let token = issue_token(&srv.storage, "S-01");
+            let reader = Phone::create_named(
+                dir,
+                &format!("reader-{n}"),
+                "S-01",
+                Role::Supervisor,
+                &srv.url(),
+                &token,
+            );
+            reader.sync().expect("a fresh device reads the record");
+            phone_visits(&reader)
+        }
+    }
+}
+
 /// The visits the server's record holds (read from its store while it is stopped).
 fn server_visits(data: &Path) -> BTreeMap<VisitId, CustomerId> {
     let store = Store::open(data.join("server.db"), Options::default()).unwrap();
@@ -116,11 +153,30 @@ fn phone_visits(phone: &Phone) -> BTreeMap<VisitId, CustomerId> {
 
 #[test]
 fn a_connection_cut_mid_request_loses_nothing() {
+    cut_mid_request(None);
+}
+
+#[test]
+fn a_connection_cut_mid_request_loses_nothing_on_postgresql() {
+    let db = TestDatabase::new();
+    cut_mid_request(Some(&db));
+}
+
+fn cut_mid_request(db: Option<&TestDatabase>) {
     let dir = TempDir::new().unwrap();
     let data = dir.path().join("data");
-    create_team(&data, "north", &[("S-01", "supervisor"), ("A-1", "agent")]);
-    let token = issue_token(&data, "A-1");
-    let server = Arc::new(Mutex::new(ServerProcess::start(&data)));
+    let storage = db.map_or(Storage::Dir(data.clone()), |db| Storage::Postgres(db.url()));
+    create_team(
+        &storage,
+        "north",
+        &[("S-01", "supervisor"), ("A-1", "agent")],
+    );
+    let token = issue_token(&storage, "A-1");
+    let server = Arc::new(Mutex::new(ServerProcess::start_on(
+        storage.clone(),
+        &data,
+        "warn",
+    )));
     let proxy = Arc::new(Proxy::start(server.lock().unwrap().addr));
     let phone = Phone::create(dir.path(), "A-1", Role::Agent, &proxy.url(), &token);
     let plain = HttpOptions {
@@ -196,12 +252,8 @@ fn a_connection_cut_mid_request_loses_nothing() {
             phone.pending()
         );
 
-        // What the server holds now (read from its file while it is stopped).
-        let mut srv = server.lock().unwrap();
-        if srv.is_running() {
-            assert!(srv.terminate());
-        }
-        let held = server_visits(&data);
+        // What the server holds now.
+        let held = record_visits(&mut server.lock().unwrap(), dir.path());
         let new_on_server = written
             .keys()
             .filter(|v| !before_batch.contains_key(*v) && held.contains_key(*v))
@@ -212,21 +264,16 @@ fn a_connection_cut_mid_request_loses_nothing() {
             Fault::CutResponse => assert_eq!(new_on_server, CUSTOMERS, "{fault:?}"),
             _ => assert!(new_on_server <= CUSTOMERS),
         }
-        srv.restart();
-        drop(srv);
 
         // The next sync completes; the server has every visit exactly once.
         let r = phone.sync_via(&transport(None), &opts).unwrap();
         assert!(r.rejected.is_empty() && r.failed.is_empty(), "{r:?}");
         assert_eq!(r.pending_documents, 0, "{fault:?}: {r:?}");
-        let mut srv = server.lock().unwrap();
-        assert!(srv.terminate());
         assert_eq!(
-            server_visits(&data),
+            record_visits(&mut server.lock().unwrap(), dir.path()),
             written,
             "{fault:?}: server and phone differ"
         );
-        srv.restart();
     }
     assert!(
         proxy.cuts() >= 2,
