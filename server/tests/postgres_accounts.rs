@@ -167,3 +167,44 @@ fn lists_come_in_byte_order_whatever_the_database_collation() {
         check(&store, dir.path());
     }
 }
+
+/// `Imports::import_key` before `apply_import` exists on PostgreSQL: the key's row and the
+/// customer's index row written by hand, as an import and the index writer leave them.
+#[test]
+fn an_import_key_names_its_customer_while_the_customer_exists() {
+    use client_core::CustomerId;
+    use doorstep_server::store::Imports;
+    let db = TestDb::new();
+    let store = db.store();
+    let customer = CustomerId::new();
+    let mut client = db.client();
+    client
+        .execute(
+            "INSERT INTO import_keys (team, key, customer) VALUES ('north', 'Li Na|138', $1)",
+            &[&customer.as_uuid()],
+        )
+        .unwrap();
+    let south: TeamId = "south".parse().unwrap();
+    assert_eq!(
+        store.import_key(&team(), "Li Na|138").unwrap(),
+        None,
+        "no customer yet"
+    );
+    client
+        .execute(
+            "INSERT INTO customers (id, name, status, json) VALUES ($1, 'Li Na', 'active', '{}')",
+            &[&customer.to_string()],
+        )
+        .unwrap();
+    assert_eq!(
+        store.import_key(&team(), "Li Na|138").unwrap(),
+        Some(customer)
+    );
+    assert_eq!(store.import_key(&team(), "Li Na|139").unwrap(), None);
+    assert_eq!(
+        store.import_key(&south, "Li Na|138").unwrap(),
+        None,
+        "keys are a team's"
+    );
+    assert_eq!(store.import_key(&team(), "").unwrap(), None);
+}
