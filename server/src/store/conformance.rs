@@ -26,7 +26,7 @@ use client_core::{CustomerId, DocId, Identity, Options, Store, UserId};
 use client_sync::{run_sync_blocking, RunOptions, SyncError, SyncReport, Transport};
 
 use super::ServerStore;
-use crate::accounts::{Device, DeviceId, NewMember, TeamId};
+use crate::accounts::{Device, DeviceId, Member, NewMember, TeamId};
 use crate::error::Error;
 use crate::import::read_policies;
 use crate::matching::{import_policies, ImportReport};
@@ -57,6 +57,13 @@ macro_rules! store_conformance {
             reassigned_customers_move,
             spot_check_marks_are_replaced,
             imports_match_once_and_a_bad_list_writes_nothing,
+            members_and_devices_in_byte_order,
+            member_rules_and_figures,
+            desk_device_is_registered_once,
+            times_read_as_rfc3339_millis,
+            login_links_and_sessions_against_the_clock,
+            spot_check_marks_read_as_written,
+            playbooks_keep_their_codes,
         );
     };
     (@guarded $make:expr; $($check:ident),* $(,)?) => {
@@ -600,4 +607,364 @@ pub fn imports_match_once_and_a_bad_list_writes_nothing<S: ServerStore + ?Sized>
         import_policies(s, &"south".parse().unwrap(), &rows),
         Err(Error::NotFound { .. })
     ));
+}
+
+/// A time as the stores hand it out: RFC 3339, UTC (`Z`), milliseconds.
+fn is_stamp(t: &str) -> bool {
+    t.len() == 24
+        && t.ends_with('Z')
+        && t.as_bytes()[19] == b'.'
+        && chrono::DateTime::parse_from_rfc3339(t).is_ok()
+}
+
+fn add(s: &(impl ServerStore + ?Sized), id: &str, role: Role, team: &str, boss: Option<&str>) {
+    s.add_member(NewMember {
+        user: user(id),
+        name: String::new(),
+        role,
+        team: team.parse().unwrap(),
+        reports_to: boss.map(user),
+    })
+    .unwrap();
+}
+
+/// Accounts: members (by team, role, id) and devices (by member, issue time) are listed in
+/// byte order, as ids compare in Rust — whatever collation a database would use (`South`
+/// before `north`, `A_0` after `A-2`, `a-3` after every capital).
+pub fn members_and_devices_in_byte_order<S: ServerStore + ?Sized>(s: &S, _dir: &Path) {
+    north(s);
+    s.create_team(&"South".parse().unwrap()).unwrap();
+    add(s, "a-3", Role::Agent, "north", None);
+    add(s, "A_0", Role::Agent, "north", None);
+    add(s, "Z-9", Role::Agent, "South", None);
+    add(s, "B-1", Role::Supervisor, "South", None);
+    let ids = |team: Option<&TeamId>| -> Vec<String> {
+        s.members(team)
+            .unwrap()
+            .iter()
+            .map(|m| format!("{}/{}", m.member.team, m.member.user))
+            .collect()
+    };
+    assert_eq!(
+        ids(None),
+        [
+            "South/B-1",
+            "South/Z-9",
+            "north/S-1",
+            "north/A-1",
+            "north/A-2",
+            "north/A_0",
+            "north/a-3"
+        ]
+    );
+    assert_eq!(ids(Some(&team())).len(), 5);
+    let mut issued = vec![];
+    for who in ["a-3", "A-1", "A_0", "A-1", "Z-9"] {
+        issued.push((who, s.issue_device(&user(who)).unwrap().device));
+        // Distinct issue times, even at a store's millisecond precision.
+        std::thread::sleep(std::time::Duration::from_millis(3));
+    }
+    let listed: Vec<(String, DeviceId)> = s
+        .devices()
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.user.to_string(), d.id))
+        .collect();
+    let expected: Vec<(String, DeviceId)> = [1, 3, 2, 4, 0]
+        .iter()
+        .map(|&i| (issued[i].0.to_string(), issued[i].1))
+        .collect();
+    assert_eq!(listed, expected, "by member (byte order), then issue time");
+}
+
+/// Accounts: who may report to whom, the server's own id, names, and the figures of the team
+/// list (devices not revoked, last sync, active).
+pub fn member_rules_and_figures<S: ServerStore + ?Sized>(s: &S, _dir: &Path) {
+    north(s);
+    s.create_team(&"south".parse().unwrap()).unwrap();
+    add(s, "S-9", Role::Supervisor, "south", None);
+    for (id, role, boss) in [
+        ("A-5", Role::Agent, "A-1"),      // an agent is nobody's manager
+        ("A-6", Role::Agent, "S-9"),      // a manager of another team
+        ("A-7", Role::Agent, "nobody"),   // unknown
+        ("S-5", Role::Supervisor, "S-1"), // not above the new role
+    ] {
+        let r = s.add_member(NewMember {
+            user: user(id),
+            name: String::new(),
+            role,
+            team: team(),
+            reports_to: Some(user(boss)),
+        });
+        assert!(matches!(r, Err(Error::Invalid { .. })), "{id}: {r:?}");
+        assert!(s.member(&user(id)).unwrap().is_none(), "{id} not added");
+    }
+    let server = s.add_member(NewMember {
+        user: user("server"),
+        name: String::new(),
+        role: Role::Agent,
+        team: team(),
+        reports_to: None,
+    });
+    assert!(matches!(server, Err(Error::Invalid { .. })), "{server:?}");
+    let named = s
+        .add_member(NewMember {
+            user: user("A-8"),
+            name: "  Wang Fang  ".into(),
+            role: Role::Agent,
+            team: team(),
+            reports_to: Some(user("S-1")),
+        })
+        .unwrap();
+    assert_eq!(named.name, "Wang Fang");
+    assert_eq!(s.member(&user("A-8")).unwrap().unwrap(), named);
+    add(s, "A-9", Role::Agent, "north", None);
+    assert_eq!(s.member(&user("A-9")).unwrap().unwrap().name, "A-9");
+
+    let a1 = user("A-1");
+    let first = s.issue_device(&a1).unwrap();
+    s.issue_device(&a1).unwrap();
+    let row = |id: &UserId| {
+        s.members(Some(&team()))
+            .unwrap()
+            .into_iter()
+            .find(|m| m.member.user == *id)
+            .unwrap()
+    };
+    let listed = row(&a1);
+    assert_eq!(
+        (listed.devices, listed.active, listed.last_sync.clone()),
+        (2, true, None)
+    );
+    s.revoke_device(first.device).unwrap();
+    assert_eq!(row(&a1).devices, 1, "a revoked device is not counted");
+    assert_eq!(row(&user("A-2")).devices, 0);
+    let back = s.set_active(&a1, true, None).unwrap();
+    assert_eq!(
+        (back.devices, back.active),
+        (1, true),
+        "already active: no change"
+    );
+    assert_eq!(back.member.user, a1);
+}
+
+/// Accounts: a manager's desk is one device, registered on first use and the same one
+/// afterwards, listed as a desk; deactivating its manager does not revoke it (a desk is no
+/// phone), revoking it does.
+pub fn desk_device_is_registered_once<S: ServerStore + ?Sized>(s: &S, _dir: &Path) {
+    north(s);
+    let manager = s.member(&user("S-1")).unwrap().unwrap();
+    let desk = s.desk_device(&manager).unwrap();
+    assert_eq!(desk.member, manager);
+    assert!(!desk.revoked);
+    assert_eq!(s.desk_device(&manager).unwrap().id, desk.id, "asked twice");
+    let listed = s.devices().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(listed[0].desk && listed[0].id == desk.id && listed[0].user == manager.user);
+
+    let phone = s.issue_device(&manager.user).unwrap();
+    s.set_active(&manager.user, false, None).unwrap();
+    assert!(s.authenticate(&phone.token).unwrap().unwrap().revoked);
+    let kept = s.desk_device(&manager).unwrap();
+    assert_eq!((kept.id, kept.revoked), (desk.id, false));
+    s.set_active(&manager.user, true, None).unwrap();
+
+    let stranger = Member {
+        user: user("nobody"),
+        ..manager.clone()
+    };
+    assert!(matches!(
+        s.desk_device(&stranger),
+        Err(Error::NotFound { .. })
+    ));
+    let agent = s.member(&user("A-2")).unwrap().unwrap();
+    s.set_active(&agent.user, false, None).unwrap();
+    assert!(matches!(s.desk_device(&agent), Err(Error::Invalid { .. })));
+    assert_eq!(s.devices().unwrap().len(), 2, "no desk issued to either");
+
+    s.revoke_device(desk.id).unwrap();
+    assert!(matches!(s.desk_device(&manager), Err(Error::Revoked)));
+    assert_eq!(
+        s.devices().unwrap().len(),
+        2,
+        "a revoked desk is not replaced"
+    );
+}
+
+/// Accounts: the times a store hands out are RFC 3339 UTC with milliseconds, whatever it
+/// stores (so the HTTP answers read the same on every store); `last_seen` moves when a token
+/// is used, a revoked device's token is still known (told to wipe).
+pub fn times_read_as_rfc3339_millis<S: ServerStore + ?Sized>(s: &S, _dir: &Path) {
+    north(s);
+    let before = chrono::Utc::now() - Duration::seconds(5);
+    let issued = s.issue_device(&user("A-1")).unwrap();
+    let info = s.devices().unwrap().remove(0);
+    assert!(is_stamp(&info.created_at), "{info:?}");
+    assert!(info.last_seen.is_none() && info.last_sync.is_none());
+    let created = chrono::DateTime::parse_from_rfc3339(&info.created_at).unwrap();
+    assert!(created > before && created < chrono::Utc::now() + Duration::seconds(5));
+    std::thread::sleep(std::time::Duration::from_millis(3));
+    s.authenticate(&issued.token).unwrap().unwrap();
+    let seen = s.devices().unwrap().remove(0).last_seen.unwrap();
+    assert!(is_stamp(&seen) && seen >= info.created_at, "{seen}");
+    let revoked = s.revoke_device(issued.device).unwrap();
+    assert_eq!(revoked.created_at, info.created_at);
+    assert_eq!(revoked.last_seen.as_deref(), Some(seen.as_str()));
+    let device = s.authenticate(&issued.token).unwrap().unwrap();
+    assert!(device.revoked && device.id == issued.device && device.member.user == user("A-1"));
+    let mark = s
+        .mark_spot_check(
+            &user("A-1"),
+            NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            &user("S-1"),
+            "",
+        )
+        .unwrap();
+    assert!(is_stamp(&mark.at), "{mark:?}");
+}
+
+/// Sessions: expiry is compared as time against the clock, a few seconds either way; a
+/// login link opens once (also when it had expired, it is gone); deactivation ends links and
+/// hides the password; a new password ends the sessions.
+pub fn login_links_and_sessions_against_the_clock<S: ServerStore + ?Sized>(s: &S, _dir: &Path) {
+    north(s);
+    let s1 = user("S-1");
+    let stamp =
+        |d: Duration| (chrono::Utc::now() + d).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    s.create_session(&s1, "soon", &stamp(Duration::seconds(30)))
+        .unwrap();
+    s.create_session(&s1, "just-gone", &stamp(Duration::seconds(-2)))
+        .unwrap();
+    assert_eq!(s.session_member("soon").unwrap().unwrap().user, s1);
+    assert!(s.session_member("just-gone").unwrap().is_none());
+
+    s.set_password(&s1, "$argon2id$one").unwrap();
+    assert!(
+        s.session_member("soon").unwrap().is_none(),
+        "a new password ends the sessions"
+    );
+
+    assert!(matches!(
+        s.create_login_link(&user("nobody"), "x", &stamp(Duration::hours(1))),
+        Err(Error::NotFound { .. })
+    ));
+    // (A store may sweep expired links when it makes a new one: "gone" is made last.)
+    s.create_login_link(&s1, "fresh", &stamp(Duration::seconds(30)))
+        .unwrap();
+    s.create_login_link(&s1, "gone", &stamp(Duration::seconds(-2)))
+        .unwrap();
+    assert_eq!(s.redeem_login_link("gone").unwrap(), None, "expired");
+    assert_eq!(s.redeem_login_link("fresh").unwrap(), Some(s1.clone()));
+    assert_eq!(s.redeem_login_link("fresh").unwrap(), None, "once");
+
+    s.create_login_link(&s1, "pending", &stamp(Duration::hours(1)))
+        .unwrap();
+    s.create_session(&s1, "open", &stamp(Duration::hours(1)))
+        .unwrap();
+    s.set_active(&s1, false, None).unwrap();
+    assert!(
+        s.password_hash(&s1).unwrap().is_none(),
+        "hidden while deactivated"
+    );
+    assert!(s.session_member("open").unwrap().is_none());
+    s.set_active(&s1, true, None).unwrap();
+    assert_eq!(
+        s.password_hash(&s1).unwrap().as_deref(),
+        Some("$argon2id$one"),
+        "kept for a return"
+    );
+    assert_eq!(
+        s.redeem_login_link("pending").unwrap(),
+        None,
+        "deactivation ended the link for good"
+    );
+    assert!(
+        s.session_member("open").unwrap().is_none(),
+        "and the session"
+    );
+}
+
+/// Logs: a mark reads back as it was written (its time included), the marks of a week come
+/// by agent in byte order, only for the agents asked about.
+pub fn spot_check_marks_read_as_written<S: ServerStore + ?Sized>(s: &S, _dir: &Path) {
+    north(s);
+    add(s, "A_0", Role::Agent, "north", None);
+    let week = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+    let (s1, boss) = (user("S-1"), user("D-1"));
+    let mut written = vec![];
+    for a in ["A_0", "A-2", "A-1"] {
+        written.push(s.mark_spot_check(&user(a), week, &s1, a).unwrap());
+    }
+    let replaced = s
+        .mark_spot_check(&user("A-2"), week, &boss, "again")
+        .unwrap();
+    written[1] = replaced.clone();
+    assert_eq!(replaced.checked_by, boss);
+    let all = [user("A-1"), user("A-2"), user("A_0")];
+    let marks = s.spot_check_marks(&all, week).unwrap();
+    assert_eq!(
+        marks,
+        [written[2].clone(), written[1].clone(), written[0].clone()]
+    );
+    let some = s
+        .spot_check_marks(&[user("A_0"), user("nobody")], week)
+        .unwrap();
+    assert_eq!(some, [written[0].clone()]);
+    assert!(s.spot_check_marks(&[], week).unwrap().is_empty());
+    assert!(s
+        .spot_check_marks(&all, week - Duration::days(7))
+        .unwrap()
+        .is_empty());
+}
+
+/// Accounts and documents: a playbook put in force reaches the phones; a record written
+/// under it stays valid after the team changes playbook again (every playbook a team has had
+/// counts); a playbook for an unknown team or one that does not load is refused.
+pub fn playbooks_keep_their_codes<S: ServerStore + ?Sized>(s: &S, dir: &Path) {
+    use super::sqlite::{sha256_hex, BUILT_IN_PLAYBOOK};
+    north(s);
+    let with_tea = BUILT_IN_PLAYBOOK.replacen(
+        "[[visit_kinds]]",
+        "[[visit_kinds]]\ncode = \"tea\"\nlabel = \"茶访\"\nlabel_en = \"Tea visit\"\n\
+         category = \"service\"\ndescription = \"a cup of tea\"\n\n[[visit_kinds]]",
+        1,
+    );
+    assert!(matches!(
+        s.set_playbook(&"south".parse().unwrap(), &with_tea),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(s.set_playbook(&team(), "name = [").is_err());
+    let put = s.set_playbook(&team(), &with_tea).unwrap();
+    assert_eq!(put.hash, sha256_hex(with_tea.as_bytes()));
+
+    let phone = Phone::new(s, dir, "A-1", "A-1");
+    let (report, _) = phone.sync(s);
+    assert_eq!(report.playbook.as_deref(), Some(put.hash.as_str()));
+    let c = phone.customer("A-1");
+    let v = {
+        let mut home = phone.home.lock().unwrap();
+        let end = home.now() - Duration::minutes(10);
+        home.record_visit(
+            c,
+            NewVisit {
+                kind: "tea".into(),
+                purposes: vec!["needs_discovery".into()],
+                outcome: None,
+                policies: vec![],
+                start: end - Duration::minutes(40),
+                end,
+                location: None,
+                notes: String::new(),
+            },
+        )
+        .unwrap()
+    };
+    // The team goes back to the built-in playbook before the phone syncs its visit.
+    s.set_playbook(&team(), BUILT_IN_PLAYBOOK).unwrap();
+    let (report, _) = phone.sync(s);
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    assert_eq!(
+        s.visit(v.id).unwrap().map(|x| x.kind).as_deref(),
+        Some("tea")
+    );
 }

@@ -5,7 +5,7 @@
 use doorstep_server::store::postgres::{PgDatabase, PgOptions, PgStore};
 use postgres::NoTls;
 
-const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// A database of its own for one test, dropped when the test ends (also when it fails).
 pub struct TestDb {
