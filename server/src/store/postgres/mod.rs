@@ -19,14 +19,17 @@
 mod accounts;
 mod documents;
 mod documents_impl;
+mod health;
 mod imports;
 mod index;
 mod logs;
+pub mod notify;
 mod projection;
 mod schema;
 mod server_writes;
 mod sessions;
 mod store;
+mod throttle;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -36,8 +39,10 @@ use postgres::{Client, NoTls, Statement};
 use crate::error::{Error, Result};
 
 pub use documents::{DocumentTx, Merged, StoredDoc};
+pub use health::PoolState;
 pub use schema::{migrate, migrations};
 pub use store::PgStore;
+pub use throttle::PURGE_EVERY;
 
 /// A connection of the pool, with the statements prepared on it so far: every statement the
 /// store runs is prepared once per connection (an unprepared one costs a second round trip).
