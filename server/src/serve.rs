@@ -263,6 +263,27 @@ pub fn run(args: ServeArgs) -> Result<()> {
     )
 }
 
+/// The dashboards' events of an instance on a shared PostgreSQL database: a change is
+/// published (`NOTIFY`) and comes back to this instance's dashboards through its listener, as
+/// it comes to every other instance's, so each dashboard hears it once; after the listener
+/// lost its connection, every dashboard refreshes. The events stay fed while the listener is
+/// kept.
+pub fn shared_events(config: &postgres::Config) -> (crate::http::events::Events, notify::Listener) {
+    let notifier = notify::Notifier::start(config);
+    let events = crate::http::events::Events::published_by(move |team| {
+        notifier.notify(team.as_str());
+    });
+    let fed = events.clone();
+    let listener = notify::listen(config, move |heard| match heard {
+        notify::Heard::Changed(team) => match team.parse() {
+            Ok(team) => fed.deliver(&team),
+            Err(_) => tracing::warn!("a change notice for no valid team ignored"),
+        },
+        notify::Heard::Reconnected => fed.deliver_everything(),
+    });
+    (events, listener)
+}
+
 /// Prints `listening on http://ADDR` (what tests and scripts wait for).
 fn print_listening(local: SocketAddr) -> Result<Ready> {
     // A closed stdout (`| head`) must not stop the server.
@@ -290,20 +311,7 @@ fn run_postgres(args: ServeArgs) -> Result<()> {
         pool = args.database.db_pool,
         "postgresql database opened"
     );
-    // A change is published (NOTIFY) and comes back to this instance's dashboards through its
-    // listener, as it comes to every other instance's: each hears it once.
-    let notifier = notify::Notifier::start(&config);
-    let events = crate::http::events::Events::published_by(move |team| {
-        notifier.notify(team.as_str());
-    });
-    let fed = events.clone();
-    let _listener = notify::listen(&config, move |heard| match heard {
-        notify::Heard::Changed(team) => match team.parse() {
-            Ok(team) => fed.deliver(&team),
-            Err(_) => tracing::warn!("a change notice for no valid team ignored"),
-        },
-        notify::Heard::Reconnected => fed.deliver_everything(),
-    });
+    let (events, _listener) = shared_events(&config);
     let mut state = AppState::new(store.clone(), Desks::in_dir(&args.desk_dir));
     state.events = events;
     state.logins = Arc::new(crate::http::login_guard::LoginGuard::new().with_shared(store.clone()));
