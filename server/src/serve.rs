@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::http::connections::{self, Limits};
 use crate::http::metrics::{Metrics, PoolGauges};
 use crate::http::{app, AppState};
-use crate::store::postgres::{notify, PgOptions, PgStore};
+use crate::store::postgres::{notify, PgOptions, PgStore, PgTarget};
 use crate::store::{ServerStore, SqliteStore};
 
 /// `doorstep serve`.
@@ -83,53 +83,26 @@ pub struct DatabaseArgs {
 }
 
 impl DatabaseArgs {
-    /// The URL's connection settings, with a connect timeout (10 s) unless the URL sets one.
-    /// A URL that does not parse is refused without being repeated (it may hold a password).
-    pub fn config(&self) -> Result<Option<postgres::Config>> {
-        let Some(url) = self.database_url.as_deref() else {
-            return Ok(None);
-        };
-        let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
-            Error::invalid(
-                "--database-url",
-                format!("not a PostgreSQL URL (postgres://user@host:port/database): {e}"),
-            )
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
-        Ok(Some(config))
+    /// The database, if a URL was given (one that does not parse is an error).
+    pub fn target(&self) -> Result<Option<PgTarget>> {
+        self.database_url
+            .as_deref()
+            .map(PgTarget::parse)
+            .transpose()
     }
 
     /// Opens the PostgreSQL store (migrating the database), if a URL was given.
     pub fn open(&self) -> Result<Option<PgStore>> {
-        let Some(config) = self.config()? else {
+        let Some(target) = self.target()? else {
             return Ok(None);
         };
-        let options = PgOptions {
-            pool_size: self.db_pool,
-            ..PgOptions::default()
-        };
-        PgStore::open_config(config, options).map(Some)
+        target
+            .open(PgOptions {
+                pool_size: self.db_pool,
+                ..PgOptions::default()
+            })
+            .map(Some)
     }
-}
-
-/// Where the database is, for the log (never the password).
-fn describe(config: &postgres::Config) -> String {
-    let host = config
-        .get_hosts()
-        .first()
-        .map(|h| match h {
-            postgres::config::Host::Tcp(name) => name.clone(),
-            #[cfg(unix)]
-            postgres::config::Host::Unix(path) => path.display().to_string(),
-        })
-        .unwrap_or_default();
-    format!(
-        "{host}:{} database {}",
-        config.get_ports().first().copied().unwrap_or(5432),
-        config.get_dbname().unwrap_or("(default)")
-    )
 }
 
 /// The HTTP edge's limits and trust, as flags (each also an environment variable).
@@ -268,7 +241,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
 /// it comes to every other instance's, so each dashboard hears it once; after the listener
 /// lost its connection, every dashboard refreshes. The events stay fed while the listener is
 /// kept.
-pub fn shared_events(config: &postgres::Config) -> (crate::http::events::Events, notify::Listener) {
+pub fn shared_events(target: &PgTarget) -> (crate::http::events::Events, notify::Listener) {
+    let config = target.config();
     let notifier = notify::Notifier::start(config);
     let events = crate::http::events::Events::published_by(move |team| {
         notifier.notify(team.as_str());
@@ -296,22 +270,25 @@ fn print_listening(local: SocketAddr) -> Result<Ready> {
 /// `doorstep serve --database-url`: the PostgreSQL store, with what several instances on one
 /// database share wired in (readiness, pool gauges, change notices, login throttling).
 fn run_postgres(args: ServeArgs) -> Result<()> {
-    let config = args
+    let target = args
         .database
-        .config()?
+        .target()?
         .ok_or_else(|| Error::Internal("run_postgres without a database url".into()))?;
+    let options = PgOptions {
+        pool_size: args.database.db_pool,
+        ..PgOptions::default()
+    };
     let store = Arc::new(
-        args.database
-            .open()?
-            .ok_or_else(|| Error::Internal("run_postgres without a database url".into()))?
+        target
+            .open(options)?
             .with_sync_budget(Duration::from_millis(args.sync_budget_ms)),
     );
     tracing::info!(
-        database = %describe(&config),
+        database = %target.describe(),
         pool = args.database.db_pool,
         "postgresql database opened"
     );
-    let (events, _listener) = shared_events(&config);
+    let (events, _listener) = shared_events(&target);
     let mut state = AppState::new(store.clone(), Desks::in_dir(&args.desk_dir));
     state.events = events;
     state.logins = Arc::new(crate::http::login_guard::LoginGuard::new().with_shared(store.clone()));

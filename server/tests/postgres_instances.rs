@@ -23,6 +23,7 @@ use doorstep_server::http::events::Notice;
 use doorstep_server::http::login_guard::LoginGuard;
 use doorstep_server::serve::shared_events;
 use doorstep_server::store::postgres::notify::LISTENER_APPLICATION;
+use doorstep_server::store::postgres::PgTarget;
 use doorstep_server::throttle::{self, Scope, SharedCounts, MAX_KEYS};
 use serde_json::json;
 use support::pg::TestDb;
@@ -367,8 +368,8 @@ async fn the_lockout_holds_at(url: String) {
 #[test]
 fn a_notice_published_by_one_instance_reaches_the_other_once() {
     let db = TestDb::new();
-    let (a, _listening_a) = shared_events(&db.config);
-    let (b, _listening_b) = shared_events(&db.config);
+    let (a, _listening_a) = shared_events(&PgTarget::from_config(db.config.clone()));
+    let (b, _listening_b) = shared_events(&PgTarget::from_config(db.config.clone()));
     let mut on_a = a.subscribe();
     let mut on_b = b.subscribe();
     wait_for_listeners(&db, 2);
@@ -407,7 +408,7 @@ fn a_notice_published_by_one_instance_reaches_the_other_once() {
 #[test]
 fn the_listener_survives_pg_terminate_backend() {
     let db = TestDb::new();
-    let (events, _listening) = shared_events(&db.config);
+    let (events, _listening) = shared_events(&PgTarget::from_config(db.config.clone()));
     let mut rx = events.subscribe();
     let before = wait_for_listeners(&db, 1);
     let killed: bool = db

@@ -29,6 +29,7 @@ mod schema;
 mod server_writes;
 mod sessions;
 mod store;
+mod target;
 mod throttle;
 
 use std::collections::HashMap;
@@ -42,6 +43,7 @@ pub use documents::{DocumentTx, Merged, StoredDoc};
 pub use health::PoolState;
 pub use schema::{migrate, migrations};
 pub use store::PgStore;
+pub use target::PgTarget;
 pub use throttle::PURGE_EVERY;
 
 /// A connection of the pool, with the statements prepared on it so far: every statement the
