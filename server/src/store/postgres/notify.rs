@@ -218,6 +218,8 @@ fn listener_thread(config: &Config, stop: &AtomicBool, heard: &dyn Fn(Heard)) {
         if connected_before {
             tracing::info!("change listener connected again");
             heard(Heard::Reconnected);
+        } else {
+            tracing::info!(channel = CHANNEL, "change listener listening");
         }
         connected_before = true;
         if let Err(e) = hear(&mut client, stop, heard) {
