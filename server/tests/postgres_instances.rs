@@ -133,6 +133,40 @@ fn two_instances_are_ready_and_neither_once_a_newer_build_migrated() {
     }
 }
 
+/// A connection to the PostgreSQL server's maintenance database (as `TestDb` makes).
+fn maintenance_client() -> postgres::Client {
+    let url = std::env::var("DOORSTEP_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    postgres::Client::connect(&url, postgres::NoTls).unwrap()
+}
+
+#[test]
+fn ready_is_503_while_the_database_refuses_connections_and_200_after() {
+    let db = TestDb::new();
+    let a = Server::start_pg(&db.url(), &[]);
+    assert_eq!(on(status(&a.url, "/ready")).0, 200);
+    let name = db.config.get_dbname().unwrap().to_string();
+    let mut admin = maintenance_client();
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        .unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            &[&name],
+        )
+        .unwrap();
+    let (code, body) = on(status(&a.url, "/ready"));
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(on(status(&a.url, "/health")).0, 200);
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .unwrap();
+    wait_until("ready again", Duration::from_secs(20), || {
+        on(status(&a.url, "/ready")).0 == 200
+    });
+}
+
 #[test]
 fn metrics_show_the_pool_on_postgresql() {
     let db = TestDb::new();
@@ -201,6 +235,17 @@ fn a_bad_url_or_an_unreachable_database_stops_the_start_with_one_line() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(err.starts_with("error: postgresql"), "{err}");
     }
+    // The same from the environment.
+    let out = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env_remove("DOORSTEP_DATA")
+        .env("DOORSTEP_DATABASE_URL", bad)
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("error: invalid --database-url"), "{err}");
     let (code, err) = run_doorstep(&[
         "serve",
         "--data",
