@@ -9,6 +9,9 @@
 //! file per trait (`accounts`, `sessions`, `documents_impl`, `projection`, `imports`, `logs`;
 //! what the server writes into documents itself is `server_writes`) and runs the same
 //! conformance suite as the SQLite store (`server/tests/postgres_conformance.rs`).
+//! What an instance of `doorstep serve` on the database needs besides the store is here too:
+//! the URL (`target`), `/ready`'s check and the pool's gauges (`health`), change notices
+//! between instances (`notify`) and the login throttle's shared counts (`throttle`).
 //! docs/postgres.md says the schema and the
 //! locking rule.
 //!
