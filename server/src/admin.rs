@@ -5,7 +5,8 @@
 //! refused sync messages, managers' dashboard passwords and one-time login links. No server is
 //! needed; a running server on the same directory picks the changes up (see `store::sqlite`
 //! for how document changes are coordinated). Like `doorstep agent`, it parses and prints: the
-//! work is the store's.
+//! work is the store's. With `--database-url` (instead of `--data`) the same commands work on
+//! a PostgreSQL database, the one `doorstep serve --database-url` instances share.
 
 use std::path::PathBuf;
 
@@ -16,15 +17,24 @@ use serde::Serialize;
 
 use crate::accounts::{new_token, token_hash, DeviceId, NewMember, TeamId};
 use crate::error::{Error, Result};
-use crate::store::{Accounts, Documents, Logs, ServerStore, SqliteStore};
+use crate::store::{ServerStore, SqliteStore};
 use crate::{import, logins, matching};
 
 /// `doorstep admin`: the options every command shares, and the command.
 #[derive(Debug, Args)]
 pub struct AdminArgs {
-    /// The server's data directory (holds `server.db`); created if missing.
-    #[arg(long, env = "DOORSTEP_DATA", default_value = "./doorstep-data")]
+    /// The server's data directory (holds `server.db`); created if missing. Not with
+    /// `--database-url`.
+    #[arg(
+        long,
+        env = "DOORSTEP_DATA",
+        default_value = "./doorstep-data",
+        conflicts_with = "database_url"
+    )]
     pub data: PathBuf,
+    /// The PostgreSQL database instead of the data directory.
+    #[command(flatten)]
+    pub database: crate::serve::DatabaseArgs,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -248,7 +258,11 @@ pub fn login_link(store: &dyn ServerStore, user: &UserId, base_url: &str) -> Res
 /// Runs one admin command.
 pub fn run(args: AdminArgs) -> Result<()> {
     let json = args.json;
-    let store = SqliteStore::open(&args.data)?;
+    let opened: Box<dyn ServerStore> = match args.database.open()? {
+        Some(pg) => Box::new(pg),
+        None => Box::new(SqliteStore::open(&args.data)?),
+    };
+    let store: &dyn ServerStore = opened.as_ref();
     match args.command {
         AdminCommand::Team(TeamCommand::Create { name }) => {
             let team: TeamId = name.parse()?;
@@ -332,13 +346,13 @@ pub fn run(args: AdminArgs) -> Result<()> {
                     line.trim_end_matches(['\r', '\n']).to_string()
                 }
             };
-            set_password(&store, &user, &password)?;
+            set_password(store, &user, &password)?;
             out(json, &serde_json::json!({ "user": user }), |_| {
                 format!("password set for {user}")
             })
         }
         AdminCommand::LoginLink { user, base_url } => {
-            let link = login_link(&store, &user.parse()?, &base_url)?;
+            let link = login_link(store, &user.parse()?, &base_url)?;
             out(
                 json,
                 &serde_json::json!({ "user": user, "url": link }),
@@ -411,7 +425,7 @@ pub fn run(args: AdminArgs) -> Result<()> {
                 source,
             })?;
             let rows = import::read_policies(file)?;
-            let r = matching::import_policies(&store, &team, &rows)?;
+            let r = matching::import_policies(store, &team, &rows)?;
             out(json, &r, |r| {
                 format!(
                     "{} rows: customers {} created, {} updated; policies {} created, {} updated",

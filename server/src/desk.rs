@@ -82,6 +82,14 @@ impl Desks {
         }
     }
 
+    /// The desks kept in `dir` itself (a server on PostgreSQL has no data directory; each
+    /// instance keeps its own, brought up to date from the store before every write).
+    pub fn in_dir(dir: &Path) -> Desks {
+        Desks {
+            dir: dir.to_path_buf(),
+        }
+    }
+
     fn path(&self, member: &Member) -> PathBuf {
         self.dir.join(format!("{}.db", member.user.as_str()))
     }

@@ -22,9 +22,9 @@ struct Cli {
 enum Command {
     /// A field agent's phone on the command line (offline journal).
     Agent(AgentArgs),
-    /// Runs the sync server over a data directory.
+    /// Runs the sync server over a data directory or a PostgreSQL database (`--database-url`).
     Serve(ServeArgs),
-    /// Manages teams, members, devices and data in a server's data directory.
+    /// Manages teams, members, devices and data in a server's data directory or database.
     Admin(AdminArgs),
     /// Starts a server with a sample team and a month of synced work, for a first look.
     Demo(DemoArgs),

@@ -1,5 +1,11 @@
 //! `doorstep serve`: runs the HTTP server over a data directory until SIGINT or SIGTERM.
 //!
+//! With `--database-url postgres://…` (instead of `--data`) it runs on the PostgreSQL store,
+//! and several instances can share the database: `/ready` also checks the schema's version,
+//! `/metrics` shows the pool, dashboards' change events go between instances through
+//! `NOTIFY`/`LISTEN` (`store::postgres::notify`), and failed logins are counted in the
+//! database (`throttle::SharedCounts`).
+//!
 //! It opens the store, binds the address, prints `listening on http://ADDR` on stdout once the
 //! socket is bound (with `--addr 127.0.0.1:0` the real port: tests read this line), and on a
 //! signal stops accepting connections and lets in-flight requests finish (within
@@ -19,15 +25,30 @@ use clap::Args;
 use crate::desk::Desks;
 use crate::error::{Error, Result};
 use crate::http::connections::{self, Limits};
+use crate::http::metrics::{Metrics, PoolGauges};
 use crate::http::{app, AppState};
+use crate::store::postgres::{notify, PgOptions, PgStore, PgTarget};
 use crate::store::{ServerStore, SqliteStore};
 
 /// `doorstep serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The data directory (holds `server.db`); created if missing.
-    #[arg(long, env = "DOORSTEP_DATA", default_value = "./doorstep-data")]
+    /// The data directory (holds `server.db`); created if missing. Not with
+    /// `--database-url`.
+    #[arg(
+        long,
+        env = "DOORSTEP_DATA",
+        default_value = "./doorstep-data",
+        conflicts_with = "database_url"
+    )]
     pub data: PathBuf,
+    /// The PostgreSQL database instead of the data directory.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// With `--database-url`: the directory of the managers' desks (their local homes, from
+    /// which comments and answers are written); created if missing.
+    #[arg(long, env = "DOORSTEP_DESK_DIR", default_value = "./doorstep-desks")]
+    pub desk_dir: PathBuf,
     /// The address to listen on (`127.0.0.1:0` picks a free port).
     #[arg(long, env = "DOORSTEP_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
@@ -46,6 +67,42 @@ pub struct ServeArgs {
     /// The limits at the edge.
     #[command(flatten)]
     pub edge: EdgeArgs,
+}
+
+/// A PostgreSQL database as the server's store (`doorstep serve`, `doorstep admin`).
+#[derive(Clone, Debug, Args)]
+pub struct DatabaseArgs {
+    /// A PostgreSQL database to keep the data in instead of the data directory
+    /// (`postgres://user:password@host:5432/doorstep`); several instances may share it.
+    /// Migrated to this build's schema at start.
+    #[arg(long, env = "DOORSTEP_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// With `--database-url`: the most connections this process opens to the database.
+    #[arg(long, env = "DOORSTEP_DB_POOL", default_value_t = PgOptions::default().pool_size, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub db_pool: u32,
+}
+
+impl DatabaseArgs {
+    /// The database, if a URL was given (one that does not parse is an error).
+    pub fn target(&self) -> Result<Option<PgTarget>> {
+        self.database_url
+            .as_deref()
+            .map(PgTarget::parse)
+            .transpose()
+    }
+
+    /// Opens the PostgreSQL store (migrating the database), if a URL was given.
+    pub fn open(&self) -> Result<Option<PgStore>> {
+        let Some(target) = self.target()? else {
+            return Ok(None);
+        };
+        target
+            .open(PgOptions {
+                pool_size: self.db_pool,
+                ..PgOptions::default()
+            })
+            .map(Some)
+    }
 }
 
 /// The HTTP edge's limits and trust, as flags (each also an environment variable).
@@ -166,6 +223,9 @@ pub fn init_logging_as(format: LogFormat) {
 /// Runs the server until a signal.
 pub fn run(args: ServeArgs) -> Result<()> {
     init_logging_as(args.log_format);
+    if args.database.database_url.is_some() {
+        return run_postgres(args);
+    }
     let store = SqliteStore::open(&args.data)?
         .with_sync_budget(std::time::Duration::from_millis(args.sync_budget_ms))
         .with_doc_cache_bytes(
@@ -177,13 +237,82 @@ pub fn run(args: ServeArgs) -> Result<()> {
         Desks::in_data_dir(&args.data),
         args.addr,
         &args.edge,
-        |local| {
-            // A closed stdout (`| head`) must not stop the server.
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "listening on http://{local}");
-            let _ = out.flush();
-            Ok(Ready::Serve)
+        print_listening,
+    )
+}
+
+/// The dashboards' events of an instance on a shared PostgreSQL database: a change is
+/// published (`NOTIFY`) and comes back to this instance's dashboards through its listener, as
+/// it comes to every other instance's, so each dashboard hears it once; after the listener
+/// lost its connection, every dashboard refreshes. The events stay fed while the listener is
+/// kept.
+pub fn shared_events(target: &PgTarget) -> (crate::http::events::Events, notify::Listener) {
+    let config = target.config();
+    let notifier = notify::Notifier::start(config);
+    let events = crate::http::events::Events::published_by(move |team| {
+        notifier.notify(team.as_str());
+    });
+    let fed = events.clone();
+    let listener = notify::listen(config, move |heard| match heard {
+        notify::Heard::Changed(team) => match team.parse() {
+            Ok(team) => fed.deliver(&team),
+            Err(_) => tracing::warn!("a change notice for no valid team ignored"),
         },
+        notify::Heard::Reconnected => fed.deliver_everything(),
+    });
+    (events, listener)
+}
+
+/// Prints `listening on http://ADDR` (what tests and scripts wait for).
+fn print_listening(local: SocketAddr) -> Result<Ready> {
+    // A closed stdout (`| head`) must not stop the server.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on http://{local}");
+    let _ = out.flush();
+    Ok(Ready::Serve)
+}
+
+/// `doorstep serve --database-url`: the PostgreSQL store, with what several instances on one
+/// database share wired in (readiness, pool gauges, change notices, login throttling).
+fn run_postgres(args: ServeArgs) -> Result<()> {
+    let target = args
+        .database
+        .target()?
+        .ok_or_else(|| Error::Internal("run_postgres without a database url".into()))?;
+    let options = PgOptions {
+        pool_size: args.database.db_pool,
+        ..PgOptions::default()
+    };
+    let store = Arc::new(
+        target
+            .open(options)?
+            .with_sync_budget(Duration::from_millis(args.sync_budget_ms)),
+    );
+    tracing::info!(
+        database = %target.describe(),
+        pool = args.database.db_pool,
+        "postgresql database opened"
+    );
+    let (events, _listener) = shared_events(&target);
+    let mut state = AppState::new(store.clone(), Desks::in_dir(&args.desk_dir));
+    state.events = events;
+    state.logins = Arc::new(crate::http::login_guard::LoginGuard::new().with_shared(store.clone()));
+    let ready = store.clone();
+    state.readiness = Some(Arc::new(move || ready.database().ready()));
+    let pool = store;
+    serve_state(
+        state,
+        Some(Box::new(move || {
+            let p = pool.database().pool_state();
+            PoolGauges {
+                in_use: p.in_use,
+                idle: p.idle,
+                max: p.max,
+            }
+        })),
+        args.addr,
+        &args.edge,
+        print_listening,
     )
 }
 
@@ -208,13 +337,29 @@ pub fn serve_store(
     edge: &EdgeArgs,
     ready: impl FnOnce(SocketAddr) -> Result<Ready> + Send + 'static,
 ) -> Result<()> {
-    let store_for_metrics = store.clone();
-    let mut state = AppState::new(store, desks);
+    serve_state(AppState::new(store, desks), None, addr, edge, ready)
+}
+
+/// [`serve_store`] with the application's state made by the caller, and the database pool's
+/// gauges for `/metrics` when there is a pool.
+pub fn serve_state(
+    mut state: AppState,
+    pool: Option<Box<dyn Fn() -> PoolGauges + Send + Sync>>,
+    addr: SocketAddr,
+    edge: &EdgeArgs,
+    ready: impl FnOnce(SocketAddr) -> Result<Ready> + Send + 'static,
+) -> Result<()> {
+    let store_for_metrics = state.store.clone();
     state.trust_proxy = edge.trust_proxy || !edge.trusted_proxies.is_empty();
     state.trusted_proxies = Arc::from(edge.trusted_proxies.as_slice());
+    let mut metrics = Metrics::new();
     if let Some(token) = edge.metrics_token.as_deref().filter(|t| !t.is_empty()) {
-        state.metrics = Arc::new(crate::http::metrics::Metrics::new().with_token(token));
+        metrics = metrics.with_token(token);
     }
+    if let Some(pool) = pool {
+        metrics = metrics.with_pool(pool);
+    }
+    state.metrics = Arc::new(metrics);
     let open_connections = state.metrics.connections();
     // The cache gauge reads the store when it is free and otherwise repeats the last reading.
     let (cached, last) = (store_for_metrics, std::sync::atomic::AtomicU64::new(0));

@@ -8,6 +8,11 @@
 //! of a key quiet for an hour are forgotten. The table is bounded: past [`MAX_KEYS`] keys the
 //! quietest are dropped. Plain state with the clock passed in: no HTTP, no tokio, testable
 //! without waiting.
+//!
+//! Several instances behind one database (PostgreSQL) count together: the same [`Policy`]
+//! decides ([`Policy::failures_after`], [`Policy::lockout`]) and the state per key lives in the
+//! database ([`SharedCounts`], implemented by the PostgreSQL store), so a guesser hopping
+//! between instances meets the same lockouts.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -45,6 +50,82 @@ pub const ADDRESS: Policy = Policy {
     max_lockout: Duration::from_secs(15 * 60),
     forget_after: Duration::from_secs(3600),
 };
+
+impl Policy {
+    /// The failures a key has counted after one more, given the count before and how long
+    /// ago its last failure was (a key quiet for longer than `forget_after` starts afresh).
+    pub fn failures_after(&self, before: u32, quiet_for: Duration) -> u32 {
+        if quiet_for > self.forget_after {
+            1
+        } else {
+            before.saturating_add(1)
+        }
+    }
+
+    /// The lockout that `failures` failures start, if any: none within the free failures,
+    /// then the first lockout, doubled for each failure past it, up to the longest.
+    pub fn lockout(&self, failures: u32) -> Option<Duration> {
+        let over = failures.checked_sub(self.free_failures)?;
+        Some(
+            self.first_lockout
+                .saturating_mul(2u32.saturating_pow(over.min(30)))
+                .min(self.max_lockout),
+        )
+    }
+}
+
+/// What a throttle counts: an account's name or a client's address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Login names ([`ACCOUNT`]).
+    Account,
+    /// Client addresses ([`ADDRESS`]).
+    Address,
+}
+
+impl Scope {
+    /// The policy of this scope.
+    pub fn policy(self) -> Policy {
+        match self {
+            Scope::Account => ACCOUNT,
+            Scope::Address => ADDRESS,
+        }
+    }
+
+    /// The scope's name as stored (`account`, `address`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Account => "account",
+            Scope::Address => "address",
+        }
+    }
+}
+
+/// Failure counts kept where several server instances see them (a database), decided by
+/// [`Scope::policy`] with the wall clock passed in. Each call is atomic per key: two
+/// instances counting a failure of one key at once count two.
+pub trait SharedCounts: Send + Sync {
+    /// `Ok(Err(wait))` while `key` is locked out at `now`.
+    fn check(
+        &self,
+        scope: Scope,
+        key: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> crate::Result<Result<(), Duration>>;
+
+    /// Counts a failure of `key` at `now`; returns the lockout it starts, if any. Keys quiet
+    /// for longer than the policy's `forget_after` are purged from time to time, and past
+    /// [`MAX_KEYS`] keys per scope the quietest go.
+    fn failed(
+        &self,
+        scope: Scope,
+        key: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> crate::Result<Option<Duration>>;
+
+    /// Forgets `key`'s failures.
+    fn succeeded(&self, scope: Scope, key: &str) -> crate::Result<()>;
+}
 
 #[derive(Clone, Copy, Debug)]
 struct Entry {
@@ -88,16 +169,12 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
             locked_until: None,
             last_failure: now,
         });
-        if now.saturating_duration_since(entry.last_failure) > policy.forget_after {
-            entry.failures = 0;
-        }
-        entry.failures = entry.failures.saturating_add(1);
+        entry.failures = policy.failures_after(
+            entry.failures,
+            now.saturating_duration_since(entry.last_failure),
+        );
         entry.last_failure = now;
-        let over = entry.failures.checked_sub(policy.free_failures)?;
-        let lockout = policy
-            .first_lockout
-            .saturating_mul(2u32.saturating_pow(over.min(30)))
-            .min(policy.max_lockout);
+        let lockout = policy.lockout(entry.failures)?;
         entry.locked_until = Some(now + lockout);
         Some(lockout)
     }

@@ -2,9 +2,11 @@
 //!
 //! A sync that stored changes, a comment or an answer tells [`Events`] which team's records
 //! changed; every open dashboard of that team gets a `change` event and re-fetches the view it
-//! shows. [`Events`] is a small type around a tokio broadcast channel so that a server with
-//! several instances (PostgreSQL later) can replace it with one fed by the database
-//! (`LISTEN/NOTIFY`) without touching a handler. At shutdown [`Events::close`] ends every
+//! shows. [`Events`] is a small type around a tokio broadcast channel. On one instance
+//! (SQLite) a change goes straight to the channel. With several instances (PostgreSQL) it is
+//! made with [`Events::published_by`]: a change is only published (`NOTIFY`), and the
+//! instance's listener feeds what every instance published back in ([`Events::deliver`]), so
+//! each dashboard hears a change once, whichever instance stored it. At shutdown [`Events::close`] ends every
 //! stream, so a graceful stop does not wait for browsers to hang up. The answer carries
 //! `X-Accel-Buffering: no`, so that nginx in front passes each event on as it comes.
 
@@ -30,14 +32,20 @@ use crate::accounts::TeamId;
 pub enum Notice {
     /// A team's records changed.
     Changed(TeamId),
+    /// Any team's records may have changed (notices were missed): every dashboard refreshes.
+    Everything,
     /// The server is stopping: end the stream.
     Closing,
 }
+
+/// Where a change goes when it is published rather than delivered in this process.
+type Publish = std::sync::Arc<dyn Fn(&TeamId) + Send + Sync>;
 
 /// The notifier: who changed, to whoever listens.
 #[derive(Clone)]
 pub struct Events {
     tx: broadcast::Sender<Notice>,
+    publish: Option<Publish>,
 }
 
 impl Default for Events {
@@ -51,12 +59,36 @@ impl Events {
     pub fn new() -> Self {
         Events {
             tx: broadcast::channel(256).0,
+            publish: None,
         }
     }
 
-    /// Tells listeners that `team`'s records changed.
+    /// A notifier whose changes go to `publish` (PostgreSQL's `NOTIFY`) instead of this
+    /// process's dashboards; what reaches them is what the listener hands to
+    /// [`Events::deliver`].
+    pub fn published_by(publish: impl Fn(&TeamId) + Send + Sync + 'static) -> Self {
+        Events {
+            publish: Some(std::sync::Arc::new(publish)),
+            ..Events::new()
+        }
+    }
+
+    /// Tells listeners that `team`'s records changed: directly, or through the publisher.
     pub fn changed(&self, team: &TeamId) {
+        match &self.publish {
+            Some(publish) => publish(team),
+            None => self.deliver(team),
+        }
+    }
+
+    /// Tells this process's dashboards that `team`'s records changed.
+    pub fn deliver(&self, team: &TeamId) {
         let _ = self.tx.send(Notice::Changed(team.clone()));
+    }
+
+    /// Tells this process's dashboards that any team's records may have changed.
+    pub fn deliver_everything(&self) {
+        let _ = self.tx.send(Notice::Everything);
     }
 
     /// Ends every open stream (the server is stopping).
@@ -80,6 +112,10 @@ fn team_stream(
         loop {
             match rx.recv().await {
                 Ok(Notice::Changed(t)) if t == team => {
+                    let e = Event::default().event("change").data(team.to_string());
+                    return Some((Ok(e), (rx, team)));
+                }
+                Ok(Notice::Everything) => {
                     let e = Event::default().event("change").data(team.to_string());
                     return Some((Ok(e), (rx, team)));
                 }
@@ -143,5 +179,22 @@ mod tests {
             2,
             "ready, then north's change; south's is not heard"
         );
+    }
+
+    #[tokio::test]
+    async fn a_published_change_reaches_dashboards_only_when_delivered() {
+        let published = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = published.clone();
+        let events = Events::published_by(move |t| seen.lock().unwrap().push(t.clone()));
+        let north: TeamId = "north".parse().unwrap();
+        let s = team_stream(events.subscribe(), north.clone());
+        events.changed(&north);
+        assert_eq!(*published.lock().unwrap(), vec![north.clone()]);
+        // What the listener hears comes in once, and a missed-notices refresh counts too.
+        events.deliver(&north);
+        events.deliver_everything();
+        events.close();
+        let got: Vec<_> = s.collect().await;
+        assert_eq!(got.len(), 3, "ready, the delivered change, the refresh");
     }
 }

@@ -10,11 +10,13 @@
 //! password (unknown, or an agent without one) is checked against an unmatchable hash, so
 //! the answer takes as long as for a real manager.
 //!
-//! The throttle lives in this process's memory: several server instances behind one address
-//! would each count on their own (shared counting comes with the PostgreSQL store).
+//! On one instance (SQLite) the throttle lives in this process's memory. Several instances on
+//! one database (PostgreSQL) count in the database instead ([`LoginGuard::with_shared`],
+//! [`throttle::SharedCounts`]), on a blocking thread: a guesser hopping between instances
+//! meets the same lockouts.
 
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use argon2::Block;
@@ -22,7 +24,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::Error;
 use crate::logins;
-use crate::throttle::{self, Throttle};
+use crate::throttle::{self, Scope, SharedCounts, Throttle};
 
 /// Password checks running at once.
 pub const CONCURRENT_CHECKS: usize = 2;
@@ -41,6 +43,7 @@ pub struct LoginGuard {
     queue_wait: Duration,
     memory: Mutex<Vec<Vec<Block>>>,
     unmatchable: OnceLock<String>,
+    shared: Option<Arc<dyn SharedCounts>>,
 }
 
 impl Default for LoginGuard {
@@ -79,33 +82,80 @@ impl LoginGuard {
             queue_wait,
             memory: Mutex::new(Vec::new()),
             unmatchable: OnceLock::new(),
+            shared: None,
         }
+    }
+
+    /// The same guard counting failures in `counts` (the database several instances share)
+    /// instead of this process's memory.
+    pub fn with_shared(mut self, counts: Arc<dyn SharedCounts>) -> Self {
+        self.shared = Some(counts);
+        self
     }
 
     /// Refuses (`429 too_many_attempts`) while the account or the address is locked out.
-    pub fn admit(&self, user: &str, addr: Option<IpAddr>) -> Result<(), Error> {
-        let now = Instant::now();
-        if let Some(addr) = addr {
-            lock(&self.addresses).check(&addr, now).map_err(too_many)?;
-        }
-        lock(&self.accounts)
-            .check(&account_key(user), now)
-            .map_err(too_many)
+    pub async fn admit(&self, user: &str, addr: Option<IpAddr>) -> Result<(), Error> {
+        let Some(shared) = self.shared.clone() else {
+            let now = Instant::now();
+            if let Some(addr) = addr {
+                lock(&self.addresses).check(&addr, now).map_err(too_many)?;
+            }
+            return lock(&self.accounts)
+                .check(&account_key(user), now)
+                .map_err(too_many);
+        };
+        let account = account_key(user);
+        let wait = on_blocking_thread(move || {
+            let now = chrono::Utc::now();
+            if let Some(addr) = addr {
+                if let Err(wait) = shared.check(Scope::Address, &addr.to_string(), now)? {
+                    return Ok(Err(wait));
+                }
+            }
+            shared.check(Scope::Account, &account, now)
+        })
+        .await?;
+        wait.map_err(too_many)
     }
 
     /// Counts a failed login.
-    pub fn failed(&self, user: &str, addr: Option<IpAddr>) {
-        let now = Instant::now();
-        lock(&self.accounts).failed(account_key(user), now);
-        if let Some(addr) = addr {
-            lock(&self.addresses).failed(addr, now);
+    pub async fn failed(&self, user: &str, addr: Option<IpAddr>) {
+        let Some(shared) = self.shared.clone() else {
+            let now = Instant::now();
+            lock(&self.accounts).failed(account_key(user), now);
+            if let Some(addr) = addr {
+                lock(&self.addresses).failed(addr, now);
+            }
+            return;
+        };
+        let account = account_key(user);
+        let counted = on_blocking_thread(move || {
+            let now = chrono::Utc::now();
+            shared.failed(Scope::Account, &account, now)?;
+            if let Some(addr) = addr {
+                shared.failed(Scope::Address, &addr.to_string(), now)?;
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(e) = counted {
+            tracing::error!(error = %e, "a failed login could not be counted");
         }
     }
 
     /// Forgets the account's failures (not the address's: one good account must not let its
     /// holder keep guessing others').
-    pub fn succeeded(&self, user: &str) {
-        lock(&self.accounts).succeeded(&account_key(user));
+    pub async fn succeeded(&self, user: &str) {
+        let Some(shared) = self.shared.clone() else {
+            lock(&self.accounts).succeeded(&account_key(user));
+            return;
+        };
+        let account = account_key(user);
+        let forgotten =
+            on_blocking_thread(move || shared.succeeded(Scope::Account, &account)).await;
+        if let Err(e) = forgotten {
+            tracing::error!(error = %e, "a login's failures could not be forgotten");
+        }
     }
 
     /// Checks `password` against `phc` (or, with none, against an unmatchable hash: the same
@@ -126,7 +176,7 @@ impl LoginGuard {
                 retry_after_secs: 5,
             })?
             .map_err(|_| Error::Internal("the password checks are closed".into()))?;
-        self.admit(user, addr)?;
+        self.admit(user, addr).await?;
         let phc = match phc {
             Some(phc) => phc,
             None => self
@@ -143,13 +193,22 @@ impl LoginGuard {
         .map_err(|e| Error::Internal(format!("password check failed: {e}")))?;
         lock(&self.memory).push(memory);
         if ok {
-            self.succeeded(user);
+            self.succeeded(user).await;
         } else {
-            self.failed(user, addr);
+            self.failed(user, addr).await;
         }
         drop(permit);
         Ok(ok)
     }
+}
+
+/// Runs the shared counts' (blocking) database work off the async threads.
+async fn on_blocking_thread<R: Send + 'static>(
+    f: impl FnOnce() -> crate::Result<R> + Send + 'static,
+) -> Result<R, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(format!("login throttle task failed: {e}")))?
 }
 
 #[cfg(test)]
@@ -171,10 +230,10 @@ mod tests {
     async fn a_locked_account_is_refused_before_and_after_the_wait() {
         let guard = LoginGuard::new();
         for _ in 0..throttle::ACCOUNT.free_failures {
-            guard.failed("S-01", None);
+            guard.failed("S-01", None).await;
         }
         assert_eq!(
-            guard.admit("S-01", None).unwrap_err().code(),
+            guard.admit("S-01", None).await.unwrap_err().code(),
             "too_many_attempts"
         );
         let e = guard
@@ -182,7 +241,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.code(), "too_many_attempts");
-        assert!(guard.admit("S-02", None).is_ok());
+        assert!(guard.admit("S-02", None).await.is_ok());
     }
 
     #[tokio::test]
@@ -198,20 +257,20 @@ mod tests {
                 .unwrap());
         }
         assert_eq!(
-            guard.admit("S-01", None).unwrap_err().code(),
+            guard.admit("S-01", None).await.unwrap_err().code(),
             "too_many_attempts"
         );
         let guard = LoginGuard::new();
         for _ in 0..throttle::ACCOUNT.free_failures - 1 {
-            guard.failed("S-01", None);
+            guard.failed("S-01", None).await;
         }
         assert!(guard
             .check("S-01", None, Some(phc.clone()), "correct horse".into())
             .await
             .unwrap());
-        guard.failed("S-01", None);
+        guard.failed("S-01", None).await;
         assert!(
-            guard.admit("S-01", None).is_ok(),
+            guard.admit("S-01", None).await.is_ok(),
             "the success cleared the count"
         );
     }

@@ -83,6 +83,32 @@ const SYNC_REFUSAL_CODES: [&str; 5] = [
 /// A source of the document cache's size in bytes, read at every scrape.
 type BytesSource = Box<dyn Fn() -> u64 + Send + Sync>;
 
+/// The database pool's connections at one moment (PostgreSQL).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolGauges {
+    /// Connections lent out to a request.
+    pub in_use: u32,
+    /// Connections open and waiting.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
+/// A source of the pool's gauges, read at every scrape.
+type PoolSource = Box<dyn Fn() -> PoolGauges + Send + Sync>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    state: &'static str,
+}
+
+/// The pool's gauges and where they are read from.
+struct Pool {
+    connections: Family<PoolLabels, Gauge>,
+    max: Gauge,
+    source: PoolSource,
+}
+
 /// The server's metrics and the registry they are encoded from.
 pub struct Metrics {
     registry: Registry,
@@ -97,6 +123,7 @@ pub struct Metrics {
     connections: Gauge,
     cache_bytes: Gauge,
     cache_source: RwLock<BytesSource>,
+    pool: Option<Pool>,
     /// SHA-256 of the token `/metrics` asks for, if any.
     token_hash: Option<[u8; 32]>,
 }
@@ -190,6 +217,7 @@ impl Metrics {
             connections,
             cache_bytes,
             cache_source: RwLock::new(Box::new(|| 0)),
+            pool: None,
             token_hash: None,
         }
     }
@@ -197,6 +225,30 @@ impl Metrics {
     /// The same metrics, readable only with `Authorization: Bearer <token>`.
     pub fn with_token(mut self, token: &str) -> Self {
         self.token_hash = Some(Sha256::digest(token.as_bytes()).into());
+        self
+    }
+
+    /// The same metrics with the database pool's gauges (PostgreSQL), read from `source` at
+    /// every scrape: `doorstep_db_pool_connections{state="in_use"|"idle"}` and
+    /// `doorstep_db_pool_max_connections`.
+    pub fn with_pool(mut self, source: impl Fn() -> PoolGauges + Send + Sync + 'static) -> Self {
+        let connections = Family::<PoolLabels, Gauge>::default();
+        self.registry.register(
+            "db_pool_connections",
+            "The database pool's open connections: in_use (lent to a request) and idle",
+            connections.clone(),
+        );
+        let max = Gauge::default();
+        self.registry.register(
+            "db_pool_max_connections",
+            "The most connections the database pool opens (--db-pool)",
+            max.clone(),
+        );
+        self.pool = Some(Pool {
+            connections,
+            max,
+            source: Box::new(source),
+        });
         self
     }
 
@@ -271,6 +323,15 @@ impl Metrics {
         let bytes = (self.cache_source.read().unwrap_or_else(|p| p.into_inner()))();
         self.cache_bytes
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        if let Some(pool) = &self.pool {
+            let now = (pool.source)();
+            for (state, n) in [("in_use", now.in_use), ("idle", now.idle)] {
+                pool.connections
+                    .get_or_create(&PoolLabels { state })
+                    .set(i64::from(n));
+            }
+            pool.max.set(i64::from(now.max));
+        }
         let mut out = String::new();
         // Writing to a String does not fail.
         let _ = prometheus_text::encode(&mut out, &self.registry);
@@ -380,6 +441,35 @@ mod tests {
         assert!(m.encode().contains("doorstep_document_cache_bytes 0"));
         m.set_cache_bytes_source(|| 4096);
         assert!(m.encode().contains("doorstep_document_cache_bytes 4096"));
+    }
+
+    #[test]
+    fn pool_gauges_only_with_a_pool_and_read_at_every_scrape() {
+        assert!(!Metrics::new().encode().contains("db_pool"));
+        let in_use = Arc::new(std::sync::atomic::AtomicU32::new(3));
+        let seen = in_use.clone();
+        let m = Metrics::new().with_pool(move || PoolGauges {
+            in_use: seen.load(std::sync::atomic::Ordering::Relaxed),
+            idle: 1,
+            max: 16,
+        });
+        let text = m.encode();
+        assert!(
+            text.contains("doorstep_db_pool_connections{state=\"in_use\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("doorstep_db_pool_connections{state=\"idle\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("doorstep_db_pool_max_connections 16"),
+            "{text}"
+        );
+        in_use.store(7, std::sync::atomic::Ordering::Relaxed);
+        assert!(m
+            .encode()
+            .contains("doorstep_db_pool_connections{state=\"in_use\"} 7"));
     }
 
     #[test]

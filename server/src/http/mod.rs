@@ -20,7 +20,7 @@ mod devices;
 pub mod error;
 pub mod events;
 mod exports;
-mod health;
+pub mod health;
 mod language;
 pub mod login_guard;
 pub mod metrics;
@@ -73,6 +73,10 @@ pub struct AppState {
     pub metrics: metrics::SharedMetrics,
     /// How many sync requests work in the store at once (`sync::Admission`).
     pub sync_admission: sync::Admission,
+    /// What `/ready` asks besides the store answering: `None` asks the store only (SQLite
+    /// checked its schema when it opened); PostgreSQL also compares the applied migrations
+    /// with this build's (`health::ReadyCheck`).
+    pub readiness: Option<health::ReadyCheck>,
 }
 
 impl AppState {
@@ -87,6 +91,7 @@ impl AppState {
             trusted_proxies: Arc::from(Vec::new()),
             metrics: Arc::new(metrics::Metrics::new()),
             sync_admission: sync::Admission::new(sync::default_sync_concurrency()),
+            readiness: None,
         }
     }
 }

@@ -168,7 +168,7 @@ async fn login(
     Json(body): Json<Login>,
 ) -> Result<Response, AppError> {
     let guard = state.logins.clone();
-    guard.admit(&body.user, peer.addr)?;
+    guard.admit(&body.user, peer.addr).await?;
     let name = body.user.clone();
     let found = blocking(&state, move |s| {
         let Ok(user) = name.trim().parse() else {

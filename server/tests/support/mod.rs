@@ -27,6 +27,8 @@ pub struct Server {
     pub data: PathBuf,
     /// Where the server's log (stderr) goes.
     pub log: PathBuf,
+    /// A server on PostgreSQL: the directory holding its log and desks.
+    _dir: Option<TempDir>,
 }
 
 impl Server {
@@ -61,12 +63,52 @@ impl Server {
         Server::spawn(sh, data, flags, &[])
     }
 
-    fn spawn(mut command: Command, data: &Path, flags: &[&str], env: &[(&str, &str)]) -> Server {
+    /// Starts a server on the PostgreSQL database at `url` (`support::pg::TestDb::url()`),
+    /// with more `doorstep serve` flags; its log and desks are in a directory of its own.
+    pub fn start_pg(url: &str, flags: &[&str]) -> Server {
+        let dir = TempDir::new().unwrap();
+        let desks = dir.path().join("desks");
+        let log = dir.path().join("server.log");
+        let mut args: Vec<std::ffi::OsString> = vec!["--database-url".into(), url.into()];
+        args.push("--desk-dir".into());
+        args.push(desks.clone().into());
+        let mut server = Server::spawn_on(
+            Command::new(env!("CARGO_BIN_EXE_doorstep")),
+            &args,
+            &log,
+            &desks,
+            flags,
+            &[],
+        );
+        server._dir = Some(dir);
+        server
+    }
+
+    fn spawn(command: Command, data: &Path, flags: &[&str], env: &[(&str, &str)]) -> Server {
         let log = data.with_extension("log");
+        Server::spawn_on(
+            command,
+            &["--data".into(), data.into()],
+            &log,
+            data,
+            flags,
+            env,
+        )
+    }
+
+    fn spawn_on(
+        mut command: Command,
+        store: &[std::ffi::OsString],
+        log: &Path,
+        data: &Path,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
+        let log = log.to_path_buf();
         let err = std::fs::File::create(&log).unwrap();
         let mut child = command
-            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
-            .arg(data)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(store)
             .args(flags)
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
@@ -92,6 +134,7 @@ impl Server {
             url,
             data: data.to_path_buf(),
             log,
+            _dir: None,
         }
     }
 
@@ -118,7 +161,9 @@ impl Server {
             .unwrap();
         assert!(ok.success());
         let status = self.child.wait().unwrap();
+        let dir = self._dir.take();
         std::mem::forget(self);
+        drop(dir);
         status
     }
 }
@@ -132,10 +177,25 @@ impl Drop for Server {
 
 /// Runs `doorstep admin --data DATA --json ARGS`: (exit status, JSON output).
 pub fn admin_run(data: &Path, args: &[&str]) -> (i32, Value) {
+    admin_on(&["--data".into(), data.into()], args)
+}
+
+/// Runs `doorstep admin --database-url URL --json ARGS`: (exit status, JSON output).
+pub fn admin_run_pg(url: &str, args: &[&str]) -> (i32, Value) {
+    admin_on(&["--database-url".into(), url.into()], args)
+}
+
+/// Runs an admin command on the PostgreSQL database at `url` that must succeed.
+pub fn admin_pg(url: &str, args: &[&str]) -> Value {
+    let (code, v) = admin_run_pg(url, args);
+    assert_eq!(code, 0, "{args:?} failed: {v}");
+    v
+}
+
+fn admin_on(store: &[std::ffi::OsString], args: &[&str]) -> (i32, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_doorstep"))
         .arg("admin")
-        .arg("--data")
-        .arg(data)
+        .args(store)
         .arg("--json")
         .args(args)
         .output()

@@ -9,6 +9,9 @@
 //! file per trait (`accounts`, `sessions`, `documents_impl`, `projection`, `imports`, `logs`;
 //! what the server writes into documents itself is `server_writes`) and runs the same
 //! conformance suite as the SQLite store (`server/tests/postgres_conformance.rs`).
+//! What an instance of `doorstep serve` on the database needs besides the store is here too:
+//! the URL (`target`), `/ready`'s check and the pool's gauges (`health`), change notices
+//! between instances (`notify`) and the login throttle's shared counts (`throttle`).
 //! docs/postgres.md says the schema and the
 //! locking rule.
 //!
@@ -19,14 +22,18 @@
 mod accounts;
 mod documents;
 mod documents_impl;
+mod health;
 mod imports;
 mod index;
 mod logs;
+pub mod notify;
 mod projection;
 mod schema;
 mod server_writes;
 mod sessions;
 mod store;
+mod target;
+mod throttle;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -36,8 +43,11 @@ use postgres::{Client, NoTls, Statement};
 use crate::error::{Error, Result};
 
 pub use documents::{DocumentTx, Merged, StoredDoc};
+pub use health::PoolState;
 pub use schema::{migrate, migrations};
 pub use store::PgStore;
+pub use target::PgTarget;
+pub use throttle::PURGE_EVERY;
 
 /// A connection of the pool, with the statements prepared on it so far: every statement the
 /// store runs is prepared once per connection (an unprepared one costs a second round trip).
