@@ -6,7 +6,8 @@
 //! and `verify` checks it like any other device's change. The server's own document store
 //! writes as `server`, so it cannot do that. Each manager therefore has a desk: a
 //! `client_core::Store` in `DIR/desks/<user>.db` with the manager's identity, registered as
-//! one of the manager's devices. A dashboard write syncs the desk with the server in-process
+//! one of the manager's devices (one per desk home: several instances on one database each
+//! keep their own home, each its own device, `Accounts::desk_device`). A dashboard write syncs the desk with the server in-process
 //! (the same `Documents::sync` a phone's `POST /v1/sync` runs, through client-sync's rounds),
 //! writes through client-core's API (`comment_visit`, `answer_problem`), and syncs again; the
 //! server stores the change through the verified path and phones receive it at their next
@@ -133,10 +134,11 @@ impl Desks {
         }
         let _one_at_a_time = DESK_WORK.lock().unwrap_or_else(|e| e.into_inner());
         let home = Mutex::new(self.open(member)?);
+        let actor = home.lock().unwrap_or_else(|e| e.into_inner()).actor_hex();
         let run = |home: &Mutex<Store>| -> Result<client_sync::SyncReport> {
             let transport = InProcess {
                 store,
-                device: store.desk_device(member)?,
+                device: store.desk_device(member, &actor)?,
                 scope: doc,
             };
             Ok(run_sync_blocking(

@@ -43,9 +43,12 @@ pub trait Accounts: Send + Sync {
     /// The device a bearer token belongs to (`None`: unknown token), revoked ones included
     /// (the caller tells them to wipe); records that it was seen.
     fn authenticate(&self, token: &str) -> Result<Option<Device>>;
-    /// The device a manager's desk syncs as (`crate::desk`), issued and registered on first
-    /// use, the same one afterwards. A revoked desk is `Error::Revoked`.
-    fn desk_device(&self, member: &Member) -> Result<Device>;
+    /// The device a manager's desk home syncs as (`crate::desk`): one per desk home, known by
+    /// the home's Automerge actor (`actor`, hex), issued and registered on first use and the
+    /// same one afterwards. Each server instance keeps desk homes of its own, so a manager has
+    /// a desk device per instance (one device binds one actor). A revoked desk is
+    /// `Error::Revoked`; an actor that is not hex is `Error::Invalid`.
+    fn desk_device(&self, member: &Member, actor: &str) -> Result<Device>;
     /// Puts a playbook (TOML text, validated) in force for a team; the ones it replaces stay
     /// known, so records written under them stay valid.
     fn set_playbook(&self, team: &TeamId, toml: &str) -> Result<PlaybookUpdate>;

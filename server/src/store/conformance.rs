@@ -748,24 +748,48 @@ pub fn member_rules_and_figures<S: ServerStore + ?Sized>(s: &S, _dir: &Path) {
     assert_eq!(back.member.user, a1);
 }
 
-/// Accounts: a manager's desk is one device, registered on first use and the same one
-/// afterwards, listed as a desk; deactivating its manager does not revoke it (a desk is no
-/// phone), revoking it does.
+/// Accounts: a manager's desk home is one device, registered on first use and the same one
+/// afterwards, listed as a desk; another desk home of the same manager (another instance's)
+/// is another device; deactivating its manager does not revoke it (a desk is no phone),
+/// revoking it does.
 pub fn desk_device_is_registered_once<S: ServerStore + ?Sized>(s: &S, _dir: &Path) {
+    const HOME: &str = "0a0b0c0d0e0f00010203040506070809";
+    const OTHER_HOME: &str = "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
     north(s);
     let manager = s.member(&user("S-1")).unwrap().unwrap();
-    let desk = s.desk_device(&manager).unwrap();
+    let desk = s.desk_device(&manager, HOME).unwrap();
     assert_eq!(desk.member, manager);
     assert!(!desk.revoked);
-    assert_eq!(s.desk_device(&manager).unwrap().id, desk.id, "asked twice");
+    assert_eq!(
+        s.desk_device(&manager, HOME).unwrap().id,
+        desk.id,
+        "asked twice"
+    );
+    assert_eq!(
+        s.desk_device(&manager, &HOME.to_ascii_uppercase())
+            .unwrap()
+            .id,
+        desk.id,
+        "the actor is read in lower case"
+    );
+    assert!(matches!(
+        s.desk_device(&manager, "not hex"),
+        Err(Error::Invalid { .. })
+    ));
     let listed = s.devices().unwrap();
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert!(listed[0].desk && listed[0].id == desk.id && listed[0].user == manager.user);
+    let other = s.desk_device(&manager, OTHER_HOME).unwrap();
+    assert_ne!(other.id, desk.id, "another desk home is another device");
+    let listed = s.devices().unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.iter().all(|d| d.desk && d.user == manager.user));
+    s.revoke_device(other.id).unwrap();
 
     let phone = s.issue_device(&manager.user).unwrap();
     s.set_active(&manager.user, false, None).unwrap();
     assert!(s.authenticate(&phone.token).unwrap().unwrap().revoked);
-    let kept = s.desk_device(&manager).unwrap();
+    let kept = s.desk_device(&manager, HOME).unwrap();
     assert_eq!((kept.id, kept.revoked), (desk.id, false));
     s.set_active(&manager.user, true, None).unwrap();
 
@@ -774,19 +798,22 @@ pub fn desk_device_is_registered_once<S: ServerStore + ?Sized>(s: &S, _dir: &Pat
         ..manager.clone()
     };
     assert!(matches!(
-        s.desk_device(&stranger),
+        s.desk_device(&stranger, HOME),
         Err(Error::NotFound { .. })
     ));
     let agent = s.member(&user("A-2")).unwrap().unwrap();
     s.set_active(&agent.user, false, None).unwrap();
-    assert!(matches!(s.desk_device(&agent), Err(Error::Invalid { .. })));
-    assert_eq!(s.devices().unwrap().len(), 2, "no desk issued to either");
+    assert!(matches!(
+        s.desk_device(&agent, HOME),
+        Err(Error::Invalid { .. })
+    ));
+    assert_eq!(s.devices().unwrap().len(), 3, "no desk issued to either");
 
     s.revoke_device(desk.id).unwrap();
-    assert!(matches!(s.desk_device(&manager), Err(Error::Revoked)));
+    assert!(matches!(s.desk_device(&manager, HOME), Err(Error::Revoked)));
     assert_eq!(
         s.devices().unwrap().len(),
-        2,
+        3,
         "a revoked desk is not replaced"
     );
 }

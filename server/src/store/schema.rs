@@ -110,9 +110,18 @@ CREATE TABLE IF NOT EXISTS login_links (
     user       TEXT NOT NULL,
     expires_at TEXT NOT NULL
 ) STRICT;
+-- Older files registered one desk per manager here; `init` moves them to `desk_devices`.
 CREATE TABLE IF NOT EXISTS desks (
     user   TEXT PRIMARY KEY,
     device TEXT NOT NULL
+) STRICT;
+-- A manager's desk homes, one device each, known by the home's Automerge actor (NULL: a desk
+-- moved from `desks` whose device never synced).
+CREATE TABLE IF NOT EXISTS desk_devices (
+    device TEXT PRIMARY KEY,
+    user   TEXT NOT NULL,
+    actor  TEXT,
+    UNIQUE (user, actor)
 ) STRICT;
 CREATE TABLE IF NOT EXISTS spot_checks (
     agent      TEXT NOT NULL,
@@ -165,6 +174,13 @@ pub fn init(conn: &Connection) -> Result<()> {
     conn.execute_batch(TABLES)?;
     conn.execute_batch(DASHBOARD_TABLES)?;
     conn.execute_batch(&touch_triggers())?;
+    // Desks registered one per manager by older builds: the same devices, with the actor
+    // their device bound (so the same desk home finds its device again).
+    conn.execute_batch(
+        "INSERT OR IGNORE INTO desk_devices (device, user, actor)
+           SELECT k.device, k.user, d.actor FROM desks k LEFT JOIN devices d ON d.id = k.device;
+         DELETE FROM desks;",
+    )?;
     let found: Option<String> = conn
         .query_row(
             "SELECT value FROM server_meta WHERE key = 'schema'",
@@ -187,5 +203,59 @@ pub fn init(conn: &Connection) -> Result<()> {
         )),
         // Upgrades from older versions go here; version 1 is the first.
         Some(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Accounts, SqliteStore};
+
+    /// A desk registered by an older build (one per manager, in `desks`) is found again by
+    /// the desk home whose actor its device bound, and stays listed as a desk.
+    #[test]
+    fn desks_of_older_files_move_to_desk_devices() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store.create_team(&"north".parse().unwrap()).unwrap();
+        store
+            .add_member(crate::accounts::NewMember {
+                user: "S-1".parse().unwrap(),
+                name: String::new(),
+                role: client_core::model::Role::Supervisor,
+                team: "north".parse().unwrap(),
+                reports_to: None,
+            })
+            .unwrap();
+        let issued = store.issue_device(&"S-1".parse().unwrap()).unwrap();
+        let path = store.path().to_path_buf();
+        drop(store);
+        let actor = "00112233445566778899aabbccddeeff";
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute(
+                "UPDATE devices SET actor = ?1 WHERE id = ?2",
+                [actor, &issued.device.to_string()],
+            )
+            .unwrap();
+            conn.execute("DELETE FROM desk_devices", []).unwrap();
+            conn.execute(
+                "INSERT INTO desks (user, device) VALUES ('S-1', ?1)",
+                [issued.device.to_string()],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let manager = store.member(&"S-1".parse().unwrap()).unwrap().unwrap();
+        assert_eq!(
+            store.desk_device(&manager, actor).unwrap().id,
+            issued.device
+        );
+        assert!(store.devices().unwrap().iter().all(|d| d.desk));
+        let conn = Connection::open(&path).unwrap();
+        let left: i64 = conn
+            .query_row("SELECT count(*) FROM desks", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
     }
 }

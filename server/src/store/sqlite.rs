@@ -39,7 +39,8 @@ use super::{
     TeamMember,
 };
 use crate::accounts::{
-    new_token, token_hash, Device, DeviceId, DeviceInfo, IssuedDevice, Member, NewMember, TeamId,
+    is_actor_hex, new_token, token_hash, Device, DeviceId, DeviceInfo, IssuedDevice, Member,
+    NewMember, TeamId,
 };
 use crate::error::{Error, Result};
 use crate::history::{self, Receipt};
@@ -187,10 +188,10 @@ fn to_info(id: String, r: DeviceInfoRow) -> Result<DeviceInfo> {
 }
 
 /// Whether the row of `devices` is a manager's desk.
-const DESK: &str = "EXISTS (SELECT 1 FROM desks WHERE desks.device = devices.id)";
+const DESK: &str = "EXISTS (SELECT 1 FROM desk_devices k WHERE k.device = devices.id)";
 
 const DEVICE_COLUMNS: &str = "id, user, actor, revoked, created_at, last_seen, last_sync, \
-     EXISTS (SELECT 1 FROM desks WHERE desks.device = devices.id)";
+     EXISTS (SELECT 1 FROM desk_devices k WHERE k.device = devices.id)";
 
 impl SqliteStore {
     /// Opens the store in `dir`, creating the directory and the database if needed.
@@ -384,12 +385,16 @@ impl SqliteStore {
     }
 
     /// The device the member's desk syncs as, registered on first use (`Accounts::desk_device`).
-    fn desk_device_row(&self, member: &Member) -> Result<Device> {
+    fn desk_device_row(&self, member: &Member, actor: &str) -> Result<Device> {
+        if !is_actor_hex(actor) {
+            return Err(Error::invalid("desk actor", "not a hex Automerge actor"));
+        }
+        let actor = actor.to_ascii_lowercase();
         let known: Option<String> = self
             .db()
             .query_row(
-                "SELECT device FROM desks WHERE user = ?1",
-                [member.user.as_str()],
+                "SELECT device FROM desk_devices WHERE user = ?1 AND actor = ?2",
+                [member.user.as_str(), actor.as_str()],
                 |r| r.get(0),
             )
             .optional()?;
@@ -399,8 +404,8 @@ impl SqliteStore {
                 // The token is thrown away: a desk is only ever called in-process.
                 let issued = self.issue_device(&member.user)?;
                 self.db().execute(
-                    "INSERT INTO desks (user, device) VALUES (?1, ?2)",
-                    params![member.user.as_str(), issued.device.to_string()],
+                    "INSERT INTO desk_devices (device, user, actor) VALUES (?1, ?2, ?3)",
+                    params![issued.device.to_string(), member.user.as_str(), actor],
                 )?;
                 issued.device.to_string()
             }
@@ -760,8 +765,8 @@ impl Accounts for SqliteStore {
         }))
     }
 
-    fn desk_device(&self, member: &Member) -> Result<Device> {
-        self.desk_device_row(member)
+    fn desk_device(&self, member: &Member, actor: &str) -> Result<Device> {
+        self.desk_device_row(member, actor)
     }
 
     fn set_playbook(&self, team: &TeamId, toml: &str) -> Result<PlaybookUpdate> {

@@ -5,8 +5,10 @@
 //! (`now()`: one clock for every instance) and handed out as RFC 3339 UTC text with
 //! milliseconds, as SQLite stores them ([`rfc3339`]). Lists are sorted by byte order
 //! (`COLLATE "C"`, or in Rust), as SQLite compares text, whatever the database's collation.
-//! The one race that matters here is a manager's desk asked for by two instances at once: the
-//! `desks` row is inserted first (`ON CONFLICT DO NOTHING`), and the loser reads the winner's.
+//! A manager has one desk device per desk home (its actor): each instance keeps its own home.
+//! The race that matters is one desk home's device asked for twice at once: the
+//! `desk_devices` row is inserted first (`ON CONFLICT DO NOTHING`), and the loser reads the
+//! winner's.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use client_core::model::Role;
@@ -19,7 +21,8 @@ use uuid::Uuid;
 use super::store::PgStore;
 use super::DocumentTx;
 use crate::accounts::{
-    new_token, token_hash, Device, DeviceId, DeviceInfo, IssuedDevice, Member, NewMember, TeamId,
+    is_actor_hex, new_token, token_hash, Device, DeviceId, DeviceInfo, IssuedDevice, Member,
+    NewMember, TeamId,
 };
 use crate::error::{Error, Result};
 use crate::store::sqlite::{sha256_hex, SERVER_USER};
@@ -152,7 +155,7 @@ fn issue_in(tx: &mut DocumentTx<'_>, user: &UserId, device: DeviceId, token: &st
 
 /// The columns [`device_info_of`] reads, from `devices`.
 const DEVICE_COLUMNS: &str = "id, user_id, actor, revoked, created_at, last_seen, last_sync, \
-     EXISTS (SELECT 1 FROM desks WHERE desks.device = devices.id)";
+     EXISTS (SELECT 1 FROM desk_devices k WHERE k.device = devices.id)";
 
 fn device_info_of(r: &Row) -> Result<DeviceInfo> {
     Ok(DeviceInfo {
@@ -275,7 +278,7 @@ impl Accounts for PgStore {
                 // only through a session, and those end here).
                 tx.execute(
                     "UPDATE devices SET revoked = true WHERE user_id = $1
-                     AND NOT EXISTS (SELECT 1 FROM desks WHERE desks.device = devices.id)",
+                     AND NOT EXISTS (SELECT 1 FROM desk_devices k WHERE k.device = devices.id)",
                     &[&user.as_str()],
                 )?;
                 tx.execute("DELETE FROM sessions WHERE user_id = $1", &[&user.as_str()])?;
@@ -364,10 +367,17 @@ impl Accounts for PgStore {
         }))
     }
 
-    fn desk_device(&self, member: &Member) -> Result<Device> {
+    fn desk_device(&self, member: &Member, desk_actor: &str) -> Result<Device> {
+        if !is_actor_hex(desk_actor) {
+            return Err(Error::invalid("desk actor", "not a hex Automerge actor"));
+        }
+        let desk_actor = desk_actor.to_ascii_lowercase();
         let user = member.user.as_str();
         let (id, actor, revoked) = self.db.write(|tx| {
-            let known = tx.query("SELECT device FROM desks WHERE user_id = $1", &[&user])?;
+            let known = tx.query(
+                "SELECT device FROM desk_devices WHERE user_id = $1 AND actor = $2",
+                &[&user, &desk_actor],
+            )?;
             let id: Uuid = match known.first() {
                 Some(r) => r.try_get(0)?,
                 None => {
@@ -377,13 +387,15 @@ impl Accounts for PgStore {
                     // only ever called in-process.
                     let fresh = DeviceId::new();
                     let won = tx.query(
-                        "INSERT INTO desks (user_id, device) VALUES ($1, $2)
-                         ON CONFLICT (user_id) DO NOTHING RETURNING device",
-                        &[&user, &device_uuid(fresh)],
+                        "INSERT INTO desk_devices (device, user_id, actor) VALUES ($1, $2, $3)
+                         ON CONFLICT (user_id, actor) DO NOTHING RETURNING device",
+                        &[&device_uuid(fresh), &user, &desk_actor],
                     )?;
                     if won.is_empty() {
-                        let rows =
-                            tx.query("SELECT device FROM desks WHERE user_id = $1", &[&user])?;
+                        let rows = tx.query(
+                            "SELECT device FROM desk_devices WHERE user_id = $1 AND actor = $2",
+                            &[&user, &desk_actor],
+                        )?;
                         match rows.first() {
                             Some(r) => r.try_get(0)?,
                             None => return Err(Error::not_found("desk of", user)),
