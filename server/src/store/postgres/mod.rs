@@ -27,6 +27,7 @@ mod schema;
 mod server_writes;
 mod sessions;
 mod store;
+mod working_sets;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -38,6 +39,7 @@ use crate::error::{Error, Result};
 pub use documents::{DocumentTx, Merged, StoredDoc};
 pub use schema::{migrate, migrations};
 pub use store::PgStore;
+pub use working_sets::prune_touches;
 
 /// A connection of the pool, with the statements prepared on it so far: every statement the
 /// store runs is prepared once per connection (an unprepared one costs a second round trip).
