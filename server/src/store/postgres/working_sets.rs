@@ -7,18 +7,19 @@
 //! instances (or two connections of one) a higher `seq` can be seen before a lower one:
 //! remembering "the highest seq seen" would miss the lower one for good. A set therefore
 //! remembers a *horizon*, the `xmin` of the snapshot it was last brought up to date in (every
-//! transaction with a lower id had ended by then, so its rows are in the set). The next read,
-//! in one REPEATABLE READ snapshot, takes every touch visible to it whose `xid` is at or above
-//! the horizon (some of them again, which is harmless: a touched key is re-read as it is now),
-//! re-reads those keys, and moves the horizon to its own snapshot's `xmin`. A transaction still
+//! transaction with a lower id had ended by then, so its rows are in the set), and which touches
+//! at or above it it has already taken in. The next read, in one REPEATABLE READ snapshot, takes
+//! every touch visible to it at or above the horizon and not taken in yet, re-reads those keys
+//! as they are now, and moves the horizon to its own snapshot's `xmin`. A transaction still
 //! running at that moment has an id at or above the new horizon, so its touches are taken when
-//! it has committed. The set each read returns is what a fresh read in its snapshot returns.
+//! it has committed, whatever their `seq`. The set each read returns is what a fresh read in
+//! its snapshot returns; when no new touch is visible it is the cached set as it is.
 //!
 //! Touches are pruned by transaction id (`prune_touches`), and the prune's bound is recorded in
 //! `server_meta` (`touches_pruned_below`): a set whose horizon is below it is read afresh, as is
 //! a set with more than [`PATCH_LIMIT`] touched keys to take in.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -59,6 +60,9 @@ struct CachedSet {
     /// The `xmin` of the snapshot the set was last brought up to date in: every transaction
     /// below it had ended, and its rows are in the set.
     horizon: u64,
+    /// The touches at or above the horizon already taken in (their transactions had committed
+    /// when the set was patched): a touch is taken in once.
+    applied: HashSet<i64>,
     set: Arc<WorkingSet>,
     keys: Keys,
 }
@@ -208,9 +212,21 @@ fn read(tx: &mut DocumentTx<'_>, g: &Group<'_>) -> Result<(WorkingSet, Keys)> {
 /// The keys touched at or above a horizon, by table.
 type Touched = HashMap<Table, BTreeSet<String>>;
 
-/// The keys touched by transactions at or above `horizon` that this snapshot sees, or `None`
-/// when the set must be read afresh (too many, or touches at or above it already pruned).
-fn touches_since(tx: &mut DocumentTx<'_>, horizon: u64) -> Result<Option<Touched>> {
+/// The touches at or above a horizon that a snapshot sees: the keys not taken in yet, and
+/// every touch's `seq` with its transaction id.
+struct Since {
+    touched: Touched,
+    seen: Vec<(i64, u64)>,
+}
+
+/// The touches of transactions at or above `horizon` that this snapshot sees and that are not
+/// in `applied`, or `None` when the set must be read afresh (too many, or touches at or above
+/// the horizon already pruned).
+fn touches_since(
+    tx: &mut DocumentTx<'_>,
+    horizon: u64,
+    applied: &HashSet<i64>,
+) -> Result<Option<Since>> {
     let pruned = tx.query(
         "SELECT value FROM server_meta WHERE key = $1",
         &[&PRUNED_BELOW],
@@ -221,19 +237,35 @@ fn touches_since(tx: &mut DocumentTx<'_>, horizon: u64) -> Result<Option<Touched
         }
     }
     let rows = tx.query(
-        "SELECT DISTINCT tbl, id FROM index_touches WHERE xid >= $1::text::xid8 LIMIT $2",
+        "SELECT seq, xid::text, tbl, id FROM index_touches WHERE xid >= $1::text::xid8 LIMIT $2",
         &[&horizon.to_string(), &(PATCH_LIMIT + 1)],
     )?;
     if rows.len() as i64 > PATCH_LIMIT {
         return Ok(None);
     }
-    let mut touched = Touched::new();
+    let mut since = Since {
+        touched: Touched::new(),
+        seen: Vec::with_capacity(rows.len()),
+    };
     for row in rows {
-        if let Some(table) = Table::from_name(row.get(0)) {
-            touched.entry(table).or_default().insert(row.get(1));
+        let seq: i64 = row.get(0);
+        since.seen.push((seq, xid(Some(row.get(1)))?));
+        if applied.contains(&seq) {
+            continue;
+        }
+        if let Some(table) = Table::from_name(row.get(2)) {
+            since.touched.entry(table).or_default().insert(row.get(3));
         }
     }
-    Ok(Some(touched))
+    Ok(Some(since))
+}
+
+/// The touches to remember as taken in once the horizon is `horizon`: those at or above it.
+fn still_above(seen: &[(i64, u64)], horizon: u64) -> HashSet<i64> {
+    seen.iter()
+        .filter(|(_, x)| *x >= horizon)
+        .map(|(s, _)| *s)
+        .collect()
 }
 
 /// Brings a cached set up to date with the touched rows (in the caller's snapshot).
@@ -360,18 +392,25 @@ impl PgStore {
             // touches at or above the horizon only grow), and a failure forgets the set.
             let outcome = self.db.write(|tx| {
                 let xmin = snapshot(tx)?;
-                let Some(touched) = touches_since(tx, horizon)? else {
+                let Some(since) = touches_since(tx, horizon, &c.applied)? else {
                     return Ok(None);
                 };
-                let changed = !touched.is_empty();
+                let changed = !since.touched.is_empty();
                 if changed {
-                    patch(tx, &g, Arc::make_mut(&mut c.set), &mut c.keys, touched)?;
+                    patch(
+                        tx,
+                        &g,
+                        Arc::make_mut(&mut c.set),
+                        &mut c.keys,
+                        since.touched,
+                    )?;
                 }
-                Ok(Some((xmin, changed)))
+                Ok(Some((xmin, changed, since.seen)))
             });
             match outcome {
-                Ok(Some((xmin, changed))) => {
+                Ok(Some((xmin, changed, seen))) => {
                     c.horizon = xmin;
+                    c.applied = still_above(&seen, xmin);
                     let set = c.set.clone();
                     if !changed {
                         reads.cached += 1;
@@ -393,10 +432,15 @@ impl PgStore {
                 }
             }
         }
-        let (horizon, set, keys) = self.db.write(|tx| {
+        let (horizon, applied, set, keys) = self.db.write(|tx| {
             let xmin = snapshot(tx)?;
+            // The touches this snapshot already sees at or above its xmin: their rows are
+            // read below as they are now.
+            let seen = touches_since(tx, xmin, &HashSet::new())?
+                .map(|s| still_above(&s.seen, xmin))
+                .unwrap_or_default();
             let (set, keys) = read(tx, &g)?;
-            Ok((xmin, set, keys))
+            Ok((xmin, seen, set, keys))
         })?;
         reads.fresh += 1;
         let set = Arc::new(set);
@@ -408,6 +452,7 @@ impl PgStore {
             from,
             to,
             horizon,
+            applied,
             set: set.clone(),
             keys,
         });
