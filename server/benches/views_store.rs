@@ -79,11 +79,12 @@ fn fresh_database() -> postgres::Config {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let mut admin = postgres::Client::connect(&url, NoTls)
         .unwrap_or_else(|e| panic!("PostgreSQL at {url}: {e} (set DOORSTEP_BENCH_PG)"));
-    admin
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE); CREATE DATABASE {BENCH_DB}"
-        ))
-        .expect("create the bench database");
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"),
+        format!("CREATE DATABASE {BENCH_DB}"),
+    ] {
+        admin.batch_execute(&sql).expect("a fresh bench database");
+    }
     let mut config: postgres::Config = url.parse().expect("a PostgreSQL URL");
     config.dbname(BENCH_DB);
     config
@@ -464,6 +465,8 @@ fn main() {
         "day": day.to_string(),
         "postgres_members_from": if members_from_pg { "postgres" } else { "sqlite" },
         "views": rows,
+        "working_sets_sqlite": format!("{:?}", stores.sqlite.set_reads()),
+        "working_sets_postgres": format!("{:?}", stores.pg.set_reads()),
         "loadavg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
     });
     let file = bench.join("views_store.json");
@@ -500,5 +503,10 @@ fn main() {
             f(r, "postgres", "p99_all_ms"),
         );
     }
-    println!("\nfigures: {}", file.display());
+    println!(
+        "\nworking sets: SQLite {:?}; PostgreSQL {:?}\nfigures: {}",
+        stores.sqlite.set_reads(),
+        stores.pg.set_reads(),
+        file.display()
+    );
 }
