@@ -68,8 +68,8 @@ pub(super) struct CachedSet {
     keys: Keys,
 }
 
-/// The table keys of the records of a [`WorkingSet`], by position (also the PostgreSQL
-/// store's, `postgres::working_sets`).
+/// The table keys of the records of a [`WorkingSet`], by position (the PostgreSQL store
+/// keeps its working sets with them too).
 #[derive(Default)]
 pub(super) struct Keys {
     pub(super) customers: Keyed,
