@@ -28,7 +28,7 @@ use client_core::{
 };
 use client_sync::{run_sync_blocking, RunOptions, SyncError, Transport};
 use doorstep_server::accounts::{Device, NewMember, TeamId};
-use doorstep_server::store::postgres::PgStore;
+use doorstep_server::store::postgres::{prune_touches, PgStore};
 use doorstep_server::store::{Accounts, CustomerDetail, Documents, Projection, SqliteStore};
 use tempfile::TempDir;
 
@@ -695,4 +695,61 @@ fn a_touch_committed_late_is_not_missed() {
     let reads = w.pg.set_reads();
     assert_eq!((reads.fresh, reads.patched), (1, 2), "{reads:?}");
     assert!(reads.cached >= 1, "{reads:?}");
+}
+
+/// Pruning drops touches a cached set has not taken in yet: the set must then be read afresh
+/// (the prune records its bound), not patched from the touches that are left, which would miss
+/// the pruned change.
+#[test]
+fn a_set_older_than_the_pruned_touches_is_read_afresh() {
+    let w = world();
+    let agents = [user("A-1"), user("A-2")];
+    let (from, to) = (day("2026-06-01"), day("2026-07-31"));
+    let id = w.visits[0];
+    assert_eq!(
+        notes(&w.pg.working_set(&agents, from, to).unwrap(), id),
+        "first"
+    );
+    let mut client = w.db.client();
+    client
+        .execute(
+            "UPDATE visits SET json = jsonb_set(json, '{notes}', '\"pruned away\"') WHERE id = $1",
+            &[&id.to_string()],
+        )
+        .unwrap();
+    // Enough later touches (of rows no set holds) for a prune to drop the update's.
+    client
+        .execute(
+            "INSERT INTO index_touches (tbl, id)
+             SELECT 'visits', 'no-such-visit' FROM generate_series(1, 260000)",
+            &[],
+        )
+        .unwrap();
+    let dropped = w.pg.database().write(prune_touches).unwrap();
+    assert!(dropped > 0, "the old touches are pruned");
+    let left: i64 = client
+        .query_one(
+            "SELECT count(*) FROM index_touches WHERE id = $1",
+            &[&id.to_string()],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "the update's touch is gone");
+    // Fewer touches left than a patch takes (the set would otherwise be read afresh for their
+    // number alone): only the recorded bound tells the set it missed some.
+    client
+        .execute(
+            "DELETE FROM index_touches WHERE seq > (SELECT min(seq) + 10 FROM index_touches)",
+            &[],
+        )
+        .unwrap();
+    let after = w.pg.working_set(&agents, from, to).unwrap();
+    assert_eq!(notes(&after, id), "pruned away");
+    let reads = w.pg.set_reads();
+    assert_eq!((reads.fresh, reads.patched), (2, 0), "{reads:?}");
+    assert_eq!(
+        w.pg.database().write(prune_touches).unwrap(),
+        0,
+        "nothing more to prune"
+    );
 }
