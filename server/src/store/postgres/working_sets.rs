@@ -19,7 +19,7 @@
 //! `server_meta` (`touches_pruned_below`): a set whose horizon is below it is read afresh, as is
 //! a set with more than [`PATCH_LIMIT`] touched keys to take in.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -62,7 +62,7 @@ struct CachedSet {
     horizon: u64,
     /// The touches at or above the horizon already taken in (their transactions had committed
     /// when the set was patched): a touch is taken in once.
-    applied: HashSet<i64>,
+    applied: Applied,
     set: Arc<WorkingSet>,
     keys: Keys,
 }
@@ -212,20 +212,23 @@ fn read(tx: &mut DocumentTx<'_>, g: &Group<'_>) -> Result<(WorkingSet, Keys)> {
 /// The keys touched at or above a horizon, by table.
 type Touched = HashMap<Table, BTreeSet<String>>;
 
-/// The touches at or above a horizon that a snapshot sees: the keys not taken in yet, and
-/// every touch's `seq` with its transaction id.
+/// Touches taken in: `seq` → the transaction id that wrote it.
+type Applied = HashMap<i64, u64>;
+
+/// The touches at or above a horizon that a snapshot sees and that were not taken in yet: the
+/// keys they touched, and each one's `seq` with its transaction id.
 struct Since {
     touched: Touched,
-    seen: Vec<(i64, u64)>,
+    seen: Applied,
 }
 
 /// The touches of transactions at or above `horizon` that this snapshot sees and that are not
-/// in `applied`, or `None` when the set must be read afresh (too many, or touches at or above
-/// the horizon already pruned).
+/// in `applied` (those are not even sent), or `None` when the set must be read afresh (more
+/// than [`PATCH_LIMIT`], or touches at or above the horizon already pruned).
 fn touches_since(
     tx: &mut DocumentTx<'_>,
     horizon: u64,
-    applied: &HashSet<i64>,
+    applied: &Applied,
 ) -> Result<Option<Since>> {
     let pruned = tx.query(
         "SELECT value FROM server_meta WHERE key = $1",
@@ -236,23 +239,21 @@ fn touches_since(
             return Ok(None);
         }
     }
+    let skip: Vec<i64> = applied.keys().copied().collect();
     let rows = tx.query(
-        "SELECT seq, xid::text, tbl, id FROM index_touches WHERE xid >= $1::text::xid8 LIMIT $2",
-        &[&horizon.to_string(), &(PATCH_LIMIT + 1)],
+        "SELECT seq, xid::text, tbl, id FROM index_touches
+         WHERE xid >= $1::text::xid8 AND NOT (seq = ANY($2)) LIMIT $3",
+        &[&horizon.to_string(), &skip, &(PATCH_LIMIT + 1)],
     )?;
     if rows.len() as i64 > PATCH_LIMIT {
         return Ok(None);
     }
     let mut since = Since {
         touched: Touched::new(),
-        seen: Vec::with_capacity(rows.len()),
+        seen: Applied::with_capacity(rows.len()),
     };
     for row in rows {
-        let seq: i64 = row.get(0);
-        since.seen.push((seq, xid(Some(row.get(1)))?));
-        if applied.contains(&seq) {
-            continue;
-        }
+        since.seen.insert(row.get(0), xid(Some(row.get(1)))?);
         if let Some(table) = Table::from_name(row.get(2)) {
             since.touched.entry(table).or_default().insert(row.get(3));
         }
@@ -260,12 +261,10 @@ fn touches_since(
     Ok(Some(since))
 }
 
-/// The touches to remember as taken in once the horizon is `horizon`: those at or above it.
-fn still_above(seen: &[(i64, u64)], horizon: u64) -> HashSet<i64> {
-    seen.iter()
-        .filter(|(_, x)| *x >= horizon)
-        .map(|(s, _)| *s)
-        .collect()
+/// The touches to remember as taken in once the horizon is `horizon`: those at or above it
+/// (a touch below it will not be asked for again).
+fn still_above(applied: Applied, horizon: u64) -> Applied {
+    applied.into_iter().filter(|(_, x)| *x >= horizon).collect()
 }
 
 /// Brings a cached set up to date with the touched rows (in the caller's snapshot).
@@ -410,7 +409,9 @@ impl PgStore {
             match outcome {
                 Ok(Some((xmin, changed, seen))) => {
                     c.horizon = xmin;
-                    c.applied = still_above(&seen, xmin);
+                    let mut applied = std::mem::take(&mut c.applied);
+                    applied.extend(seen);
+                    c.applied = still_above(applied, xmin);
                     let set = c.set.clone();
                     if !changed {
                         reads.cached += 1;
@@ -436,8 +437,8 @@ impl PgStore {
             let xmin = snapshot(tx)?;
             // The touches this snapshot already sees at or above its xmin: their rows are
             // read below as they are now.
-            let seen = touches_since(tx, xmin, &HashSet::new())?
-                .map(|s| still_above(&s.seen, xmin))
+            let seen = touches_since(tx, xmin, &Applied::new())?
+                .map(|s| s.seen)
                 .unwrap_or_default();
             let (set, keys) = read(tx, &g)?;
             Ok((xmin, seen, set, keys))
