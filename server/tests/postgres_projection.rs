@@ -338,11 +338,16 @@ fn world() -> World {
     client
         .execute("INSERT INTO teams (name) VALUES ('north')", &[])
         .unwrap();
-    for (id, role) in [("S-1", "supervisor"), ("A-1", "agent"), ("A-2", "agent")] {
+    for (id, role, boss) in [
+        ("S-1", "supervisor", None),
+        ("A-1", "agent", Some("S-1")),
+        ("A-2", "agent", Some("S-1")),
+    ] {
         client
             .execute(
-                "INSERT INTO users (id, name, role, team) VALUES ($1, $2, $3, 'north')",
-                &[&id, &format!("{id} name"), &role],
+                "INSERT INTO users (id, name, role, team, reports_to)
+                 VALUES ($1, $2, $3, 'north', $4)",
+                &[&id, &format!("{id} name"), &role, &boss],
             )
             .unwrap();
     }
