@@ -20,6 +20,12 @@
 //!
 //! The server runs as its own release process, so the figures include HTTP, JSON, gzip and
 //! the SQLite reads, as a dashboard sees them.
+//!
+//! **On PostgreSQL** (`DOORSTEP_BENCH_PG=postgres://user@host:port/any`): the same year, moved
+//! by `doorstep admin migrate --from-sqlite` into a fresh database `doorstep_bench_views_http`
+//! on that server, served by `doorstep serve --database-url`, the token issued by
+//! `doorstep admin --database-url`; the phone syncs with it as before. Figures in
+//! `target/bench/views-pg.json`, so both stores' runs can be compared.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -137,10 +143,82 @@ impl Drop for Server {
     }
 }
 
-fn serve(data: &Path) -> Server {
-    let mut child = doorstep()
-        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+/// Where the server under test keeps its data: the SQLite data directory, or a PostgreSQL
+/// database (its URL) moved from it.
+enum Backend {
+    Sqlite(PathBuf),
+    Postgres { url: String, desks: PathBuf },
+}
+
+impl Backend {
+    /// The `doorstep serve` / `doorstep admin` arguments naming the store.
+    fn args(&self) -> Vec<std::ffi::OsString> {
+        match self {
+            Backend::Sqlite(data) => vec!["--data".into(), data.into()],
+            Backend::Postgres { url, .. } => vec!["--database-url".into(), url.into()],
+        }
+    }
+
+    /// The database's size in bytes.
+    fn bytes(&self) -> u64 {
+        match self {
+            Backend::Sqlite(data) => std::fs::metadata(data.join("server.db"))
+                .map(|m| m.len())
+                .unwrap_or(0),
+            Backend::Postgres { url, .. } => postgres::Client::connect(url, postgres::NoTls)
+                .and_then(|mut c| c.query_one("SELECT pg_database_size(current_database())", &[]))
+                .map(|r| r.get::<_, i64>(0) as u64)
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// The database the PostgreSQL run uses, made afresh on the server at `admin_url`.
+const PG_BENCH_DB: &str = "doorstep_bench_views_http";
+
+/// Moves the data directory's team into a fresh database on the server at `admin_url`
+/// (`doorstep admin migrate --from-sqlite`); returns the database's URL.
+fn move_to_postgres(admin_url: &str, data: &Path) -> String {
+    let mut admin = postgres::Client::connect(admin_url, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url}: {e}"));
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)"),
+        format!("CREATE DATABASE {PG_BENCH_DB}"),
+    ] {
+        admin.batch_execute(&sql).expect("a fresh bench database");
+    }
+    let base = admin_url
+        .split('?')
+        .next()
+        .and_then(|u| u.rsplit_once('/'))
+        .map_or(admin_url, |(b, _)| b);
+    let url = format!("{base}/{PG_BENCH_DB}");
+    eprintln!("views: moving the year into PostgreSQL ({PG_BENCH_DB})…");
+    let out = doorstep()
+        .args(["admin", "migrate", "--from-sqlite"])
         .arg(data)
+        .args(["--database-url", &url])
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("doorstep admin migrate runs");
+    assert!(
+        out.status.success(),
+        "doorstep admin migrate failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    url
+}
+
+fn serve(backend: &Backend) -> Server {
+    let mut command = doorstep();
+    command
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(backend.args());
+    if let Backend::Postgres { desks, .. } = backend {
+        command.arg("--desk-dir").arg(desks);
+    }
+    let mut child = command
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -158,10 +236,10 @@ fn serve(data: &Path) -> Server {
     Server { child, url }
 }
 
-fn supervisor_token(data: &Path) -> String {
+fn supervisor_token(backend: &Backend) -> String {
     let out = doorstep()
-        .args(["admin", "--json", "--data"])
-        .arg(data)
+        .args(["admin", "--json"])
+        .args(backend.args())
         .args(["device", "issue", "--user", "S-01"])
         .output()
         .expect("doorstep admin runs");
@@ -212,8 +290,16 @@ fn main() {
         .expect("cp runs");
     assert!(copied.success(), "copying {} failed", data.display());
     let data = run;
-    let token = supervisor_token(&data);
-    let server = serve(&data);
+    let backend = match std::env::var("DOORSTEP_BENCH_PG") {
+        Ok(admin_url) => Backend::Postgres {
+            url: move_to_postgres(&admin_url, &data),
+            desks: data.join("desks"),
+        },
+        Err(_) => Backend::Sqlite(data.clone()),
+    };
+    let on_pg = matches!(backend, Backend::Postgres { .. });
+    let token = supervisor_token(&backend);
+    let server = serve(&backend);
     let day = working_day(on);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -313,11 +399,10 @@ fn main() {
         .iter()
         .filter_map(|r| r["after_change_max_ms"].as_f64())
         .fold(0.0, f64::max);
-    let db = std::fs::metadata(data.join("server.db"))
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let db = backend.bytes();
     let report = json!({
         "bench": "views",
+        "store": if on_pg { "postgres" } else { "sqlite" },
         "params": params(),
         "visits": visits,
         "build_s": build_s,
@@ -333,15 +418,20 @@ fn main() {
         "target_met": worst_p99 < TARGET_P99_MS,
         "loadavg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
     });
-    let file = bench.join("views.json");
+    let file = bench.join(if on_pg { "views-pg.json" } else { "views.json" });
     std::fs::write(
         &file,
         serde_json::to_string_pretty(&report).expect("JSON") + "\n",
     )
     .expect("write views.json");
     println!(
-        "A team of {AGENTS} agents, {visits} visits over {DAYS} days; server.db {:.0} MiB; \
+        "A team of {AGENTS} agents, {visits} visits over {DAYS} days; {} {:.0} MiB; \
          {REQUESTS} requests per view after {WARMUP} warm-up.\n",
+        if on_pg {
+            "PostgreSQL database"
+        } else {
+            "server.db"
+        },
         db as f64 / 1048576.0
     );
     println!(

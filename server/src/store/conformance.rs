@@ -54,6 +54,7 @@ macro_rules! store_conformance {
             refusals_are_logged_once_with_attempts,
             change_seq_grows,
             synced_visits_reach_the_projection,
+            team_data_follows_syncs,
             reassigned_customers_move,
             spot_check_marks_are_replaced,
             imports_match_once_and_a_bad_list_writes_nothing,
@@ -480,6 +481,44 @@ pub fn synced_visits_reach_the_projection<S: ServerStore + ?Sized>(s: &S, dir: &
         s.team_data(&"south".parse().unwrap(), day, day),
         Err(Error::NotFound { .. })
     ));
+}
+
+/// Projection: the views' data asked again after a sync holds what it brought (a store that
+/// keeps working sets between views brings them up to date), and asked again with nothing
+/// new, the same; the problems of a team without reports, or of no team, are none.
+pub fn team_data_follows_syncs<S: ServerStore + ?Sized>(s: &S, dir: &Path) {
+    north(s);
+    let phone = Phone::new(s, dir, "A-1", "A-1");
+    let c = phone.customer("A-1");
+    let first = phone.visit(c);
+    phone.sync(s);
+    let day = first.start.date_naive();
+    let (from, to) = (day - Duration::days(1), day + Duration::days(1));
+    let visits = |s: &S| {
+        let mut ids: Vec<_> = s
+            .team_data(&team(), from, to)
+            .unwrap()
+            .working_set
+            .visits
+            .iter()
+            .map(|v| v.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(visits(s), [first.id]);
+    assert_eq!(visits(s), [first.id], "asked again, nothing new");
+    let second = phone.visit(c);
+    phone.sync(s);
+    let mut both = vec![first.id, second.id];
+    both.sort();
+    assert_eq!(visits(s), both, "the synced visit is in the views' data");
+    assert_eq!(visits(s), both);
+    assert!(s.team_problems(&team()).unwrap().is_empty());
+    assert!(s
+        .team_problems(&"south".parse().unwrap())
+        .unwrap()
+        .is_empty());
 }
 
 /// Projection and documents: a reassigned customer moves to the new agent's records, and the

@@ -68,25 +68,26 @@ pub(super) struct CachedSet {
     keys: Keys,
 }
 
-/// The table keys of the records of a [`WorkingSet`], by position.
+/// The table keys of the records of a [`WorkingSet`], by position (the PostgreSQL store
+/// keeps its working sets with them too).
 #[derive(Default)]
-struct Keys {
-    customers: Keyed,
-    policies: Keyed,
-    visits: Keyed,
-    contacts: Keyed,
-    days: Keyed,
+pub(super) struct Keys {
+    pub(super) customers: Keyed,
+    pub(super) policies: Keyed,
+    pub(super) visits: Keyed,
+    pub(super) contacts: Keyed,
+    pub(super) days: Keyed,
 }
 
 /// One vector's keys: `keys[i]` is the key of record `i`; `pos` the reverse.
 #[derive(Default)]
-struct Keyed {
-    keys: Vec<String>,
+pub(super) struct Keyed {
+    pub(super) keys: Vec<String>,
     pos: HashMap<String, usize>,
 }
 
 impl Keyed {
-    fn from_rows<T>(rows: Vec<(String, T)>) -> (Keyed, Vec<T>) {
+    pub(super) fn from_rows<T>(rows: Vec<(String, T)>) -> (Keyed, Vec<T>) {
         let mut keyed = Keyed::default();
         let mut out = Vec::with_capacity(rows.len());
         for (key, record) in rows {
@@ -105,7 +106,7 @@ impl Keyed {
 
     /// Replaces, adds or removes the records of `touched` keys, given the rows that now
     /// belong to the set among them (`fresh`).
-    fn patch<T>(
+    pub(super) fn patch<T>(
         &mut self,
         records: &mut Vec<T>,
         touched: &BTreeSet<String>,
@@ -136,7 +137,7 @@ impl Keyed {
 
 /// The index tables a working set is read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Table {
+pub(super) enum Table {
     Customers,
     Policies,
     Visits,
@@ -145,7 +146,7 @@ enum Table {
 }
 
 impl Table {
-    fn from_name(name: &str) -> Option<Table> {
+    pub(super) fn from_name(name: &str) -> Option<Table> {
         Some(match name {
             "customers" => Table::Customers,
             "policies" => Table::Policies,

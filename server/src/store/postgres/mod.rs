@@ -34,6 +34,7 @@ mod sessions;
 mod store;
 mod target;
 mod throttle;
+mod working_sets;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -48,6 +49,7 @@ pub use schema::{migrate, migrations};
 pub use store::PgStore;
 pub use target::PgTarget;
 pub use throttle::PURGE_EVERY;
+pub use working_sets::prune_touches;
 
 /// A connection of the pool, with the statements prepared on it so far: every statement the
 /// store runs is prepared once per connection (an unprepared one costs a second round trip).

@@ -25,6 +25,8 @@ pub struct PgStore {
     /// Playbook codes per team, keyed by the hashes of the playbooks they were built from.
     codes: Mutex<HashMap<String, (String, Arc<Codes>)>>,
     pub(super) sync_budget: Duration,
+    /// Working sets read lately, for the managers' views (`working_sets`).
+    pub(super) sets: Mutex<super::working_sets::SetCache>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -50,6 +52,7 @@ impl PgStore {
             db,
             codes: Mutex::new(HashMap::new()),
             sync_budget: crate::sync_plan::SYNC_BUDGET,
+            sets: Mutex::default(),
         }
     }
 
