@@ -27,6 +27,7 @@ mod schema;
 mod server_writes;
 mod sessions;
 mod store;
+mod sync;
 
 use std::collections::HashMap;
 use std::time::Duration;

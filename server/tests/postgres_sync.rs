@@ -1,0 +1,612 @@
+//! The sync of one request on the PostgreSQL store (`Documents::sync`), in-process against the
+//! real PostgreSQL at `DOORSTEP_TEST_PG` (a database per test, dropped when it ends): phones
+//! are real client-core homes syncing with client-sync's rounds through a transport that calls
+//! the store directly.
+//!
+//! The plain path (receive, answer, push, bookkeeping in one transaction), a retried request,
+//! refusals logged once with attempts, hostile messages refused with the same codes as on
+//! SQLite, and two instances (two `PgStore`s on one database) between which phones hop at
+//! random while three of them edit the same customers concurrently: every replica converges,
+//! each visit exists once, nothing acknowledged is lost.
+//!
+//! The team, members and devices are written with SQL here (the PostgreSQL `Accounts` is
+//! another part of the store); everything about documents goes through the `Documents` trait.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Mutex;
+
+use automerge::ChangeHash;
+use chrono::Duration;
+use client_core::model::{CustomerPatch, NewCustomer, NewVisit, Role};
+use client_core::protocol::{DocMessage, SyncRequest, SyncResponse, PROTOCOL_VERSION};
+use client_core::{CustomerId, DocId, Identity, Options, Store, UserId, VisitId};
+use client_sync::{run_sync_blocking, RunOptions, SyncError, SyncReport, Transport};
+use doorstep_server::accounts::{Device, Member, NewMember, TeamId};
+use doorstep_server::error::Error;
+use doorstep_server::store::postgres::PgStore;
+use doorstep_server::store::{Documents, ServerStore, SqliteStore};
+use support::pg::TestDb;
+
+fn user(id: &str) -> UserId {
+    id.parse().unwrap()
+}
+
+fn team() -> TeamId {
+    "north".parse().unwrap()
+}
+
+const NORTH: [(&str, Role, Option<&str>); 3] = [
+    ("S-1", Role::Supervisor, None),
+    ("A-1", Role::Agent, Some("S-1")),
+    ("A-2", Role::Agent, Some("S-1")),
+];
+
+fn member(id: &str) -> Member {
+    let (_, role, boss) = NORTH.iter().find(|(u, _, _)| *u == id).unwrap();
+    Member {
+        user: user(id),
+        name: format!("{id} name"),
+        role: *role,
+        team: team(),
+        reports_to: boss.map(user),
+    }
+}
+
+/// The team north (a supervisor S-1, agents A-1 and A-2 reporting to them), in SQL.
+fn north(db: &TestDb) {
+    let mut c = db.client();
+    c.execute("INSERT INTO teams (name) VALUES ('north')", &[])
+        .unwrap();
+    for (id, role, boss) in NORTH {
+        c.execute(
+            "INSERT INTO users (id, name, role, team, reports_to) VALUES ($1, $2, $3, 'north', $4)",
+            &[&id, &format!("{id} name"), &role.code(), &boss],
+        )
+        .unwrap();
+    }
+}
+
+/// A device of `who`, registered in SQL.
+fn device(db: &TestDb, who: &str) -> Device {
+    let id = uuid::Uuid::new_v4();
+    db.client()
+        .execute(
+            "INSERT INTO devices (id, user_id, token_hash) VALUES ($1, $2, $3)",
+            &[&id, &who, &id.to_string()],
+        )
+        .unwrap();
+    Device {
+        id: id.to_string().parse().unwrap(),
+        member: member(who),
+        actor: None,
+        revoked: false,
+    }
+}
+
+/// The same team and a device of `who` on any store, through `Accounts`.
+fn north_via_accounts<S: ServerStore>(s: &S) {
+    s.create_team(&team()).unwrap();
+    for (id, role, boss) in NORTH {
+        s.add_member(NewMember {
+            user: user(id),
+            name: format!("{id} name"),
+            role,
+            team: team(),
+            reports_to: boss.map(user),
+        })
+        .unwrap();
+    }
+}
+
+fn device_via_accounts<S: ServerStore>(s: &S, who: &str) -> Device {
+    let issued = s.issue_device(&user(who)).unwrap();
+    s.authenticate(&issued.token).unwrap().unwrap()
+}
+
+/// A transport whose server is one of `stores`, chosen at random for every exchange (a
+/// load balancer in front of several instances); it keeps every request.
+struct Hopping<'a, S> {
+    stores: &'a [S],
+    device: Device,
+    sent: Mutex<Vec<SyncRequest>>,
+}
+
+impl<S: Documents> Transport for Hopping<'_, S> {
+    fn exchange(
+        &self,
+        request: &SyncRequest,
+    ) -> impl Future<Output = Result<SyncResponse, SyncError>> + Send {
+        self.sent.lock().unwrap().push(request.clone());
+        let store = &self.stores[rand::random_range(0..self.stores.len())];
+        // The synchronous PostgreSQL client may not block inside the run's async runtime: the
+        // store is called on a thread of its own, as the server calls it on a blocking one.
+        let result = std::thread::scope(|t| {
+            t.spawn(|| store.sync(&self.device, request))
+                .join()
+                .expect("the store's call panicked")
+        });
+        let result = result.map_err(|e| match e {
+            Error::Revoked => SyncError::Revoked,
+            e => SyncError::Server {
+                status: 500,
+                message: format!("{e:?}"),
+            },
+        });
+        std::future::ready(result)
+    }
+}
+
+/// A phone: a client-core home of `identity` on a device of its member.
+struct Phone {
+    home: Mutex<Store>,
+    device: Device,
+}
+
+impl Phone {
+    fn new(dir: &Path, device: Device, identity: &str) -> Phone {
+        let path = dir.join(format!("phone-{}.db", device.id));
+        let home = Store::create(
+            &path,
+            Identity {
+                user: user(identity),
+                role: member(identity).role,
+            },
+            Options::default(),
+        )
+        .unwrap();
+        Phone {
+            home: Mutex::new(home),
+            device,
+        }
+    }
+
+    fn actor(&self) -> String {
+        self.home.lock().unwrap().actor_hex()
+    }
+
+    /// Syncs until quiet with the stores (hopping between them); returns the report and
+    /// every request sent.
+    fn sync<S: Documents>(&self, stores: &[S]) -> (SyncReport, Vec<SyncRequest>) {
+        let transport = Hopping {
+            stores,
+            device: self.device.clone(),
+            sent: Mutex::new(vec![]),
+        };
+        let options = RunOptions {
+            max_rounds: 40,
+            ..RunOptions::default()
+        };
+        let report = run_sync_blocking(&self.home, &transport, &options).unwrap();
+        (report, transport.sent.into_inner().unwrap())
+    }
+
+    fn customer(&self, agent: &str, name: &str) -> CustomerId {
+        let mut home = self.home.lock().unwrap();
+        home.add_customer(NewCustomer {
+            name: name.into(),
+            phones: vec!["13800000000".into()],
+            agent: Some(user(agent)),
+            ..NewCustomer::default()
+        })
+        .unwrap()
+        .id
+    }
+
+    fn visit(&self, customer: CustomerId) -> VisitId {
+        let mut home = self.home.lock().unwrap();
+        let end = home.now() - Duration::minutes(10);
+        home.record_visit(
+            customer,
+            NewVisit {
+                kind: "sales".into(),
+                purposes: vec!["needs_discovery".into()],
+                outcome: None,
+                policies: vec![],
+                start: end - Duration::minutes(40),
+                end,
+                location: None,
+                notes: "met at home".into(),
+            },
+        )
+        .unwrap()
+        .id
+    }
+
+    fn note(&self, customer: CustomerId, note: &str) {
+        let mut home = self.home.lock().unwrap();
+        home.edit_customer(
+            customer,
+            CustomerPatch {
+                notes: Some(Some(note.into())),
+                ..CustomerPatch::default()
+            },
+        )
+        .unwrap();
+    }
+
+    fn heads(&self, doc: &DocId) -> Vec<ChangeHash> {
+        let mut h = self.home.lock().unwrap().heads(doc).unwrap();
+        h.sort();
+        h
+    }
+
+    fn visits_of(&self, c: CustomerId) -> Vec<VisitId> {
+        let home = self.home.lock().unwrap();
+        home.visits_of(c).unwrap().iter().map(|v| v.id).collect()
+    }
+}
+
+/// One number read with SQL.
+fn count(db: &TestDb, sql: &str, params: &[&(dyn postgres::types::ToSql + Sync)]) -> i64 {
+    db.client().query_one(sql, params).unwrap().get(0)
+}
+
+fn stored_heads(store: &PgStore, doc: &DocId) -> Vec<ChangeHash> {
+    store
+        .database()
+        .write(|tx| tx.heads(doc))
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// The plain path: a first upload stores the documents, their index rows and sync states,
+/// the change log and the device's actor and last sync; the answer acknowledges; a request
+/// sent again stores nothing twice; another device of the team is pushed what it may hold,
+/// and a device of another agent is not.
+#[test]
+fn a_sync_stores_answers_pushes_and_keeps_its_books() {
+    let db = TestDb::new();
+    let stores = [db.store()];
+    north(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = Phone::new(dir.path(), device(&db, "A-1"), "A-1");
+    let c = a1.customer("A-1", "Li Na");
+    let v = a1.visit(c);
+    let seq0 = stores[0].change_seq().unwrap();
+    let (report, sent) = a1.sync(&stores);
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert!(sent.len() >= 2, "a first upload takes rounds");
+    let doc = DocId::Customer(c);
+    let name = doc.to_string();
+    assert_eq!(stored_heads(&stores[0], &doc), a1.heads(&doc));
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM customers WHERE id = $1 AND agent = 'A-1'",
+            &[&c.to_string()]
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM visits WHERE id = $1",
+            &[&v.to_string()]
+        ),
+        1
+    );
+    let dev = uuid::Uuid::parse_str(&a1.device.id.to_string()).unwrap();
+    let logged = count(
+        &db,
+        "SELECT count(*) FROM change_log WHERE doc = $1 AND via = $2",
+        &[&name, &dev.to_string()],
+    );
+    assert!(logged >= 3, "genesis, card, visit: {logged}");
+    let seq = stores[0].change_seq().unwrap();
+    assert!(seq > seq0, "{seq0} → {seq}");
+    let row = db
+        .client()
+        .query_one(
+            "SELECT actor, last_sync IS NOT NULL FROM devices WHERE id = $1",
+            &[&dev],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, Option<String>>(0), Some(a1.actor()));
+    assert!(row.get::<_, bool>(1), "last sync noted");
+    // The server's sync state with the device shares the document's heads.
+    let shared: i64 = count(
+        &db,
+        "SELECT count(*) FROM sync_states s JOIN documents d ON d.doc = s.doc
+          WHERE s.peer = $1 AND s.doc = $2 AND s.shared_heads = d.heads",
+        &[&dev.to_string(), &name],
+    );
+    assert_eq!(shared, 1);
+
+    // A lost answer: the same requests again store nothing.
+    let mut with_actor = a1.device.clone();
+    with_actor.actor = Some(a1.actor());
+    for request in &sent {
+        let answer = stores[0].sync(&with_actor, request).unwrap();
+        assert!(answer.rejected.is_empty(), "{:?}", answer.rejected);
+    }
+    assert_eq!(stores[0].change_seq().unwrap(), seq, "nothing stored twice");
+    let (again, _) = a1.sync(&stores);
+    assert!(again.rejected.is_empty() && again.removed.is_empty());
+    assert_eq!(again.messages_received, 0, "nothing new to tell: {again:?}");
+    assert_eq!(stores[0].change_seq().unwrap(), seq);
+
+    // The supervisor's phone is pushed the customer with its visit; A-2's is not.
+    let s1 = Phone::new(dir.path(), device(&db, "S-1"), "S-1");
+    let (report, _) = s1.sync(&stores);
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    assert_eq!(s1.visits_of(c), [v]);
+    assert_eq!(s1.heads(&doc), a1.heads(&doc));
+    let a2 = Phone::new(dir.path(), device(&db, "A-2"), "A-2");
+    a2.sync(&stores);
+    assert!(a2.heads(&doc).is_empty(), "A-2 may not hold A-1's customer");
+    // The team's playbook is in an answer to a device without it, and only then.
+    let ask = |playbook: Option<String>| SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        actor: a1.actor(),
+        playbook,
+        messages: vec![],
+    };
+    let pb = stores[0].sync(&with_actor, &ask(None)).unwrap().playbook;
+    let pb = pb.expect("a device without the playbook is sent it");
+    let again = stores[0].sync(&with_actor, &ask(Some(pb.hash))).unwrap();
+    assert!(again.playbook.is_none());
+}
+
+/// A refused message stores nothing and is logged once in `sync_rejections`; the same
+/// message again counts an attempt.
+#[test]
+fn refusals_are_logged_once_with_attempts() {
+    let db = TestDb::new();
+    let stores = [db.store()];
+    north(&db);
+    let dir = tempfile::tempdir().unwrap();
+    // A-1's device, but a home that writes as A-2: its changes claim another member.
+    let forger = Phone::new(dir.path(), device(&db, "A-1"), "A-2");
+    let c = forger.customer("A-2", "Li Na");
+    let doc = DocId::Customer(c);
+    let seq = stores[0].change_seq().unwrap();
+    let (report, sent) = forger.sync(&stores);
+    let codes: Vec<_> = report
+        .rejected
+        .iter()
+        .filter(|r| r.doc == doc)
+        .map(|r| r.code.as_str())
+        .collect();
+    assert_eq!(codes, ["forged_actor"], "{:?}", report.rejected);
+    assert_eq!(stores[0].change_seq().unwrap(), seq, "nothing stored");
+    let nothing = "SELECT (SELECT count(*) FROM documents WHERE doc = $1)
+                        + (SELECT count(*) FROM customers WHERE 'customer:' || id = $1)";
+    assert_eq!(count(&db, nothing, &[&doc.to_string()]), 0);
+    let attempts = |db: &TestDb| -> Vec<(i32, String)> {
+        db.client()
+            .query(
+                "SELECT attempts, code FROM sync_rejections WHERE doc = $1",
+                &[&doc.to_string()],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    };
+    assert_eq!(attempts(&db), [(1, "forged_actor".to_string())]);
+    let mut bound = forger.device.clone();
+    bound.actor = Some(forger.actor());
+    for request in &sent {
+        stores[0].sync(&bound, request).unwrap();
+    }
+    assert_eq!(attempts(&db), [(2, "forged_actor".to_string())]);
+    assert_eq!(count(&db, nothing, &[&doc.to_string()]), 0);
+    assert_eq!(stores[0].change_seq().unwrap(), seq);
+}
+
+/// Hostile messages — corrupt bytes, a forged actor, another agent's customer, an actor
+/// already bound to another device — get the same answers as on SQLite.
+fn hostile_codes<S: Documents>(
+    stores: &[S],
+    dir: &Path,
+    a1: Device,
+    a1_again: Device,
+    a2: Device,
+) -> Vec<String> {
+    let mut codes = vec![];
+    let first = |r: &SyncResponse| {
+        r.rejected
+            .iter()
+            .map(|x| x.code.clone())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let phone_a2 = Phone::new(dir, a2, "A-2");
+    phone_a2.customer("A-2", "Wang Fang");
+    let (report, a2_sent) = phone_a2.sync(stores);
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    let phone_a1 = Phone::new(dir, a1, "A-1");
+    phone_a1.customer("A-1", "Li Na");
+    let (report, _) = phone_a1.sync(stores);
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    let mut a1 = phone_a1.device.clone();
+    a1.actor = Some(phone_a1.actor());
+    let request = |messages: Vec<DocMessage>| SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        actor: phone_a1.actor(),
+        playbook: None,
+        messages,
+    };
+    // Corrupt bytes, and a message that is no Automerge message at all.
+    let garbage = DocId::Customer(CustomerId::new());
+    for data in [vec![0x42, 0xff, 0x00, 0x13], b"hello".to_vec()] {
+        let r = stores[0]
+            .sync(
+                &a1,
+                &request(vec![DocMessage {
+                    doc: garbage.clone(),
+                    data,
+                }]),
+            )
+            .unwrap();
+        codes.push(first(&r));
+    }
+    // Another agent's customer: A-2's own first message, sent by A-1's device.
+    let foreign: Vec<DocMessage> = a2_sent
+        .iter()
+        .flat_map(|r| r.messages.clone())
+        .filter(|m| matches!(m.doc, DocId::Customer(_)))
+        .take(1)
+        .collect();
+    assert_eq!(foreign.len(), 1);
+    let r = stores[stores.len() - 1]
+        .sync(&a1, &request(foreign))
+        .unwrap();
+    codes.push(first(&r));
+    // A forged actor: A-1's second device whose home writes as A-2.
+    let forger = Phone::new(dir, a1_again, "A-2");
+    forger.customer("A-2", "Zhao Lei");
+    let (report, _) = forger.sync(stores);
+    codes.push(
+        report
+            .rejected
+            .iter()
+            .map(|x| x.code.clone())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    // A-1's actor claimed by A-2's device: refused as a whole request.
+    let mut a2 = phone_a2.device.clone();
+    a2.actor = None;
+    let stolen = stores[0].sync(&a2, &request(vec![]));
+    codes.push(match stolen {
+        Ok(_) => "accepted".into(),
+        Err(e) => e.code().to_string(),
+    });
+    codes
+}
+
+#[test]
+fn hostile_messages_are_refused_with_the_same_codes_as_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&dir.path().join("server")).unwrap();
+    north_via_accounts(&sqlite);
+    let (a1, a1b, a2) = (
+        device_via_accounts(&sqlite, "A-1"),
+        device_via_accounts(&sqlite, "A-1"),
+        device_via_accounts(&sqlite, "A-2"),
+    );
+    let sqlite_dir = dir.path().join("sqlite-phones");
+    std::fs::create_dir_all(&sqlite_dir).unwrap();
+    let expected = hostile_codes(std::slice::from_ref(&sqlite), &sqlite_dir, a1, a1b, a2);
+
+    let db = TestDb::new();
+    let stores = [db.store(), db.store()];
+    north(&db);
+    let pg_dir = dir.path().join("pg-phones");
+    std::fs::create_dir_all(&pg_dir).unwrap();
+    let got = hostile_codes(
+        &stores,
+        &pg_dir,
+        device(&db, "A-1"),
+        device(&db, "A-1"),
+        device(&db, "A-2"),
+    );
+    assert_eq!(got, expected);
+    assert_eq!(got[2], "forbidden");
+    assert_eq!(got[3], "forged_actor");
+    assert_eq!(got[4], "actor_mismatch");
+    assert!(got[..2].iter().all(|c| c == "corrupt"), "{got:?}");
+    assert_eq!(count(&db, "SELECT count(*) FROM customers", &[]), 2);
+}
+
+/// Two instances (two stores on one database); three phones hop between them at random for
+/// every request, syncing concurrently while two agents and their supervisor record visits
+/// and edit notes on the same customers. Afterwards every replica has the same heads as the
+/// database, every visit exists exactly once everywhere, and nothing acknowledged is lost.
+#[test]
+fn phones_hopping_between_two_instances_converge_and_lose_nothing() {
+    const ROUNDS: usize = 6;
+    let db = TestDb::new();
+    let stores = [db.store(), db.store()];
+    north(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = Phone::new(dir.path(), device(&db, "A-1"), "A-1");
+    let a2 = Phone::new(dir.path(), device(&db, "A-2"), "A-2");
+    let s1 = Phone::new(dir.path(), device(&db, "S-1"), "S-1");
+    let mine: Vec<CustomerId> = (0..2)
+        .map(|i| a1.customer("A-1", &format!("A{i}")))
+        .collect();
+    let theirs: Vec<CustomerId> = (0..2)
+        .map(|i| a2.customer("A-2", &format!("B{i}")))
+        .collect();
+    for p in [&a1, &a2, &s1] {
+        let (r, _) = p.sync(&stores);
+        assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    }
+    let all: Vec<CustomerId> = mine.iter().chain(&theirs).copied().collect();
+    // What each phone recorded and saw acknowledged (a sync without refusals after it).
+    let acknowledged: Mutex<Vec<(CustomerId, VisitId)>> = Mutex::new(vec![]);
+    std::thread::scope(|scope| {
+        for (phone, customers) in [(&a1, &mine), (&a2, &theirs), (&s1, &all)] {
+            let (stores, acknowledged) = (&stores, &acknowledged);
+            scope.spawn(move || {
+                for round in 0..ROUNDS {
+                    let c = customers[rand::random_range(0..customers.len())];
+                    let v = phone.visit(c);
+                    phone.note(c, &format!("{} round {round}", phone.device.member.user));
+                    let (r, _) = phone.sync(stores);
+                    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+                    assert!(r.failed.is_empty(), "{:?}", r.failed);
+                    acknowledged.lock().unwrap().push((c, v));
+                }
+            });
+        }
+    });
+    // Quiet syncs: the agents' work reaches the supervisor, and back.
+    for _ in 0..2 {
+        for p in [&a1, &a2, &s1] {
+            let (r, _) = p.sync(&stores);
+            assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+        }
+    }
+    let acknowledged = acknowledged.into_inner().unwrap();
+    assert_eq!(acknowledged.len(), 3 * ROUNDS);
+    for c in &all {
+        let doc = DocId::Customer(*c);
+        let stored = stored_heads(&stores[0], &doc);
+        assert!(!stored.is_empty());
+        assert_eq!(s1.heads(&doc), stored, "the supervisor's {doc}");
+        let owner = if mine.contains(c) { &a1 } else { &a2 };
+        assert_eq!(owner.heads(&doc), stored, "the owner's {doc}");
+        let other = if mine.contains(c) { &a2 } else { &a1 };
+        assert!(
+            other.heads(&doc).is_empty(),
+            "never pushed to the other agent"
+        );
+    }
+    for (c, v) in &acknowledged {
+        for p in [&s1, if mine.contains(c) { &a1 } else { &a2 }] {
+            let n = p.visits_of(*c).iter().filter(|x| *x == v).count();
+            assert_eq!(n, 1, "visit {v} once on {}", p.device.member.user);
+        }
+        assert_eq!(
+            count(
+                &db,
+                "SELECT count(*) FROM visits WHERE id = $1 AND customer = $2",
+                &[&v.to_string(), &c.to_string()]
+            ),
+            1
+        );
+    }
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM visits", &[]),
+        acknowledged.len() as i64
+    );
+    // Every change stored is logged once, and the log and the documents agree.
+    let distinct: BTreeSet<VisitId> = acknowledged.iter().map(|(_, v)| *v).collect();
+    assert_eq!(distinct.len(), acknowledged.len());
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) - count(DISTINCT hash) FROM change_log",
+            &[]
+        ),
+        0
+    );
+}
