@@ -7,7 +7,7 @@
 //! refusals logged once with attempts, hostile messages refused with the same codes as on
 //! SQLite, and two instances (two `PgStore`s on one database) between which phones hop at
 //! random while three of them edit the same customers concurrently: every replica converges,
-//! each visit exists once, nothing acknowledged is lost.
+//! each visit exists once, nothing recorded is lost.
 //!
 //! The team, members and devices are written with SQL here (the PostgreSQL `Accounts` is
 //! another part of the store); everything about documents goes through the `Documents` trait.
@@ -171,6 +171,15 @@ impl Phone {
     /// Syncs until quiet with the stores (hopping between them); returns the report and
     /// every request sent.
     fn sync<S: Documents>(&self, stores: &[S]) -> (SyncReport, Vec<SyncRequest>) {
+        let (report, sent) = self.try_sync(stores);
+        (report.unwrap(), sent)
+    }
+
+    /// [`Phone::sync`], the run's error returned.
+    fn try_sync<S: Documents>(
+        &self,
+        stores: &[S],
+    ) -> (Result<SyncReport, SyncError>, Vec<SyncRequest>) {
         let transport = Hopping {
             stores,
             device: self.device.clone(),
@@ -180,7 +189,7 @@ impl Phone {
             max_rounds: 40,
             ..RunOptions::default()
         };
-        let report = run_sync_blocking(&self.home, &transport, &options).unwrap();
+        let report = run_sync_blocking(&self.home, &transport, &options);
         (report, transport.sent.into_inner().unwrap())
     }
 
@@ -515,13 +524,14 @@ fn hostile_messages_are_refused_with_the_same_codes_as_on_sqlite() {
     assert_eq!(count(&db, "SELECT count(*) FROM customers", &[]), 2);
 }
 
-/// Two instances (two stores on one database); three phones hop between them at random for
-/// every request, syncing concurrently while two agents and their supervisor record visits
-/// and edit notes on the same customers. Afterwards every replica has the same heads as the
-/// database, every visit exists exactly once everywhere, and nothing acknowledged is lost.
+/// Two instances (two stores on one database); four phones hop between them at random for
+/// every request, syncing concurrently while two agents and their supervisor (a phone and a
+/// tablet) record visits and edit notes on the same customers. Afterwards every replica has
+/// the same heads as the database, every visit recorded exists exactly once everywhere (none
+/// lost, none doubled), and no document reached a device that may not hold it.
 #[test]
 fn phones_hopping_between_two_instances_converge_and_lose_nothing() {
-    const ROUNDS: usize = 6;
+    const ROUNDS: usize = 10;
     let db = TestDb::new();
     let stores = [db.store(), db.store()];
     north(&db);
@@ -529,49 +539,65 @@ fn phones_hopping_between_two_instances_converge_and_lose_nothing() {
     let a1 = Phone::new(dir.path(), device(&db, "A-1"), "A-1");
     let a2 = Phone::new(dir.path(), device(&db, "A-2"), "A-2");
     let s1 = Phone::new(dir.path(), device(&db, "S-1"), "S-1");
-    let mine: Vec<CustomerId> = (0..2)
-        .map(|i| a1.customer("A-1", &format!("A{i}")))
-        .collect();
-    let theirs: Vec<CustomerId> = (0..2)
-        .map(|i| a2.customer("A-2", &format!("B{i}")))
-        .collect();
-    for p in [&a1, &a2, &s1] {
+    // The supervisor's second phone (a tablet): two homes of one member, two actors.
+    let s1b = Phone::new(dir.path(), device(&db, "S-1"), "S-1");
+    // Few customers, so that the phones' concurrent requests meet on the same documents.
+    let mine = vec![a1.customer("A-1", "A0")];
+    let theirs = vec![a2.customer("A-2", "B0")];
+    for p in [&a1, &a2, &s1, &s1b] {
         let (r, _) = p.sync(&stores);
         assert!(r.rejected.is_empty(), "{:?}", r.rejected);
     }
     let all: Vec<CustomerId> = mine.iter().chain(&theirs).copied().collect();
-    // What each phone recorded and saw acknowledged (a sync without refusals after it).
-    let acknowledged: Mutex<Vec<(CustomerId, VisitId)>> = Mutex::new(vec![]);
+    // Every visit recorded, and how many runs ended acknowledged (without refusals) or
+    // still chasing the others' edits (`DidNotConverge`: the others kept writing the same
+    // documents for the run's 40 rounds; a phone then syncs again later, as here).
+    let recorded: Mutex<Vec<(CustomerId, VisitId)>> = Mutex::new(vec![]);
+    let (acknowledged, chased) = (Mutex::new(0), Mutex::new(0));
     std::thread::scope(|scope| {
-        for (phone, customers) in [(&a1, &mine), (&a2, &theirs), (&s1, &all)] {
-            let (stores, acknowledged) = (&stores, &acknowledged);
+        for (phone, customers) in [(&a1, &mine), (&a2, &theirs), (&s1, &all), (&s1b, &all)] {
+            let (stores, recorded, acknowledged, chased) =
+                (&stores, &recorded, &acknowledged, &chased);
             scope.spawn(move || {
                 for round in 0..ROUNDS {
                     let c = customers[rand::random_range(0..customers.len())];
                     let v = phone.visit(c);
                     phone.note(c, &format!("{} round {round}", phone.device.member.user));
-                    let (r, _) = phone.sync(stores);
-                    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
-                    assert!(r.failed.is_empty(), "{:?}", r.failed);
-                    acknowledged.lock().unwrap().push((c, v));
+                    recorded.lock().unwrap().push((c, v));
+                    match phone.try_sync(stores).0 {
+                        Ok(r) => {
+                            assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+                            assert!(r.failed.is_empty(), "{:?}", r.failed);
+                            *acknowledged.lock().unwrap() += 1;
+                        }
+                        Err(SyncError::DidNotConverge(_)) => *chased.lock().unwrap() += 1,
+                        Err(e) => panic!("{e:?}"),
+                    }
                 }
             });
         }
     });
-    // Quiet syncs: the agents' work reaches the supervisor, and back.
+    let (acknowledged, chased) = (
+        acknowledged.into_inner().unwrap(),
+        chased.into_inner().unwrap(),
+    );
+    eprintln!("{acknowledged} runs acknowledged, {chased} still chasing the others' edits");
+    assert!(acknowledged > 0);
+    // Quiet syncs: everyone's work reaches the supervisor's devices, and back.
     for _ in 0..2 {
-        for p in [&a1, &a2, &s1] {
+        for p in [&a1, &a2, &s1, &s1b] {
             let (r, _) = p.sync(&stores);
             assert!(r.rejected.is_empty(), "{:?}", r.rejected);
         }
     }
-    let acknowledged = acknowledged.into_inner().unwrap();
-    assert_eq!(acknowledged.len(), 3 * ROUNDS);
+    let recorded = recorded.into_inner().unwrap();
+    assert_eq!(recorded.len(), 4 * ROUNDS);
     for c in &all {
         let doc = DocId::Customer(*c);
         let stored = stored_heads(&stores[0], &doc);
         assert!(!stored.is_empty());
         assert_eq!(s1.heads(&doc), stored, "the supervisor's {doc}");
+        assert_eq!(s1b.heads(&doc), stored, "the supervisor's tablet's {doc}");
         let owner = if mine.contains(c) { &a1 } else { &a2 };
         assert_eq!(owner.heads(&doc), stored, "the owner's {doc}");
         let other = if mine.contains(c) { &a2 } else { &a1 };
@@ -580,8 +606,8 @@ fn phones_hopping_between_two_instances_converge_and_lose_nothing() {
             "never pushed to the other agent"
         );
     }
-    for (c, v) in &acknowledged {
-        for p in [&s1, if mine.contains(c) { &a1 } else { &a2 }] {
+    for (c, v) in &recorded {
+        for p in [&s1, &s1b, if mine.contains(c) { &a1 } else { &a2 }] {
             let n = p.visits_of(*c).iter().filter(|x| *x == v).count();
             assert_eq!(n, 1, "visit {v} once on {}", p.device.member.user);
         }
@@ -596,11 +622,11 @@ fn phones_hopping_between_two_instances_converge_and_lose_nothing() {
     }
     assert_eq!(
         count(&db, "SELECT count(*) FROM visits", &[]),
-        acknowledged.len() as i64
+        recorded.len() as i64
     );
     // Every change stored is logged once, and the log and the documents agree.
-    let distinct: BTreeSet<VisitId> = acknowledged.iter().map(|(_, v)| *v).collect();
-    assert_eq!(distinct.len(), acknowledged.len());
+    let distinct: BTreeSet<VisitId> = recorded.iter().map(|(_, v)| *v).collect();
+    assert_eq!(distinct.len(), recorded.len());
     assert_eq!(
         count(
             &db,
