@@ -289,11 +289,30 @@ pub(super) fn sync_in(tx: &mut DocumentTx<'_>, request: &Request<'_>) -> Result<
         .iter()
         .filter_map(|r| r.get::<_, &str>(0).parse().ok())
         .collect();
+    // The committed cards of the customers the request concerns, in one query.
+    let concerned: Vec<String> = req
+        .messages
+        .iter()
+        .map(|m| &m.doc)
+        .chain(&held)
+        .filter_map(|d| match d {
+            DocId::Customer(c) => Some(c.to_string()),
+            DocId::Day(..) => None,
+        })
+        .collect();
+    let cards: HashMap<String, Option<String>> = tx
+        .query(
+            "SELECT id, agent FROM customers WHERE id = ANY($1)",
+            &[&concerned],
+        )?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
     let ent = entitlement(
         &device.member,
         &team,
         req.messages.iter().map(|m| &m.doc).chain(&held),
-        |id| agent_of(tx, &id.to_string()),
+        |id| Ok(cards.get(&id.to_string()).cloned()),
     )?;
     let mut side = PgSide {
         tx,
