@@ -463,10 +463,12 @@ fn hostile_codes<S: Documents>(
         .take(1)
         .collect();
     assert_eq!(foreign.len(), 1);
+    let doc = foreign[0].doc.clone();
     let r = stores[stores.len() - 1]
         .sync(&a1, &request(foreign))
         .unwrap();
-    codes.push(first(&r));
+    // Refused, and listed in `removed`: the server has it and it is not A-1's.
+    codes.push(format!("{} removed={}", first(&r), r.removed == [doc]));
     // A forged actor: A-1's second device whose home writes as A-2.
     let forger = Phone::new(dir, a1_again, "A-2");
     forger.customer("A-2", "Zhao Lei");
@@ -517,7 +519,7 @@ fn hostile_messages_are_refused_with_the_same_codes_as_on_sqlite() {
         device(&db, "A-2"),
     );
     assert_eq!(got, expected);
-    assert_eq!(got[2], "forbidden");
+    assert_eq!(got[2], "forbidden removed=true");
     assert_eq!(got[3], "forged_actor");
     assert_eq!(got[4], "actor_mismatch");
     assert!(got[..2].iter().all(|c| c == "corrupt"), "{got:?}");
