@@ -638,3 +638,56 @@ fn phones_hopping_between_two_instances_converge_and_lose_nothing() {
         0
     );
 }
+
+/// The sync budget and the desk's scope on PostgreSQL: once the budget is spent the rest of a
+/// request is deferred `retry_later` with `more` (the run still finishes, over more
+/// requests), and `sync_within` pushes only the document in scope.
+#[test]
+fn a_spent_budget_defers_the_rest_and_a_scope_limits_the_pushes() {
+    let db = TestDb::new();
+    let stores = [db.store().with_sync_budget(std::time::Duration::ZERO)];
+    north(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = Phone::new(dir.path(), device(&db, "A-1"), "A-1");
+    let customers: Vec<CustomerId> = ["Li Na", "Wang Fang", "Zhao Lei"]
+        .into_iter()
+        .map(|n| a1.customer("A-1", n))
+        .collect();
+    let (report, sent) = a1.sync(&stores);
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    for c in &customers {
+        let doc = DocId::Customer(*c);
+        assert_eq!(stored_heads(&stores[0], &doc), a1.heads(&doc));
+    }
+    let first = sent.iter().find(|r| r.messages.len() >= 3).unwrap();
+    let mut bound = a1.device.clone();
+    bound.actor = Some(a1.actor());
+    let answer = stores[0].sync(&bound, first).unwrap();
+    assert!(answer.more);
+    let codes: Vec<_> = answer.rejected.iter().map(|r| r.code.as_str()).collect();
+    assert_eq!(codes.len(), first.messages.len() - 1, "{codes:?}");
+    assert!(codes.iter().all(|c| *c == "retry_later"), "{codes:?}");
+
+    // A desk of the supervisor syncing one customer is pushed that one only.
+    let desk = device(&db, "S-1");
+    let ask = SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        actor: "5e5e".repeat(8),
+        playbook: None,
+        messages: vec![],
+    };
+    let scope = DocId::Customer(customers[1]);
+    let answer = stores[0].sync_within(&desk, &ask, Some(&scope)).unwrap();
+    let docs: Vec<_> = answer.messages.iter().map(|m| m.doc.clone()).collect();
+    assert_eq!(docs, [scope]);
+    let mut desk = desk;
+    desk.actor = Some(ask.actor.clone());
+    // Unscoped: the spent budget lets one push through, with `more`; another instance with
+    // the default budget pushes every customer.
+    let answer = stores[0].sync(&desk, &ask).unwrap();
+    assert_eq!((answer.messages.len(), answer.more), (1, true));
+    let answer = db.store().sync(&desk, &ask).unwrap();
+    let docs: BTreeSet<_> = answer.messages.iter().map(|m| m.doc.clone()).collect();
+    let all: BTreeSet<_> = customers.iter().map(|c| DocId::Customer(*c)).collect();
+    assert_eq!(docs, all, "unscoped: every customer");
+}
