@@ -691,3 +691,96 @@ fn a_spent_budget_defers_the_rest_and_a_scope_limits_the_pushes() {
     let all: BTreeSet<_> = customers.iter().map(|c| DocId::Customer(*c)).collect();
     assert_eq!(docs, all, "unscoped: every customer");
 }
+
+/// A customer the supervisor's phone reassigns from A-1 to A-2 while A-1 records a visit
+/// offline: A-1's next sync hands the visit in and is told to drop the customer (`removed`),
+/// and A-2 is pushed the customer with the visit. Returns what A-1's run reported removed,
+/// whether A-1 still holds it, and the visits A-2 ends with.
+fn reassigned_while_offline<S: Documents>(
+    stores: &[S],
+    dir: &Path,
+    a1: Device,
+    a2: Device,
+    s1: Device,
+) -> (Vec<DocId>, bool, Vec<VisitId>, VisitId) {
+    let (a1, a2, s1) = (
+        Phone::new(dir, a1, "A-1"),
+        Phone::new(dir, a2, "A-2"),
+        Phone::new(dir, s1, "S-1"),
+    );
+    let c = a1.customer("A-1", "Li Na");
+    let doc = DocId::Customer(c);
+    assert!(a1.sync(stores).0.rejected.is_empty());
+    assert!(s1.sync(stores).0.rejected.is_empty());
+    let v = a1.visit(c);
+    s1.home
+        .lock()
+        .unwrap()
+        .edit_customer(
+            c,
+            CustomerPatch {
+                agent: Some(Some(user("A-2"))),
+                ..CustomerPatch::default()
+            },
+        )
+        .unwrap();
+    let (r, _) = s1.sync(stores);
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    let (r, _) = a1.sync(stores);
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    let still = !a1.heads(&doc).is_empty();
+    let (r2, _) = a2.sync(stores);
+    assert!(r2.rejected.is_empty(), "{:?}", r2.rejected);
+    (r.removed, still, a2.visits_of(c), v)
+}
+
+#[test]
+fn work_recorded_offline_on_a_reassigned_customer_is_handed_in_as_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&dir.path().join("server")).unwrap();
+    north_via_accounts(&sqlite);
+    let sqlite_dir = dir.path().join("sqlite-phones");
+    std::fs::create_dir_all(&sqlite_dir).unwrap();
+    let (removed, still, visits, v) = reassigned_while_offline(
+        std::slice::from_ref(&sqlite),
+        &sqlite_dir,
+        device_via_accounts(&sqlite, "A-1"),
+        device_via_accounts(&sqlite, "A-2"),
+        device_via_accounts(&sqlite, "S-1"),
+    );
+    assert_eq!((removed.len(), still, visits), (1, false, vec![v]));
+
+    let db = TestDb::new();
+    let stores = [db.store(), db.store()];
+    north(&db);
+    let pg_dir = dir.path().join("pg-phones");
+    std::fs::create_dir_all(&pg_dir).unwrap();
+    let (removed, still, visits, v) = reassigned_while_offline(
+        &stores,
+        &pg_dir,
+        device(&db, "A-1"),
+        device(&db, "A-2"),
+        device(&db, "S-1"),
+    );
+    assert_eq!(removed.len(), 1, "A-1 is told to drop the customer");
+    assert!(!still, "and does");
+    assert_eq!(visits, [v], "the visit A-1 handed in reached A-2");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM visits WHERE id = $1 AND agent = 'A-1'",
+            &[&v.to_string()]
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM sync_states s JOIN devices d ON s.peer = d.id::text
+              WHERE d.user_id = 'A-1'",
+            &[]
+        ),
+        0,
+        "the server forgot what A-1 held of it"
+    );
+}
