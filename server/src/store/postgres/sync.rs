@@ -31,21 +31,30 @@ use crate::sync_plan::Outcome;
 struct PgSide<'t, 'a> {
     tx: &'t mut DocumentTx<'a>,
     peer: String,
-    /// The session states of the documents touched so far (only their shared heads were
-    /// persisted by an earlier session, whichever instance served it).
+    /// The session states of the documents touched so far.
     states: HashMap<DocId, sync::State>,
+    /// The device's sync states as stored (read once at the start of the request, kept up to
+    /// date as this request saves them; only their shared heads outlive a session, whichever
+    /// instance served it).
+    stored: HashMap<DocId, sync::State>,
     /// The documents merged in this request, as stored now (answered without loading again).
     merged: HashMap<DocId, AutoCommit>,
 }
 
 impl PgSide<'_, '_> {
-    fn state(&mut self, doc: &DocId) -> Result<sync::State> {
-        if let Some(st) = self.states.get(doc) {
-            return Ok(st.clone());
-        }
-        let st = self.tx.sync_state(doc, &self.peer)?;
-        self.states.insert(doc.clone(), st.clone());
-        Ok(st)
+    fn state(&mut self, doc: &DocId) -> sync::State {
+        let st = self
+            .states
+            .entry(doc.clone())
+            .or_insert_with(|| self.stored.get(doc).cloned().unwrap_or_default());
+        st.clone()
+    }
+
+    fn save_state(&mut self, doc: &DocId, state: sync::State) -> Result<()> {
+        self.tx.save_sync_state(doc, &self.peer, &state)?;
+        self.stored.insert(doc.clone(), state.clone());
+        self.states.insert(doc.clone(), state);
+        Ok(())
     }
 }
 
@@ -57,7 +66,7 @@ impl SyncSide for PgSide<'_, '_> {
     ) -> Result<()> {
         // Bytes that are no sync message lock and load nothing.
         client_core::wire::check_sync_message(&msg.doc, &msg.data)?;
-        let state = self.state(&msg.doc)?;
+        let state = self.state(&msg.doc);
         let merged = self.tx.merge(&msg.doc, |d| {
             Ok(
                 match receive_sync_message(&msg.doc, d, &state, &msg.data, verify) {
@@ -71,14 +80,13 @@ impl SyncSide for PgSide<'_, '_> {
             )
         })?;
         let state = merged.value?;
-        self.tx.save_sync_state(&msg.doc, &self.peer, &state)?;
-        self.states.insert(msg.doc.clone(), state);
+        self.save_state(&msg.doc, state)?;
         self.merged.insert(msg.doc.clone(), merged.doc);
         Ok(())
     }
 
     fn generate(&mut self, doc: &DocId) -> Result<Option<Vec<u8>>> {
-        let mut state = self.state(doc)?;
+        let mut state = self.state(doc);
         let data = match self.merged.get_mut(doc) {
             Some(d) => generate_sync_message(doc, d, &mut state)?,
             None => {
@@ -91,8 +99,7 @@ impl SyncSide for PgSide<'_, '_> {
                 generate_sync_message(doc, &mut d, &mut state)?
             }
         };
-        self.tx.save_sync_state(doc, &self.peer, &state)?;
-        self.states.insert(doc.clone(), state);
+        self.save_state(doc, state)?;
         Ok(data)
     }
 
@@ -284,11 +291,19 @@ pub(super) fn sync_in(tx: &mut DocumentTx<'_>, request: &Request<'_>) -> Result<
         &[&names],
     )?;
     let team = team_members(tx, &device.member.team)?;
-    let held: HashSet<DocId> = tx
-        .query("SELECT doc FROM sync_states WHERE peer = $1", &[&peer])?
-        .iter()
-        .filter_map(|r| r.get::<_, &str>(0).parse().ok())
-        .collect();
+    // The device's sync states, once: the documents it held, and where each session starts.
+    let mut stored = HashMap::new();
+    for row in tx.query(
+        "SELECT doc, state FROM sync_states WHERE peer = $1",
+        &[&peer],
+    )? {
+        let Ok(doc) = row.get::<_, &str>(0).parse::<DocId>() else {
+            continue;
+        };
+        let state = sync::State::decode(row.get::<_, &[u8]>(1)).unwrap_or_default();
+        stored.insert(doc, state);
+    }
+    let held: HashSet<DocId> = stored.keys().cloned().collect();
     // The committed cards of the customers the request concerns, in one query.
     let concerned: Vec<String> = req
         .messages
@@ -318,6 +333,7 @@ pub(super) fn sync_in(tx: &mut DocumentTx<'_>, request: &Request<'_>) -> Result<
         tx,
         peer: peer.clone(),
         states: HashMap::new(),
+        stored,
         merged: HashMap::new(),
     };
     let outcome = plan_and_run(&mut side, request, ent, held)?;
