@@ -784,3 +784,49 @@ fn work_recorded_offline_on_a_reassigned_customer_is_handed_in_as_on_sqlite() {
         "the server forgot what A-1 held of it"
     );
 }
+
+/// Two devices claiming one actor at the same moment through two instances: `devices.actor`
+/// is UNIQUE, so exactly one is bound and the other is refused `actor_mismatch` (never a
+/// server error, never both).
+#[test]
+fn one_actor_claimed_by_two_devices_at_once_binds_one() {
+    let db = TestDb::new();
+    let stores = [db.store(), db.store()];
+    north(&db);
+    for _ in 0..8 {
+        let devices = [device(&db, "A-1"), device(&db, "A-1")];
+        let actor = format!("{:032x}", rand::random::<u128>());
+        let barrier = std::sync::Barrier::new(2);
+        let codes: Vec<&str> = std::thread::scope(|t| {
+            let handles: Vec<_> = devices
+                .iter()
+                .zip(&stores)
+                .map(|(d, s)| {
+                    let (actor, barrier) = (actor.clone(), &barrier);
+                    t.spawn(move || {
+                        let ask = SyncRequest {
+                            protocol: PROTOCOL_VERSION,
+                            actor,
+                            playbook: None,
+                            messages: vec![],
+                        };
+                        barrier.wait();
+                        s.sync(d, &ask).map_or_else(|e| e.code(), |_| "bound")
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut codes = codes;
+        codes.sort();
+        assert_eq!(codes, ["actor_mismatch", "bound"]);
+        assert_eq!(
+            count(
+                &db,
+                "SELECT count(*) FROM devices WHERE actor = $1",
+                &[&actor]
+            ),
+            1
+        );
+    }
+}
