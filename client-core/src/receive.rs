@@ -92,3 +92,104 @@ pub fn generate_sync_message(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use automerge::sync;
+    use automerge::{ActorId, AutoCommit};
+
+    use super::*;
+    use crate::documents::genesis;
+    use crate::ids::CustomerId;
+
+    /// A customer document's genesis, and the first message it sends to a peer that has
+    /// nothing.
+    fn first_message() -> (DocId, AutoCommit, Vec<u8>) {
+        let id = DocId::Customer(CustomerId::new());
+        let mut sender = genesis(&id, &ActorId::from(&[7u8, 7][..])).unwrap();
+        let mut state = sync::State::new();
+        let msg = generate_sync_message(&id, &mut sender, &mut state)
+            .unwrap()
+            .expect("a document with changes has something to say");
+        (id, sender, msg)
+    }
+
+    #[test]
+    fn an_accepted_message_comes_back_merged_and_leaves_the_inputs_alone() {
+        let (id, mut sender, first) = first_message();
+        // The peer's first message only says what it has; answer it and receive the answer.
+        let mut before = AutoCommit::new();
+        let state = sync::State::new();
+        let mut seen = 0;
+        let r = receive_sync_message(&id, &mut before, &state, &first, &mut |inc| {
+            seen += inc.new_changes.len();
+            Ok(())
+        })
+        .unwrap();
+        assert!(
+            before.get_heads().is_empty(),
+            "the document handed in is untouched"
+        );
+        assert!(state.shared_heads.is_empty(), "so is the state");
+        let mut after = r.after;
+        let mut st = r.state;
+        // Keep exchanging until the receiver has the sender's changes.
+        let mut sender_state = sync::State::new();
+        for _ in 0..4 {
+            if let Some(m) = generate_sync_message(&id, &mut after, &mut st).unwrap() {
+                sender
+                    .sync()
+                    .receive_sync_message(&mut sender_state, sync::Message::decode(&m).unwrap())
+                    .unwrap();
+            }
+            if let Some(m) = generate_sync_message(&id, &mut sender, &mut sender_state).unwrap() {
+                let r = receive_sync_message(&id, &mut after, &st, &m, &mut |inc| {
+                    seen += inc.new_changes.len();
+                    Ok(())
+                })
+                .unwrap();
+                after = r.after;
+                st = r.state;
+            }
+        }
+        assert_eq!(after.get_heads(), sender.get_heads());
+        assert!(seen > 0, "verify saw the new changes");
+    }
+
+    #[test]
+    fn a_refused_or_corrupt_message_changes_nothing() {
+        let (id, sender, _) = first_message();
+        // The whole document in one message (what a v2 peer sends one that has nothing).
+        let mut empty = AutoCommit::new();
+        let mut st = sync::State::new();
+        let ask = generate_sync_message(&id, &mut empty, &mut st)
+            .unwrap()
+            .unwrap();
+        let mut sender = sender;
+        let mut sender_state = sync::State::new();
+        sender
+            .sync()
+            .receive_sync_message(&mut sender_state, sync::Message::decode(&ask).unwrap())
+            .unwrap();
+        let full = generate_sync_message(&id, &mut sender, &mut sender_state)
+            .unwrap()
+            .unwrap();
+        let mut before = AutoCommit::new();
+        let refused = receive_sync_message(&id, &mut before, &st, &full, &mut |_| {
+            Err(Error::Forbidden("no".into()))
+        });
+        assert_eq!(refused.err().map(|e| e.code()), Some("forbidden"));
+        assert!(before.get_heads().is_empty());
+        let accepted = receive_sync_message(&id, &mut before, &st, &full, &mut |_| Ok(()));
+        assert_eq!(accepted.unwrap().after.get_heads(), sender.get_heads());
+        for garbage in [vec![0x42, 0xff, 0x00], b"hello".to_vec(), vec![]] {
+            let e = receive_sync_message(&id, &mut before, &st, &garbage, &mut |_| Ok(()));
+            assert!(e.is_err(), "{garbage:?} refused");
+        }
+        assert!(before.get_heads().is_empty());
+        // A customer's changes received as a day's: not that document.
+        let day: DocId = "day:A-1:2026-06-01".parse().unwrap();
+        let wrong = receive_sync_message(&day, &mut before, &st, &full, &mut |_| Ok(()));
+        assert!(wrong.is_err());
+    }
+}
