@@ -18,6 +18,7 @@ pub mod layout;
 pub mod model;
 pub mod playbook;
 pub mod protocol;
+pub mod receive;
 pub mod schema;
 pub mod store;
 pub mod sync;

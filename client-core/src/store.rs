@@ -18,7 +18,7 @@ use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use automerge::sync::{self, SyncDoc};
+use automerge::sync;
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, ChangeHash, ROOT};
 use chrono::{Datelike, NaiveDate};
@@ -170,18 +170,6 @@ fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// Runs `f`, turning a panic into an error carrying the panic's message: Automerge panics
-/// on some hostile input, and one peer's message must not take the process (or a lock) down.
-fn contained<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
-        panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".to_string())
-    })
-}
-
 /// Heads as stored: sorted hex hashes joined by commas (comparable as text).
 pub fn heads_text(heads: &[ChangeHash]) -> String {
     let mut v: Vec<String> = heads.iter().map(|h| h.to_string()).collect();
@@ -293,7 +281,7 @@ impl<'a> Incoming<'a> {
     }
 
     /// The after reading of a customer, if a check made it (for the projection).
-    fn into_read_after(self) -> Option<CustomerView> {
+    pub(crate) fn into_read_after(self) -> Option<CustomerView> {
         match self.doc {
             DocId::Customer(_) => self.read_after.into_inner(),
             DocId::Day(..) => None,
@@ -775,22 +763,14 @@ impl Store {
                 bytes: 0,
             },
         };
-        // A panic inside Automerge (a peer's hostile `have` or `need` in `state`) is this
-        // document's failure, not the caller's: the document is untouched (generating only
-        // reads it) and the caller's state is a copy it drops on error.
-        let msg = contained(|| {
-            l.doc
-                .sync()
-                .generate_sync_message(state)
-                .map(|m| m.encode())
-        });
+        // A panic inside Automerge is this document's failure, not the caller's: the document
+        // is untouched (generating only reads it) and the caller's state is a copy it drops on
+        // error.
+        let msg = crate::receive::generate_sync_message(id, &mut l.doc, state);
         if !l.saved_heads.is_empty() {
             self.put_back(id.clone(), l);
         }
-        msg.map_err(|reason| Error::CorruptDocument {
-            doc: id.to_string(),
-            reason: format!("Automerge failed answering it: {reason}"),
-        })
+        msg
     }
 
     /// Receives a standard Automerge sync message for `id`, merges it, and persists the
@@ -814,12 +794,7 @@ impl Store {
         message: &[u8],
         verify: &mut dyn FnMut(&Incoming<'_>) -> Result<()>,
     ) -> Result<()> {
-        let corrupt = |reason: String| Error::CorruptDocument {
-            doc: id.to_string(),
-            reason,
-        };
         crate::wire::check_sync_message(id, message)?;
-        let msg = sync::Message::decode(message).map_err(|e| corrupt(e.to_string()))?;
         let mut l = match self.take(id, false)? {
             Some(l) => l,
             None => Loaded {
@@ -829,33 +804,22 @@ impl Store {
                 bytes: 0,
             },
         };
-        let before_heads = l.doc.get_heads();
-        let mut after = l.doc.clone();
-        let mut trial = state.clone();
-        // Everything runs on copies (`after`, `trial`): a panic inside Automerge is contained
-        // to this message, which is then refused like a corrupt one, and leaves the document,
-        // its cache entry and the sync state as they were.
-        let checked = contained(|| -> Result<Option<CustomerView>> {
-            let received = after.sync().receive_sync_message(&mut trial, msg);
-            received.map_err(|e| corrupt(e.to_string()))?;
-            check_kind(&mut after, id)?;
-            let incoming = Incoming::new(id, &l.doc, &before_heads, &mut after);
-            verify(&incoming)?;
-            Ok(incoming.into_read_after())
-        })
-        .unwrap_or_else(|reason| Err(corrupt(format!("Automerge failed on it: {reason}"))));
-        let read = match checked {
-            Ok(read) => read,
-            Err(e) => {
-                if !l.saved_heads.is_empty() {
-                    self.put_back(id.clone(), l);
+        // Everything runs on copies (`receive`): a panic inside Automerge is contained to this
+        // message, which is then refused like a corrupt one, and leaves the document, its
+        // cache entry and the sync state as they were.
+        let received =
+            match crate::receive::receive_sync_message(id, &mut l.doc, state, message, verify) {
+                Ok(r) => r,
+                Err(e) => {
+                    if !l.saved_heads.is_empty() {
+                        self.put_back(id.clone(), l);
+                    }
+                    return Err(e);
                 }
-                return Err(e);
-            }
-        };
-        l.doc = after;
-        self.persist_read(id, &mut l, read)?;
-        *state = trial;
+            };
+        l.doc = received.after;
+        self.persist_read(id, &mut l, received.read_after)?;
+        *state = received.state;
         if !l.saved_heads.is_empty() {
             self.put_back(id.clone(), l);
         }

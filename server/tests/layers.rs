@@ -187,7 +187,8 @@ fn every_store_runs_the_conformance_suite() {
 }
 
 /// Architecture Invariant: only `store/postgres/` talks to PostgreSQL (`error.rs` names its
-/// errors), and the PostgreSQL store knows no HTTP and no sync rules.
+/// errors), and the PostgreSQL store knows no HTTP and no sync rules (its sync runs the driver
+/// shared with SQLite, `store/sync.rs`).
 #[test]
 fn only_the_postgres_store_knows_postgresql() {
     let pg = src().join("store").join("postgres");
@@ -214,6 +215,20 @@ fn only_the_postgres_store_knows_postgresql() {
         }
     }
     assert!(inside >= 3);
+    // Its sync runs the shared driver; it has no plan of its own to drive.
+    let sync = fs::read_to_string(pg.join("sync.rs")).unwrap();
+    assert!(
+        sync.contains("plan_and_run("),
+        "postgres/sync.rs runs the shared driver"
+    );
+    for own in [
+        "Plan::new(",
+        "plan.admit(",
+        "check_holder",
+        "reachable_users",
+    ] {
+        assert!(!sync.contains(own), "postgres/sync.rs calls {own}");
+    }
 }
 /// Architecture Invariant: the sync plan is decided without storage or HTTP: the apply side
 /// (`store/sync.rs`) runs it, and its rules are unit-tested without SQLite or a server.

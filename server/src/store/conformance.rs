@@ -131,7 +131,15 @@ impl<S: ServerStore + ?Sized> Transport for InProcess<'_, S> {
         request: &SyncRequest,
     ) -> impl Future<Output = Result<SyncResponse, SyncError>> + Send {
         self.sent.lock().unwrap().push(request.clone());
-        let result = self.store.sync(&self.device, request).map_err(|e| match e {
+        // On a thread of its own, as the server calls the store on a blocking one: a store
+        // with a synchronous network client (PostgreSQL's) may not block inside the run's
+        // async runtime.
+        let result = std::thread::scope(|t| {
+            t.spawn(|| self.store.sync(&self.device, request))
+                .join()
+                .expect("the store's call panicked")
+        });
+        let result = result.map_err(|e| match e {
             Error::Revoked => SyncError::Revoked,
             e => SyncError::Server {
                 status: 500,

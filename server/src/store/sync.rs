@@ -11,21 +11,184 @@
 //! refused message changes nothing and does not stop the others. Everything here is
 //! idempotent: a retried request merges nothing twice (Automerge), logs no second rejection
 //! (the log counts attempts), and records no change twice.
+//!
+//! The driver of the plan ([`run`]) and the entitlement ([`entitlement`]) are shared by both
+//! stores: they run over a [`SyncSide`] — receive a message with a verify callback, generate a
+//! reply, forget a session state, the committed agent of a document, the out-of-sync
+//! candidates — which the SQLite batch implements here and the PostgreSQL store
+//! (`postgres/sync.rs`) implements over a `DocumentTx`. The rules (`verify`, `access`, the
+//! plan) are called from here only; each store keeps its own SQL (actor binding,
+//! bookkeeping).
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::Instant;
 
+use client_core::layout::Codes;
 use client_core::protocol::{DocMessage, SyncRequest, SyncResponse, PROTOCOL_VERSION};
-use client_core::{DocId, UserId};
+use client_core::{CustomerId, DocId, Incoming, UserId};
 use rusqlite::{params, OptionalExtension};
 
 use super::sqlite::{now, SqliteStore};
 use crate::access::reachable_users;
-use crate::accounts::{is_actor_hex, Device};
+use crate::accounts::{is_actor_hex, Device, Member};
 use crate::error::{Error, Result};
 pub use crate::sync_plan::SYNC_BUDGET;
 use crate::sync_plan::{Admission, Entitlement, Limits, Outcome, Plan};
 use crate::verify::{self, Refusal, Writer};
+
+/// The storage one sync request's plan runs against, inside the request's transaction: a
+/// session with the device (the sync states of the documents touched so far) over the
+/// store's documents. Errors: a client-core error (`Error::Core`) coded `corrupt`, `invalid`
+/// or `document` is the message's (refused `corrupt`); any other error fails the request.
+pub(crate) trait SyncSide {
+    /// Receives one message into its document: on copies, `verify` sees what it would add;
+    /// if accepted, the document, its index rows and the session state are stored.
+    fn receive(
+        &mut self,
+        msg: &DocMessage,
+        verify: &mut dyn FnMut(&Incoming<'_>) -> client_core::Result<()>,
+    ) -> Result<()>;
+    /// The next message for one document in the session (its sync state stored), if any.
+    fn generate(&mut self, doc: &DocId) -> Result<Option<Vec<u8>>>;
+    /// Forgets a document's session state (the device was refused it).
+    fn forget(&mut self, doc: &DocId);
+    /// The agent on a customer's card as committed (read in the request's transaction;
+    /// `None` for a day or a customer without a readable card).
+    fn committed_agent(&mut self, doc: &DocId) -> Result<Option<UserId>>;
+    /// The documents of the users in `reach` (their customers, by the committed card, and
+    /// their days) that the device is behind on, in document order, with each customer's
+    /// committed agent.
+    fn out_of_sync(&mut self, reach: &BTreeSet<UserId>) -> Result<Vec<(DocId, Option<UserId>)>>;
+}
+
+/// What the device may hold, for the documents the request concerns (`docs`: those it sends
+/// messages for and those it held): the users its member reaches in `team`, and each
+/// customer's committed agent looked up one by one (`agent_of`: `None` for a customer the
+/// store does not know, `Some(None)` for one without an agent), not every customer read.
+pub(crate) fn entitlement<'d>(
+    member: &Member,
+    team: &[Member],
+    docs: impl IntoIterator<Item = &'d DocId>,
+    mut agent_of: impl FnMut(&CustomerId) -> Result<Option<Option<String>>>,
+) -> Result<Entitlement> {
+    let reach = reachable_users(member, team);
+    let (mut owned, mut known) = (HashSet::new(), HashSet::new());
+    for doc in docs {
+        let DocId::Customer(id) = doc else {
+            continue;
+        };
+        if known.contains(id) {
+            continue;
+        }
+        let Some(agent) = agent_of(id)? else {
+            continue;
+        };
+        known.insert(*id);
+        if agent.is_some_and(|a| reach.iter().any(|r| r.as_str() == a)) {
+            owned.insert(*id);
+        }
+    }
+    Ok(Entitlement {
+        reach,
+        owned,
+        known,
+    })
+}
+
+/// One request to run: the device, what it sent, the scope of its pushes, what it held.
+pub(crate) struct Request<'r> {
+    /// The device (its actor bound).
+    pub device: &'r Device,
+    /// What it sent.
+    pub req: &'r SyncRequest,
+    /// Push only this document (a desk), or every out-of-sync one.
+    pub scope: Option<&'r DocId>,
+    /// The playbook codes its records may use.
+    pub codes: &'r Codes,
+    /// The time budget of its messages.
+    pub budget: std::time::Duration,
+}
+
+/// Plans and runs one request on a store's side: the plan from the entitlement and the
+/// documents the device held, then [`run`].
+pub(crate) fn plan_and_run(
+    side: &mut impl SyncSide,
+    r: &Request<'_>,
+    ent: Entitlement,
+    held: HashSet<DocId>,
+) -> Result<Outcome> {
+    let actor = r.req.actor.to_ascii_lowercase();
+    let reach = ent.reach.clone();
+    let writer = Writer {
+        user: &r.device.member.user,
+        role: r.device.member.role,
+        actor: &actor,
+        reachable: &reach,
+        codes: r.codes,
+    };
+    let plan = Plan::new(
+        r.device.member.user.clone(),
+        ent,
+        held,
+        r.req.messages.iter().map(|m| m.doc.clone()),
+        Limits::with_budget(r.budget),
+    );
+    run(side, r.req, r.scope, &writer, plan)
+}
+
+/// Logs the refusals of a request that committed.
+pub(crate) fn log_refusals(device: &Device, outcome: &Outcome) {
+    for l in &outcome.logged {
+        tracing::warn!(
+            device = %device.id,
+            user = %device.member.user,
+            doc = %l.doc,
+            code = l.refusal.code,
+            reason = %l.refusal.message,
+            "sync message refused"
+        );
+    }
+}
+
+/// The SQLite batch as a [`SyncSide`]: client-core's store and its session.
+struct SqliteSide<'c> {
+    core: &'c mut client_core::Store,
+    session: client_core::SyncSession,
+    peer: String,
+}
+
+impl SyncSide for SqliteSide<'_> {
+    fn receive(
+        &mut self,
+        msg: &DocMessage,
+        verify: &mut dyn FnMut(&Incoming<'_>) -> client_core::Result<()>,
+    ) -> Result<()> {
+        Ok(self.core.sync_receive(&mut self.session, msg, verify)?)
+    }
+
+    fn generate(&mut self, doc: &DocId) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .core
+            .sync_generate(&mut self.session, doc)?
+            .map(|m| m.data))
+    }
+
+    fn forget(&mut self, doc: &DocId) {
+        self.session.forget(doc);
+    }
+
+    fn committed_agent(&mut self, doc: &DocId) -> Result<Option<UserId>> {
+        Ok(committed_agent(self.core, doc))
+    }
+
+    fn out_of_sync(&mut self, reach: &BTreeSet<UserId>) -> Result<Vec<(DocId, Option<UserId>)>> {
+        let db = self
+            .core
+            .batch_connection()
+            .ok_or_else(|| Error::Internal("a batch without its connection".into()))?;
+        out_of_sync(db, &self.peer, reach)
+    }
+}
 
 /// The agent on a customer's committed card (read from the index under the store's lock).
 fn committed_agent(core: &client_core::Store, doc: &DocId) -> Option<UserId> {
@@ -75,20 +238,19 @@ fn out_of_sync(
 /// (Automerge panicked on what the device said): that document is refused `corrupt` (and
 /// forgotten by the session); other errors fail the request.
 fn answer(
-    core: &mut client_core::Store,
-    session: &mut client_core::SyncSession,
+    side: &mut impl SyncSide,
     doc: &DocId,
 ) -> Result<std::result::Result<Option<Vec<u8>>, Refusal>> {
-    match core.sync_generate(session, doc) {
-        Ok(reply) => Ok(Ok(reply.map(|m| m.data))),
-        Err(e) if e.code() == "corrupt" => {
-            session.forget(doc);
+    match side.generate(doc) {
+        Ok(reply) => Ok(Ok(reply)),
+        Err(Error::Core(e)) if e.code() == "corrupt" => {
+            side.forget(doc);
             Ok(Err(Refusal {
                 code: "corrupt",
                 message: e.to_string(),
             }))
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
@@ -150,31 +312,10 @@ impl SqliteStore {
         docs: impl IntoIterator<Item = &'d DocId>,
     ) -> Result<Entitlement> {
         let team = self.team(&device.member.team)?;
-        let reach = reachable_users(&device.member, &team);
         let db = self.db();
         let mut stmt = db.prepare_cached("SELECT agent FROM customers WHERE id = ?1")?;
-        let (mut owned, mut known) = (HashSet::new(), HashSet::new());
-        for doc in docs {
-            let DocId::Customer(id) = doc else {
-                continue;
-            };
-            if known.contains(id) {
-                continue;
-            }
-            let agent: Option<Option<String>> =
-                stmt.query_row([id.to_string()], |r| r.get(0)).optional()?;
-            let Some(agent) = agent else {
-                continue;
-            };
-            known.insert(*id);
-            if agent.is_some_and(|a| reach.iter().any(|r| r.as_str() == a)) {
-                owned.insert(*id);
-            }
-        }
-        Ok(Entitlement {
-            reach,
-            owned,
-            known,
+        entitlement(&device.member, &team, docs, |id| {
+            Ok(stmt.query_row([id.to_string()], |r| r.get(0)).optional()?)
         })
     }
 
@@ -196,7 +337,6 @@ impl SqliteStore {
             return Err(Error::UnsupportedProtocol(req.protocol));
         }
         self.bind_actor(device, &req.actor)?;
-        let actor = req.actor.to_ascii_lowercase();
         let peer = device.id.to_string();
 
         // Documents this device holds a sync state for (some it may no longer hold).
@@ -209,21 +349,13 @@ impl SqliteStore {
         let held: HashSet<DocId> = held.iter().filter_map(|d| d.parse().ok()).collect();
         let ent = self.entitlement(device, req.messages.iter().map(|m| &m.doc).chain(&held))?;
         let codes = self.codes_of(&device.member.team)?;
-        let reach = ent.reach.clone();
-        let writer = Writer {
-            user: &device.member.user,
-            role: device.member.role,
-            actor: &actor,
-            reachable: &reach,
+        let request = Request {
+            device,
+            req,
+            scope,
             codes: &codes,
+            budget: self.sync_budget,
         };
-        let plan = Plan::new(
-            device.member.user.clone(),
-            ent,
-            held,
-            req.messages.iter().map(|m| m.doc.clone()),
-            Limits::with_budget(self.sync_budget),
-        );
 
         // The whole request is one transaction (`Store::batch`): every document merged, its
         // sync state and index rows, the sync states of the replies and pushes, and the
@@ -231,7 +363,13 @@ impl SqliteStore {
         // before the response is sent; a failure anywhere rolls all of it back.
         let outcome = self.with_core(false, |core| {
             core.batch(|core| {
-                let outcome = run(core, &peer, req, scope, &writer, plan)?;
+                let session = core.start_sync(&peer);
+                let mut side = SqliteSide {
+                    core: &mut *core,
+                    session,
+                    peer: peer.clone(),
+                };
+                let outcome = plan_and_run(&mut side, &request, ent, held)?;
                 let at = now();
                 let db = core
                     .batch_connection()
@@ -240,16 +378,7 @@ impl SqliteStore {
                 Ok(outcome)
             })
         })?;
-        for l in &outcome.logged {
-            tracing::warn!(
-                device = %device.id,
-                user = %device.member.user,
-                doc = %l.doc,
-                code = l.refusal.code,
-                reason = %l.refusal.message,
-                "sync message refused"
-            );
-        }
+        log_refusals(device, &outcome);
 
         let pb = self.playbook_of(&device.member.team)?;
         let playbook = (req.playbook.as_deref() != Some(pb.hash.as_str())).then_some(pb);
@@ -264,40 +393,33 @@ impl SqliteStore {
     }
 }
 
-/// Runs the plan under the store's lock: receives what it admits, answers what it names,
-/// pushes what it lets through.
+/// Runs the plan under the store's lock (in the request's transaction): receives what it
+/// admits, answers what it names, pushes what it lets through.
 fn run(
-    core: &mut client_core::Store,
-    peer: &str,
+    side: &mut impl SyncSide,
     req: &SyncRequest,
     scope: Option<&DocId>,
     writer: &Writer<'_>,
     mut plan: Plan,
 ) -> Result<Outcome> {
     let reach = writer.reachable;
-    let mut session = core.start_sync(peer);
     let started = Instant::now();
     for (i, msg) in req.messages.iter().enumerate() {
         let admission = plan.admit(i, msg, started.elapsed());
         if admission == Admission::Skip {
             continue;
         }
-        let outcome = receive(core, &mut session, msg, writer, admission)?;
+        let outcome = receive(side, msg, writer, admission)?;
         plan.received(i, msg, admission, outcome);
     }
     for (i, hand_in) in plan.to_answer() {
         let msg = &req.messages[i];
-        let reply = answer(core, &mut session, &msg.doc)?;
+        let reply = answer(side, &msg.doc)?;
         plan.answered(&msg.doc, hand_in, &msg.data, reply);
     }
     let candidates = match scope {
-        Some(doc) => vec![(doc.clone(), committed_agent(core, doc))],
-        None => {
-            let db = core
-                .batch_connection()
-                .ok_or_else(|| Error::Internal("a batch without its connection".into()))?;
-            out_of_sync(db, peer, reach)?
-        }
+        Some(doc) => vec![(doc.clone(), side.committed_agent(doc)?)],
+        None => side.out_of_sync(reach)?,
     };
     for (doc, agent) in candidates {
         // Pushed only when the committed copy entitles the device now: a customer another
@@ -309,8 +431,8 @@ fn run(
         if !plan.room_to_push(started.elapsed()) {
             break;
         }
-        if let Some(m) = core.sync_generate(&mut session, &doc)? {
-            plan.pushed(m);
+        if let Some(data) = side.generate(&doc)? {
+            plan.pushed(DocMessage { doc, data });
         }
     }
     Ok(plan.finish())
@@ -370,8 +492,7 @@ fn bookkeeping(
 /// entitlement computed before the request took the store's lock). A refusal is the
 /// message's (`Err` inside); a storage failure is the request's.
 fn receive(
-    core: &mut client_core::Store,
-    session: &mut client_core::SyncSession,
+    side: &mut impl SyncSide,
     msg: &DocMessage,
     writer: &Writer<'_>,
     admission: Admission,
@@ -379,7 +500,7 @@ fn receive(
     let hand_in = admission == Admission::HandIn;
     let mut refusal: Option<Refusal> = None;
     let mut new_changes = vec![];
-    let outcome = core.sync_receive(session, msg, &mut |inc| {
+    let outcome = side.receive(msg, &mut |inc| {
         let checked = if hand_in {
             Ok(())
         } else {
@@ -399,13 +520,15 @@ fn receive(
     });
     match outcome {
         Ok(()) => Ok(Ok(new_changes)),
-        Err(e) => match (refusal, e.code()) {
+        Err(e) => match (refusal, e) {
             (Some(r), _) => Ok(Err(r)),
-            (None, "corrupt" | "invalid" | "document") => Ok(Err(Refusal {
-                code: "corrupt",
-                message: e.to_string(),
-            })),
-            (None, _) => Err(e.into()),
+            (None, Error::Core(e)) if matches!(e.code(), "corrupt" | "invalid" | "document") => {
+                Ok(Err(Refusal {
+                    code: "corrupt",
+                    message: e.to_string(),
+                }))
+            }
+            (None, e) => Err(e),
         },
     }
 }

@@ -35,6 +35,7 @@ mod store;
 mod target;
 mod throttle;
 mod working_sets;
+mod sync;
 
 use std::collections::HashMap;
 use std::time::Duration;
