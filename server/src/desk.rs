@@ -55,16 +55,24 @@ impl<S: Documents + ?Sized> Transport for InProcess<'_, S> {
         &self,
         request: &SyncRequest,
     ) -> impl Future<Output = std::result::Result<SyncResponse, SyncError>> + Send {
-        let result = self
-            .store
-            .sync_within(&self.device, request, Some(self.scope))
-            .map_err(|e| match e {
-                Error::Revoked => SyncError::Revoked,
-                e => SyncError::Server {
-                    status: 500,
-                    message: e.to_string(),
-                },
-            });
+        // On a thread of its own, as the server calls the store on a blocking one: a store
+        // with a synchronous network client (PostgreSQL's) may not block inside the run's
+        // async runtime (it would panic).
+        let result = std::thread::scope(|t| {
+            t.spawn(|| {
+                self.store
+                    .sync_within(&self.device, request, Some(self.scope))
+            })
+            .join()
+            .unwrap_or_else(|_| Err(Error::Internal("the store's sync panicked".into())))
+        })
+        .map_err(|e| match e {
+            Error::Revoked => SyncError::Revoked,
+            e => SyncError::Server {
+                status: 500,
+                message: e.to_string(),
+            },
+        });
         std::future::ready(result)
     }
 }

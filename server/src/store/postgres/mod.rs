@@ -32,10 +32,10 @@ mod schema;
 mod server_writes;
 mod sessions;
 mod store;
+mod sync;
 mod target;
 mod throttle;
 mod working_sets;
-mod sync;
 
 use std::collections::HashMap;
 use std::time::Duration;
