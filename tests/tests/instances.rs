@@ -67,12 +67,20 @@ fn sync_somewhere(phone: &Phone, urls: &[String], rng: &mut StdRng) {
 
 /// `GET path` with a bearer token, over plain HTTP/1.1: (status, body).
 fn get(url: &str, token: &str, path: &str) -> (u16, String) {
+    request(url, token, "GET", path, None)
+}
+
+/// One HTTP/1.1 request with a bearer token and an optional JSON body: (status, body).
+fn request(url: &str, token: &str, method: &str, path: &str, json: Option<&str>) -> (u16, String) {
     let addr = url.trim_start_matches("http://");
     let mut s = TcpStream::connect(addr).unwrap();
+    let body = json.unwrap_or("");
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-         Accept-Language: zh-CN\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Accept-Language: zh-CN\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut text = String::new();
@@ -319,6 +327,42 @@ fn phones_hopping_between_three_instances_on_one_database_converge() {
             );
         }
     }
+    // The supervisor comments from the dashboard through each instance in turn: each
+    // instance writes from a desk home of its own (a desk device each), and the agent's
+    // phones receive every comment, under the supervisor's name.
+    let (visit, customer) = visits.iter().next().map(|(v, c)| (*v, *c)).unwrap();
+    for (i, url) in urls.iter().enumerate() {
+        let text = format!("{{\"text\": \"instance {i}: 好，继续跟进\"}}");
+        let (status, body) = request(
+            url,
+            token,
+            "POST",
+            &format!("/v1/visits/{visit}/comments"),
+            Some(&text),
+        );
+        assert_eq!(status, 200, "comment through instance {i}: {body}");
+    }
+    let owner = devices
+        .iter()
+        .find(|d| {
+            d.agent.is_some_and(|a| {
+                record[&DocId::Customer(customer).to_string()].view["customer"]["agent"].as_str()
+                    == Some(agents[a].as_str())
+            })
+        })
+        .expect("the customer's agent has a phone");
+    sync_somewhere(&owner.phone, &urls, &mut rng);
+    let comments: Vec<_> = owner
+        .phone
+        .store()
+        .customer_view(customer)
+        .unwrap()
+        .comments
+        .into_iter()
+        .filter(|c| c.visit == visit && c.author.as_str() == BOSS)
+        .collect();
+    assert_eq!(comments.len(), INSTANCES, "{comments:?}");
+
     println!(
         "{} documents, {} visits, 20 phones equal to the record",
         record.len(),
