@@ -51,7 +51,7 @@ const LOCK_FILE: &str = "server.lock";
 /// The built-in insurance playbook's file, sent to devices of teams without their own.
 pub(super) const BUILT_IN_PLAYBOOK: &str = include_str!("../../../docs/playbooks/insurance.toml");
 /// The user id the server writes documents under (imports, reassignments).
-const SERVER_USER: &str = "server";
+pub(crate) const SERVER_USER: &str = "server";
 
 /// Now, as stored (RFC 3339, UTC, milliseconds: sorts as text).
 pub(super) fn now() -> String {
