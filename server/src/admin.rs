@@ -260,9 +260,9 @@ pub fn login_link(store: &dyn ServerStore, user: &UserId, base_url: &str) -> Res
 /// `doorstep admin migrate`: moves the embedded store in `dir` into the database at `url`,
 /// prints the comparison, and fails if it found a difference.
 fn migrate(json: bool, dir: &std::path::Path, url: &str) -> Result<()> {
-    use crate::store::postgres::{from_sqlite, PgDatabase, PgOptions};
+    use crate::store::postgres::{PgDatabase, PgOptions};
     let db = PgDatabase::open(url, PgOptions::default())?;
-    let report = from_sqlite::migrate_from_sqlite(dir, &db)?;
+    let report = crate::migrate::migrate_from_sqlite(dir, &db)?;
     out(json, &report, |r| r.summary())?;
     match report.differences() {
         0 => Ok(()),

@@ -7,8 +7,7 @@
 //! deadlock), and a [`DocumentTx`] loads, merges into, appends to, compacts and projects
 //! documents and keeps sync states. [`PgStore`] implements the store traits on top of it, one
 //! file per trait (`accounts`, `sessions`, `documents_impl`, `projection`, `imports`, `logs`;
-//! what the server writes into documents itself is `server_writes`; moving a team from the
-//! embedded store is `from_sqlite`) and runs the same
+//! what the server writes into documents itself is `server_writes`) and runs the same
 //! conformance suite as the SQLite store (`server/tests/postgres_conformance.rs`).
 //! docs/postgres.md says the schema and the
 //! locking rule.
@@ -20,7 +19,6 @@
 mod accounts;
 mod documents;
 mod documents_impl;
-pub mod from_sqlite;
 mod imports;
 mod index;
 mod logs;
@@ -39,6 +37,7 @@ use crate::error::{Error, Result};
 
 pub use documents::{DocumentTx, Merged, StoredDoc};
 pub use schema::{migrate, migrations};
+pub use server_writes::SERVER_ACTOR_KEY;
 pub use store::PgStore;
 
 /// A connection of the pool, with the statements prepared on it so far: every statement the

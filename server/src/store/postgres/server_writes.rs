@@ -29,18 +29,18 @@ use crate::store::sqlite::SERVER_USER;
 use crate::store::{ImportPlan, PlannedCard, PlannedPolicy};
 
 /// The `server_meta` key of the actor the server writes documents with.
-pub(super) const ACTOR_KEY: &str = "actor";
+pub const SERVER_ACTOR_KEY: &str = "actor";
 
 /// The actor the server writes documents with: the stored one, or a new one stored now
 /// (instances creating it at once agree: the second insert waits for the first and keeps it).
 fn server_actor(tx: &mut DocumentTx<'_>) -> Result<ActorId> {
     tx.execute(
         "INSERT INTO server_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-        &[&ACTOR_KEY, &ActorId::random().to_hex_string()],
+        &[&SERVER_ACTOR_KEY, &ActorId::random().to_hex_string()],
     )?;
     let rows = tx.query(
         "SELECT value FROM server_meta WHERE key = $1",
-        &[&ACTOR_KEY],
+        &[&SERVER_ACTOR_KEY],
     )?;
     let hex: &str = rows
         .first()

@@ -1,4 +1,4 @@
-//! Moving a team from the embedded store to PostgreSQL (`doorstep admin migrate --from-sqlite
+//! `doorstep admin migrate`: moving a team from the embedded store to PostgreSQL (`doorstep admin migrate --from-sqlite
 //! DIR --database-url URL`), with nothing lost, then checking that nothing was.
 //!
 //! What moves: every document (its saved bytes **merged** into PostgreSQL under the document's
@@ -29,13 +29,11 @@ use std::path::Path;
 use automerge::{AutoCommit, ChangeHash};
 use client_core::documents::check_kind;
 use client_core::DocId;
-use postgres::types::ToSql;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 
-use super::server_writes::ACTOR_KEY;
-use super::PgDatabase;
 use crate::error::{Error, Result};
+use crate::store::postgres::{PgDatabase, SERVER_ACTOR_KEY};
 use crate::store::sqlite::{document_lock_path, hold_serve_lock, DB_FILE};
 
 /// How many documents one PostgreSQL transaction merges.
@@ -379,7 +377,9 @@ impl Migration<'_> {
             .collect::<rusqlite::Result<_>>()
             .map_err(self.err())?;
         let theirs: Vec<String> = self.db.write(|tx| {
-            let rows = tx.query("SELECT name FROM teams ORDER BY name", &[])?;
+            let rows = tx
+                .sql()
+                .query("SELECT name FROM teams ORDER BY name", &[])?;
             Ok(rows.iter().map(|r| r.get(0)).collect())
         })?;
         let foreign: Vec<String> = theirs.into_iter().filter(|t| !ours.contains(t)).collect();
@@ -429,18 +429,17 @@ impl Migration<'_> {
                     .columns
                     .iter()
                     .enumerate()
-                    .map(|(i, (_, _, ty))| format!("${}::text::{ty}", i + 1))
+                    .map(|(i, (_, _, ty))| format!("($1::text[])[{}]::{ty}", i + 1))
                     .collect();
                 let sql = format!(
-                    "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING",
+                    "INSERT INTO {} ({}) SELECT {} ON CONFLICT DO NOTHING",
                     t.pg,
                     names.join(", "),
                     values.join(", ")
                 );
+                let statement = tx.sql().prepare(&sql)?;
                 for row in rows {
-                    let params: Vec<&(dyn ToSql + Sync)> =
-                        row.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-                    added += tx.execute(&sql, &params)?;
+                    added += tx.sql().execute(&statement, &[row])?;
                 }
             }
             Ok(added)
@@ -461,9 +460,9 @@ impl Migration<'_> {
             return Ok(());
         };
         self.db.write(|tx| {
-            tx.execute(
+            tx.sql().execute(
                 "INSERT INTO server_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-                &[&ACTOR_KEY, &actor],
+                &[&SERVER_ACTOR_KEY, &actor],
             )?;
             Ok(())
         })
@@ -565,7 +564,7 @@ impl Migration<'_> {
                 cols[3].push(via.clone());
             }
             added += self.db.write(|tx| {
-                tx.execute(
+                let n = tx.sql().execute(
                     "INSERT INTO change_log (hash, doc, received_at, via)
                      SELECT decode(h, 'hex'), d, r::timestamptz, v
                      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
@@ -573,7 +572,8 @@ impl Migration<'_> {
                      ORDER BY n
                      ON CONFLICT (hash) DO NOTHING",
                     &[&cols[0], &cols[1], &cols[2], &cols[3]],
-                )
+                )?;
+                Ok(n)
             })?;
         }
         Ok(added)
@@ -600,7 +600,7 @@ impl Migration<'_> {
         self.db.write(|tx| {
             let mut added = 0;
             for (doc, peer, state, heads) in &states {
-                added += tx.execute(
+                added += tx.sql().execute(
                     "INSERT INTO sync_states (doc, peer, state, shared_heads)
                      VALUES ($1, $2, $3, $4) ON CONFLICT (doc, peer) DO NOTHING",
                     &[doc, peer, state, heads],
@@ -617,7 +617,7 @@ impl Migration<'_> {
         report: &mut MigrationReport,
     ) -> Result<()> {
         let stored: BTreeMap<String, String> = self.db.write(|tx| {
-            let rows = tx.query(
+            let rows = tx.sql().query(
                 "SELECT doc, array_to_string(ARRAY(
                      SELECT encode(h, 'hex') FROM unnest(heads) AS h ORDER BY 1), ',')
                  FROM documents WHERE chunks > 0",
@@ -640,7 +640,7 @@ impl Migration<'_> {
                 } else {
                     format!("SELECT count(*) FROM {pg}")
                 };
-                out.push(tx.query(&sql, &[])?[0].get::<_, i64>(0));
+                out.push(tx.sql().query(&sql, &[])?[0].get::<_, i64>(0));
             }
             Ok(out)
         })?;
