@@ -25,7 +25,7 @@ use client_core::protocol::{SyncRequest, SyncResponse};
 use client_core::{CustomerId, DocId, Identity, Options, Store, UserId};
 use client_sync::{run_sync_blocking, RunOptions, SyncError, SyncReport, Transport};
 
-use super::ServerStore;
+use super::{ImportPlan, PlannedCard, PlannedCustomer, ServerStore};
 use crate::accounts::{Device, DeviceId, NewMember, TeamId};
 use crate::error::Error;
 use crate::import::read_policies;
@@ -57,6 +57,7 @@ macro_rules! store_conformance {
             reassigned_customers_move,
             spot_check_marks_are_replaced,
             imports_match_once_and_a_bad_list_writes_nothing,
+            a_failed_import_plan_writes_nothing,
         );
     };
     (@guarded $make:expr; $($check:ident),* $(,)?) => {
@@ -600,4 +601,40 @@ pub fn imports_match_once_and_a_bad_list_writes_nothing<S: ServerStore + ?Sized>
         import_policies(s, &"south".parse().unwrap(), &rows),
         Err(Error::NotFound { .. })
     ));
+}
+
+/// Imports: a plan that fails part-way in the store (here at a customer no import created)
+/// writes nothing, not even the customers before it.
+pub fn a_failed_import_plan_writes_nothing<S: ServerStore + ?Sized>(s: &S, _dir: &Path) {
+    north(s);
+    let seq = s.change_seq().unwrap();
+    let plan = ImportPlan {
+        team: team(),
+        customers: vec![
+            PlannedCustomer {
+                key: "zhao lei|13800000003".into(),
+                card: PlannedCard::New(NewCustomer {
+                    name: "Zhao Lei".into(),
+                    agent: Some(user("A-1")),
+                    ..NewCustomer::default()
+                }),
+                policies: vec![],
+            },
+            PlannedCustomer {
+                key: "nobody|13800000004".into(),
+                card: PlannedCard::Existing(CustomerId::new(), None),
+                policies: vec![],
+            },
+        ],
+    };
+    assert!(matches!(s.apply_import(&plan), Err(Error::NotFound { .. })));
+    assert_eq!(s.import_key(&team(), "zhao lei|13800000003").unwrap(), None);
+    assert_eq!(s.change_seq().unwrap(), seq);
+    let today = chrono::Local::now().date_naive();
+    let data = s.team_data(&team(), today, today).unwrap();
+    assert!(
+        data.working_set.customers.is_empty(),
+        "{:?}",
+        data.working_set.customers
+    );
 }

@@ -478,7 +478,15 @@ impl SqliteStore {
             reason: e.to_string(),
         })?;
         let at = now();
-        let db = self.db();
+        // Inside a batch (an import) the log goes into the batch's transaction.
+        let guard;
+        let db: &Connection = match core.batch_connection() {
+            Some(c) => c,
+            None => {
+                guard = self.db();
+                &guard
+            }
+        };
         for c in d.get_changes(before) {
             db.prepare_cached(
                 "INSERT INTO change_log (hash, doc, received_at, via) VALUES (?1, ?2, ?3, 'admin')
@@ -507,7 +515,10 @@ impl SqliteStore {
                 }
                 PlannedCard::New(new) => {
                     let c = core.add_customer(new.clone())?;
-                    self.db().execute(
+                    let db = core
+                        .batch_connection()
+                        .ok_or_else(|| Error::Internal("an import outside its batch".into()))?;
+                    db.execute(
                         "INSERT INTO import_keys (team, key, customer) VALUES (?1, ?2, ?3)
                          ON CONFLICT (team, key) DO UPDATE SET customer = excluded.customer",
                         params![plan.team.as_str(), planned.key, c.id.to_string()],
@@ -1083,7 +1094,10 @@ impl Imports for SqliteStore {
     }
 
     fn apply_import(&self, plan: &ImportPlan) -> Result<Vec<CustomerId>> {
-        self.with_core(true, |core| self.import_locked(core, plan))
+        // One transaction: a plan that fails part-way writes nothing.
+        self.with_core(true, |core| {
+            core.batch(|core| self.import_locked(core, plan))
+        })
     }
 }
 
