@@ -275,14 +275,15 @@ fn migrate(json: bool, dir: &std::path::Path, url: &str) -> Result<()> {
 
 /// Runs one admin command.
 pub fn run(args: AdminArgs) -> Result<()> {
-    let json = args.json;
+    // Before any store is opened: the migration opens both of its own.
     if let AdminCommand::Migrate {
         from_sqlite,
         database_url,
     } = &args.command
     {
-        return migrate(json, from_sqlite, database_url);
+        return migrate(args.json, from_sqlite, database_url);
     }
+    let json = args.json;
     let store = SqliteStore::open(&args.data)?;
     match args.command {
         AdminCommand::Team(TeamCommand::Create { name }) => {

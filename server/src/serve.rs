@@ -161,13 +161,13 @@ pub fn init_logging_as(format: LogFormat) {
 /// Runs the server until a signal.
 pub fn run(args: ServeArgs) -> Result<()> {
     init_logging_as(args.log_format);
-    // Held while serving: `doorstep admin migrate` refuses a directory being served.
-    let _serving = crate::store::sqlite::hold_serve_lock(&args.data, false)?;
     let store = SqliteStore::open(&args.data)?
         .with_sync_budget(std::time::Duration::from_millis(args.sync_budget_ms))
         .with_doc_cache_bytes(
             usize::try_from(args.doc_cache_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
         );
+    // Held while serving: `doorstep admin migrate` refuses a directory being served.
+    let _serving = crate::store::sqlite::hold_serve_lock(&args.data, false)?;
     tracing::info!(data = %args.data.display(), "data directory opened");
     serve_store(
         Arc::new(store),

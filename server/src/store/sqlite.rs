@@ -98,7 +98,7 @@ pub fn document_lock_path(dir: &Path) -> PathBuf {
 /// The built-in insurance playbook's file, sent to devices of teams without their own.
 pub(super) const BUILT_IN_PLAYBOOK: &str = include_str!("../../../docs/playbooks/insurance.toml");
 /// The user id the server writes documents under (imports, reassignments).
-pub(crate) const SERVER_USER: &str = "server";
+pub(super) const SERVER_USER: &str = "server";
 
 /// Now, as stored (RFC 3339, UTC, milliseconds: sorts as text).
 pub(super) fn now() -> String {
