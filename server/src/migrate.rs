@@ -1,5 +1,5 @@
-//! `doorstep admin migrate`: moving a team from the embedded store to PostgreSQL (`doorstep admin migrate --from-sqlite
-//! DIR --database-url URL`), with nothing lost, then checking that nothing was.
+//! `doorstep admin migrate --from-sqlite DIR --database-url URL`: moving a team from the
+//! embedded store to PostgreSQL with nothing lost, then checking that nothing was.
 //!
 //! What moves: every document (its saved bytes **merged** into PostgreSQL under the document's
 //! row lock, so a second run, or a database that already holds some of the documents, gains
