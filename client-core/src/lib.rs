@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod db;
 pub mod doc_cache;
 pub mod documents;
+pub mod edits;
 pub mod error;
 pub mod ids;
 pub mod index;

@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use automerge::sync;
-use automerge::transaction::{CommitOptions, Transactable};
+use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ChangeHash, ROOT};
 use chrono::{Datelike, NaiveDate};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -28,11 +28,11 @@ use serde_json::{Map, Value as Json};
 use crate::checkpoint::Checkpointer;
 use crate::db::{self, DatabaseKey, Durability};
 use crate::doc_cache::{CacheUsage, DocCache};
-use crate::documents::{self, check_kind, genesis, obj, record_obj, register_actor, write_fields};
+use crate::documents::{self, check_kind, genesis, obj, record_obj, write_fields};
+use crate::edits::{self, non_empty, Writer};
 use crate::error::{Error, Result};
 use crate::ids::{CommentId, ContactId, CustomerId, DocId, PolicyId, ProblemId, UserId, VisitId};
 use crate::index::{self, query_json, query_one, CustomerView};
-use crate::layout;
 use crate::model::{
     Comment, Conflict, Contact, Customer, CustomerPatch, Day, EveningReport, NewContact,
     NewCustomer, NewPolicy, NewVisit, Policy, PolicyPatch, Problem, ProblemStatus, Role, Timestamp,
@@ -299,13 +299,6 @@ fn mark_paid(d: &mut AutoCommit, policies: &[String], day: NaiveDate) -> Result<
             m.insert("deduction_failed_on".into(), Json::Null);
             write_fields(d, &po, &m)?;
         }
-    }
-    Ok(())
-}
-
-fn non_empty(field: &str, s: &str) -> Result<()> {
-    if s.trim().is_empty() {
-        return Err(Error::invalid(field, "must not be empty"));
     }
     Ok(())
 }
@@ -608,7 +601,7 @@ impl Store {
         id: &DocId,
         create: bool,
         touched: &[String],
-        mut f: impl FnMut(&mut AutoCommit) -> Result<R>,
+        f: impl FnMut(&mut AutoCommit) -> Result<R>,
     ) -> Result<R> {
         let mut l = self.take(id, create)?.ok_or_else(|| match id {
             DocId::Customer(c) => Error::UnknownCustomer(c.to_string()),
@@ -617,30 +610,18 @@ impl Store {
                 id: id.to_string(),
             },
         })?;
-        let (role, user) = (self.identity.role, self.identity.user.to_string());
-        let mut applied = register_actor(&mut l.doc, role, &user).and_then(|()| f(&mut l.doc));
-        if applied.is_ok() {
-            let issues = layout::check_records(&l.doc, id, touched, None);
-            if !issues.is_empty() {
-                l.doc.rollback();
-                let old = layout::check_records(&l.doc, id, touched, None);
-                applied = match layout::new_issues(old, issues).into_iter().next() {
-                    Some(i) => Err(Error::invalid(i.path, i.reason)),
-                    None => register_actor(&mut l.doc, role, &user).and_then(|()| f(&mut l.doc)),
-                };
-            }
-        }
-        let r = match applied {
+        let writer = Writer {
+            role: self.identity.role,
+            user: &self.identity.user,
+            at: self.now(),
+        };
+        let r = match edits::change(&mut l.doc, id, writer, touched, f) {
             Ok(r) => r,
             Err(e) => {
-                l.doc.rollback();
                 self.put_back(id.clone(), l);
                 return Err(e);
             }
         };
-        // The change carries the time it was made: the server's history shows when.
-        l.doc
-            .commit_with(CommitOptions::default().with_time(self.now().timestamp()));
         // On failure the loaded copy is dropped, so memory never shows what the disk lacks.
         self.persist(id, &mut l)?;
         self.put_back(id.clone(), l);
@@ -1035,92 +1016,24 @@ impl Store {
 
     /// Adds a customer card; the customer's document is created by this call.
     pub fn add_customer(&mut self, new: NewCustomer) -> Result<Customer> {
-        non_empty("name", &new.name)?;
-        let customer = Customer {
-            id: CustomerId::new(),
-            name: new.name.trim().to_string(),
-            phones: new.phones,
-            address: new.address,
-            postcode: new.postcode,
-            birthday: new.birthday,
-            family: new.family,
-            income_band: new.income_band,
-            workplace: new.workplace,
-            notes: new.notes,
-            grade: new.grade,
-            status: new.status,
-            agent: Some(new.agent.unwrap_or_else(|| self.identity.user.clone())),
-            location: new.location,
-            created_on: self.now().date_naive(),
-        };
-        self.check_customer(&customer)?;
-        let fields = documents::to_fields(&customer, &["id"]);
-        self.change(&DocId::Customer(customer.id), true, &["card".into()], |d| {
-            let card = obj(d, &ROOT, "card")?;
-            write_fields(d, &card, &fields)
+        let today = self.now().date_naive();
+        let customer = edits::new_customer(new, &self.identity.user, &self.playbook, today)?;
+        let fields = edits::card_fields(&customer);
+        let touched = [edits::card_record()];
+        self.change(&DocId::Customer(customer.id), true, &touched, |d| {
+            edits::write_card(d, &fields)
         })?;
         Ok(customer)
     }
 
-    fn check_customer(&self, c: &Customer) -> Result<()> {
-        non_empty("name", &c.name)?;
-        if let Some(g) = &c.grade {
-            self.playbook.check_grade(g)?;
-        }
-        if let Some(l) = &c.location {
-            if !l.is_valid() {
-                return Err(Error::invalid("location", "coordinates out of range"));
-            }
-        }
-        for p in &c.phones {
-            if p.trim().is_empty() || p.len() > 32 {
-                return Err(Error::invalid(
-                    "phone",
-                    format!("{p:?} is not a phone number"),
-                ));
-            }
-        }
-        if let Some(b) = c.birthday {
-            if b > self.now().date_naive() {
-                return Err(Error::invalid("birthday", "is in the future"));
-            }
-        }
-        Ok(())
-    }
-
     /// Edits a customer card; only the fields that change are written.
     pub fn edit_customer(&mut self, id: CustomerId, patch: CustomerPatch) -> Result<Customer> {
-        let mut c = self.customer(id)?;
-        // Only the fields the patch names are written: a conflict on another field stays
-        // visible until someone edits that field.
-        let mut touched: Vec<&str> = vec![];
-        if let Some(v) = patch.name {
-            c.name = v.trim().to_string();
-            touched.push("name");
-        }
-        macro_rules! apply {
-            ($($f:ident),*) => { $( if let Some(v) = patch.$f { c.$f = v; touched.push(stringify!($f)); } )* };
-        }
-        apply!(
-            phones,
-            address,
-            postcode,
-            birthday,
-            family,
-            income_band,
-            workplace,
-            notes,
-            grade,
-            status,
-            agent,
-            location
-        );
-        self.check_customer(&c)?;
-        let mut fields = documents::to_fields(&c, &["id", "created_on"]);
-        fields.retain(|k, _| touched.contains(&k.as_str()));
-        self.change(&DocId::Customer(id), false, &["card".into()], |d| {
-            let card = obj(d, &ROOT, "card")?;
-            write_fields(d, &card, &fields)
+        let c = self.customer(id)?;
+        let today = self.now().date_naive();
+        let (_, fields) = edits::patch_customer(c, patch, &self.playbook, today)?;
+        let touched = [edits::card_record()];
+        self.change(&DocId::Customer(id), false, &touched, |d| {
+            edits::write_card(d, &fields)
         })?;
         self.customer(id)
     }
@@ -1181,73 +1094,21 @@ impl Store {
     /// Adds a policy to a customer's document.
     pub fn add_policy(&mut self, customer: CustomerId, new: NewPolicy) -> Result<Policy> {
         let c = self.customer(customer)?;
-        non_empty("number", &new.number)?;
-        if new.premium_cents < 0 {
-            return Err(Error::invalid("premium", "must not be negative"));
-        }
-        let holder = if new.policyholder.trim().is_empty() {
-            c.name.clone()
-        } else {
-            new.policyholder
-        };
-        let policy = Policy {
-            id: PolicyId::new(),
-            customer,
-            number: new.number.trim().to_string(),
-            product: new.product,
-            insured: if new.insured.trim().is_empty() {
-                holder.clone()
-            } else {
-                new.insured
-            },
-            policyholder: holder,
-            premium_cents: new.premium_cents,
-            payment_method: new.payment_method,
-            riders: new.riders,
-            due_date: new.due_date,
-            status: new.status,
-            paid_on: None,
-            deduction_failed_on: None,
-        };
-        let fields = documents::to_fields(&policy, &["id", "customer"]);
-        let pid = policy.id.to_string();
-        let touched = [format!("policies/{pid}")];
+        let policy = edits::new_policy(&c, new)?;
+        let fields = edits::policy_fields(&policy);
+        let touched = [edits::policy_record(policy.id)];
         self.change(&DocId::Customer(customer), false, &touched, |d| {
-            let o = record_obj(d, "policies", &pid, true)?.expect("created");
-            write_fields(d, &o, &fields)
+            edits::write_policy(d, policy.id, &fields, true)
         })?;
         Ok(policy)
     }
 
     /// Edits a policy.
     pub fn edit_policy(&mut self, id: PolicyId, patch: PolicyPatch) -> Result<Policy> {
-        let mut p = self.policy(id)?;
-        let mut touched: Vec<&str> = vec![];
-        macro_rules! apply {
-            ($($f:ident),*) => { $( if let Some(v) = patch.$f { p.$f = v; touched.push(stringify!($f)); } )* };
-        }
-        apply!(
-            product,
-            premium_cents,
-            payment_method,
-            due_date,
-            status,
-            paid_on,
-            deduction_failed_on
-        );
-        if p.premium_cents < 0 {
-            return Err(Error::invalid("premium", "must not be negative"));
-        }
-        let mut fields = documents::to_fields(&p, &["id", "customer"]);
-        fields.retain(|k, _| touched.contains(&k.as_str()));
-        let pid = id.to_string();
-        let touched = [format!("policies/{pid}")];
+        let (p, fields) = edits::patch_policy(self.policy(id)?, patch)?;
+        let touched = [edits::policy_record(id)];
         self.change(&DocId::Customer(p.customer), false, &touched, |d| {
-            let o = record_obj(d, "policies", &pid, false)?.ok_or(Error::NotFound {
-                what: "policy",
-                id: pid.clone(),
-            })?;
-            write_fields(d, &o, &fields)
+            edits::write_policy(d, id, &fields, false)
         })?;
         self.policy(id)
     }

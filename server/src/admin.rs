@@ -96,6 +96,18 @@ pub enum AdminCommand {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         base_url: String,
     },
+    /// Moves a team from an embedded data directory to PostgreSQL (documents, index, change
+    /// log, sync states, accounts, devices and their tokens, dashboard logins), then compares
+    /// the two and exits non-zero on any difference. Safe to run again. Stop `doorstep serve`
+    /// on the directory first (refused while it runs).
+    Migrate {
+        /// The embedded store's data directory (holds `server.db`).
+        #[arg(long)]
+        from_sqlite: PathBuf,
+        /// The PostgreSQL database to fill (`postgres://user@host:port/db`).
+        #[arg(long, env = "DOORSTEP_DATABASE_URL")]
+        database_url: String,
+    },
     /// The latest refused sync messages (forged actors, foreign records…).
     Rejections {
         /// How many.
@@ -255,8 +267,32 @@ pub fn login_link(store: &dyn ServerStore, user: &UserId, base_url: &str) -> Res
     Ok(format!("{}/login/{token}", base_url.trim_end_matches('/')))
 }
 
+/// `doorstep admin migrate`: moves the embedded store in `dir` into the database at `url`,
+/// prints the comparison, and fails if it found a difference.
+fn migrate(json: bool, dir: &std::path::Path, url: &str) -> Result<()> {
+    use crate::store::postgres::{PgDatabase, PgOptions};
+    let db = PgDatabase::open(url, PgOptions::default())?;
+    let report = crate::migrate::migrate_from_sqlite(dir, &db)?;
+    out(json, &report, |r| r.summary())?;
+    match report.differences() {
+        0 => Ok(()),
+        n => Err(Error::Internal(format!(
+            "the migration left {n} differences between {} and PostgreSQL",
+            dir.display()
+        ))),
+    }
+}
+
 /// Runs one admin command.
 pub fn run(args: AdminArgs) -> Result<()> {
+    // Before any store is opened: the migration opens both of its own.
+    if let AdminCommand::Migrate {
+        from_sqlite,
+        database_url,
+    } = &args.command
+    {
+        return migrate(args.json, from_sqlite, database_url);
+    }
     let json = args.json;
     let opened: Box<dyn ServerStore> = match args.database.open()? {
         Some(pg) => Box::new(pg),
@@ -466,6 +502,11 @@ pub fn run(args: AdminArgs) -> Result<()> {
                 |_| format!("playbook {} in force for {team}", p.hash),
             )
         }
+        // Handled above, before the data directory is opened.
+        AdminCommand::Migrate {
+            from_sqlite,
+            database_url,
+        } => migrate(json, &from_sqlite, &database_url),
         AdminCommand::Rejections { limit } => {
             let rs = store.rejections(limit)?;
             out(json, &rs, |rs| {

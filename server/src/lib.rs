@@ -21,6 +21,7 @@ pub mod http;
 pub mod import;
 pub mod logins;
 pub mod matching;
+pub mod migrate;
 pub mod serve;
 pub mod store;
 pub mod sync_plan;

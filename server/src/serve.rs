@@ -231,6 +231,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .with_doc_cache_bytes(
             usize::try_from(args.doc_cache_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
         );
+    // Held while serving: `doorstep admin migrate` refuses a directory being served.
+    let _serving = crate::store::sqlite::hold_serve_lock(&args.data, false)?;
     tracing::info!(data = %args.data.display(), "data directory opened");
     serve_store(
         Arc::new(store),

@@ -56,6 +56,7 @@ macro_rules! store_conformance {
             synced_visits_reach_the_projection,
             team_data_follows_syncs,
             reassigned_customers_move,
+            a_failed_import_plan_writes_nothing,
             spot_check_marks_are_replaced,
             imports_match_once_and_a_bad_list_writes_nothing,
             members_and_devices_in_byte_order,
@@ -559,6 +560,42 @@ pub fn reassigned_customers_move<S: ServerStore + ?Sized>(s: &S, dir: &Path) {
         s.assign(c, &user("nobody"), false),
         Err(Error::NotFound { .. })
     ));
+}
+
+/// Imports: a plan that fails part-way in the store (here at a customer no import created)
+/// writes nothing, not even the customers before it.
+pub fn a_failed_import_plan_writes_nothing<S: ServerStore + ?Sized>(s: &S, _dir: &Path) {
+    north(s);
+    let seq = s.change_seq().unwrap();
+    let plan = super::ImportPlan {
+        team: team(),
+        customers: vec![
+            super::PlannedCustomer {
+                key: "zhao lei|13800000003".into(),
+                card: super::PlannedCard::New(NewCustomer {
+                    name: "Zhao Lei".into(),
+                    agent: Some(user("A-1")),
+                    ..NewCustomer::default()
+                }),
+                policies: vec![],
+            },
+            super::PlannedCustomer {
+                key: "nobody|13800000004".into(),
+                card: super::PlannedCard::Existing(CustomerId::new(), None),
+                policies: vec![],
+            },
+        ],
+    };
+    assert!(matches!(s.apply_import(&plan), Err(Error::NotFound { .. })));
+    assert_eq!(s.import_key(&team(), "zhao lei|13800000003").unwrap(), None);
+    assert_eq!(s.change_seq().unwrap(), seq);
+    let today = chrono::Local::now().date_naive();
+    let data = s.team_data(&team(), today, today).unwrap();
+    assert!(
+        data.working_set.customers.is_empty(),
+        "{:?}",
+        data.working_set.customers
+    );
 }
 
 /// Logs: marking a week again replaces the mark; marks are per week and agent.

@@ -49,6 +49,53 @@ use crate::history::{self, Receipt};
 pub const DB_FILE: &str = "server.db";
 /// The lock file that serialises document work between a server and `doorstep admin`.
 const LOCK_FILE: &str = "server.lock";
+/// The lock file a `doorstep serve` holds (shared) for as long as it serves a data directory;
+/// `doorstep admin migrate` takes it exclusively, so it never copies a directory being served
+/// and no server starts on one being copied.
+pub const SERVE_LOCK_FILE: &str = "serve.lock";
+
+/// Takes the data directory's serve lock, shared (`doorstep serve`) or exclusive (a
+/// migration), without waiting: held until the returned file is dropped. Refused while the
+/// other kind holds it.
+pub fn hold_serve_lock(dir: &Path, exclusive: bool) -> Result<File> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let path = dir.join(SERVE_LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    let taken = if exclusive {
+        file.try_lock()
+    } else {
+        file.try_lock_shared()
+    };
+    match taken {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::invalid(
+            "data directory",
+            if exclusive {
+                format!(
+                    "{} is being served (stop `doorstep serve` first)",
+                    dir.display()
+                )
+            } else {
+                format!(
+                    "{} is being migrated (doorstep admin migrate)",
+                    dir.display()
+                )
+            },
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(&path)(e)),
+    }
+}
+
+/// The lock file that serialises document work (see [`LOCK_FILE`]), as a path in `dir`.
+pub fn document_lock_path(dir: &Path) -> PathBuf {
+    dir.join(LOCK_FILE)
+}
+
 /// The built-in insurance playbook's file, sent to devices of teams without their own.
 pub(super) const BUILT_IN_PLAYBOOK: &str = include_str!("../../../docs/playbooks/insurance.toml");
 /// The user id the server writes documents under (imports, reassignments).
@@ -436,7 +483,15 @@ impl SqliteStore {
             reason: e.to_string(),
         })?;
         let at = now();
-        let db = self.db();
+        // Inside a batch (an import) the log goes into the batch's transaction.
+        let guard;
+        let db: &Connection = match core.batch_connection() {
+            Some(c) => c,
+            None => {
+                guard = self.db();
+                &guard
+            }
+        };
         for c in d.get_changes(before) {
             db.prepare_cached(
                 "INSERT INTO change_log (hash, doc, received_at, via) VALUES (?1, ?2, ?3, 'admin')
@@ -465,7 +520,10 @@ impl SqliteStore {
                 }
                 PlannedCard::New(new) => {
                     let c = core.add_customer(new.clone())?;
-                    self.db().execute(
+                    let db = core
+                        .batch_connection()
+                        .ok_or_else(|| Error::Internal("an import outside its batch".into()))?;
+                    db.execute(
                         "INSERT INTO import_keys (team, key, customer) VALUES (?1, ?2, ?3)
                          ON CONFLICT (team, key) DO UPDATE SET customer = excluded.customer",
                         params![plan.team.as_str(), planned.key, c.id.to_string()],
@@ -1041,7 +1099,10 @@ impl Imports for SqliteStore {
     }
 
     fn apply_import(&self, plan: &ImportPlan) -> Result<Vec<CustomerId>> {
-        self.with_core(true, |core| self.import_locked(core, plan))
+        // One transaction: a plan that fails part-way writes nothing.
+        self.with_core(true, |core| {
+            core.batch(|core| self.import_locked(core, plan))
+        })
     }
 }
 

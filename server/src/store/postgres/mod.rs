@@ -47,6 +47,7 @@ use crate::error::{Error, Result};
 pub use documents::{DocumentTx, Merged, StoredDoc};
 pub use health::PoolState;
 pub use schema::{migrate, migrations};
+pub use server_writes::SERVER_ACTOR_KEY;
 pub use store::PgStore;
 pub use target::PgTarget;
 pub use throttle::PURGE_EVERY;

@@ -2,29 +2,278 @@
 //! reassigned to another agent (`Documents::assign`) and an import of the policy list
 //! (`Imports::apply_import`).
 //!
-//! Not yet written: every function answers an internal error naming itself.
+//! There is no client-core `Store` here: each customer's document is loaded under its row lock
+//! (`DocumentTx::merge`), edited with the same functions `Store` uses (`client_core::edits`:
+//! the same checks, the same fields written, the server's actor registered in `actors` as
+//! `district_manager:server`), and appended with its index rows; the new changes go into the
+//! change log (via `admin`). A whole assignment or a whole import is one transaction: a failed
+//! import writes nothing.
+//!
+//! The server writes with one actor, kept in `server_meta` (key `actor`, made on first use;
+//! `doorstep admin migrate` copies the embedded store's). Several instances share it safely:
+//! an actor's sequence numbers are per document, and a document is only written under its row
+//! lock, after loading every change stored before.
 
-use client_core::model::Customer;
-use client_core::{CustomerId, UserId};
+use automerge::{ActorId, AutoCommit};
+use client_core::documents::genesis;
+use client_core::edits::{self, Writer};
+use client_core::index::read_customer;
+use client_core::model::{Customer, CustomerPatch, PolicyPatch, PolicyStatus, Role};
+use client_core::playbook::Playbook;
+use client_core::{CustomerId, DocId, UserId};
 
-use crate::store::ImportPlan;
+use super::documents::{DocumentTx, Merged};
+use super::store::PgStore;
+use crate::error::{Error, Result};
+use crate::store::sqlite::SERVER_USER;
+use crate::store::{ImportPlan, PlannedCard, PlannedPolicy};
 
-use super::store::{not_yet, PgStore};
-use crate::error::Result;
+/// The `server_meta` key of the actor the server writes documents with.
+pub const SERVER_ACTOR_KEY: &str = "actor";
+
+/// The actor the server writes documents with: the stored one, or a new one stored now
+/// (instances creating it at once agree: the second insert waits for the first and keeps it).
+fn server_actor(tx: &mut DocumentTx<'_>) -> Result<ActorId> {
+    tx.execute(
+        "INSERT INTO server_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        &[&SERVER_ACTOR_KEY, &ActorId::random().to_hex_string()],
+    )?;
+    let rows = tx.query(
+        "SELECT value FROM server_meta WHERE key = $1",
+        &[&SERVER_ACTOR_KEY],
+    )?;
+    let hex: &str = rows
+        .first()
+        .map(|r| r.get(0))
+        .ok_or_else(|| Error::Internal("the server's actor vanished".into()))?;
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| Error::invalid("server_meta.actor", format!("{hex:?} is not hex")))?;
+    Ok(ActorId::from(bytes))
+}
+
+/// Who the server writes as, and when.
+struct Own {
+    user: UserId,
+    actor: ActorId,
+    at: client_core::model::Timestamp,
+    /// The playbook the server's checks use: as the embedded store's own `client_core::Store`
+    /// (its home never gets a team's playbook), the built-in one.
+    playbook: Playbook,
+}
+
+impl Own {
+    fn new(tx: &mut DocumentTx<'_>) -> Result<Own> {
+        Ok(Own {
+            user: SERVER_USER.parse()?,
+            actor: server_actor(tx)?,
+            at: chrono::Local::now().fixed_offset(),
+            playbook: Playbook::insurance(),
+        })
+    }
+
+    fn writer(&self) -> Writer<'_> {
+        Writer {
+            role: Role::DistrictManager,
+            user: &self.user,
+            at: self.at,
+        }
+    }
+
+    /// The card of the customer document `d` (which must hold one).
+    fn card(&self, d: &AutoCommit, doc: &DocId, id: CustomerId) -> Result<Customer> {
+        read_customer(d, doc)
+            .customer
+            .ok_or_else(|| Error::not_found("customer", id))
+    }
+
+    /// Writes a card patch into `d`, as `Store::edit_customer` does.
+    fn edit_card(
+        &self,
+        d: &mut AutoCommit,
+        doc: &DocId,
+        id: CustomerId,
+        patch: CustomerPatch,
+    ) -> Result<Customer> {
+        let today = self.at.date_naive();
+        let (c, fields) =
+            edits::patch_customer(self.card(d, doc, id)?, patch, &self.playbook, today)?;
+        edits::change(d, doc, self.writer(), &[edits::card_record()], |d| {
+            edits::write_card(d, &fields)
+        })?;
+        Ok(c)
+    }
+
+    /// Writes a policy patch into `d`, as `Store::edit_policy` does; a policy the customer's
+    /// document lacks is `NotFound`.
+    fn edit_policy(
+        &self,
+        d: &mut AutoCommit,
+        doc: &DocId,
+        id: client_core::PolicyId,
+        patch: PolicyPatch,
+    ) -> Result<()> {
+        let current = read_customer(d, doc)
+            .policies
+            .into_iter()
+            .find(|p| p.id == id)
+            .ok_or_else(|| Error::not_found("policy", id))?;
+        let (_, fields) = edits::patch_policy(current, patch)?;
+        edits::change(d, doc, self.writer(), &[edits::policy_record(id)], |d| {
+            edits::write_policy(d, id, &fields, false)
+        })?;
+        Ok(())
+    }
+
+    /// Switches a loaded customer document to the server's actor; an empty one (the database
+    /// does not hold it) is `NotFound`.
+    fn take(&self, d: &mut AutoCommit, id: CustomerId) -> Result<()> {
+        if d.get_heads().is_empty() {
+            return Err(Error::not_found("customer", id));
+        }
+        d.set_actor(self.actor.clone());
+        Ok(())
+    }
+}
+
+/// What an import does to one customer's card.
+enum Card<'p> {
+    /// A new customer, checked, with their new id.
+    New(Box<Customer>),
+    /// A customer an earlier import created, and their card's patch if it changes.
+    Existing(Option<&'p CustomerPatch>),
+}
+
+/// Records the changes a merge added in the change log, as the server's own (`admin`).
+fn log_own(tx: &mut DocumentTx<'_>, doc: &DocId, merged: &mut Merged<impl Sized>) -> Result<()> {
+    let hashes: Vec<_> = merged
+        .doc
+        .get_changes(&merged.before)
+        .iter()
+        .map(|c| c.hash())
+        .collect();
+    tx.log_changes(doc, &hashes, "admin")?;
+    Ok(())
+}
+
+/// Whether `user` is a member (deactivated or not, as on SQLite).
+fn is_member(tx: &mut DocumentTx<'_>, user: &UserId) -> Result<bool> {
+    Ok(!tx
+        .query("SELECT 1 FROM users WHERE id = $1", &[&user.as_str()])?
+        .is_empty())
+}
 
 impl PgStore {
     /// Reassigns a customer (see `Documents::assign`).
     pub(super) fn assign_customer(
         &self,
-        _customer: CustomerId,
-        _agent: &UserId,
-        _orphan: bool,
+        customer: CustomerId,
+        agent: &UserId,
+        orphan: bool,
     ) -> Result<Customer> {
-        Err(not_yet("Documents::assign"))
+        let doc = DocId::Customer(customer);
+        self.db.write(|tx| {
+            if !is_member(tx, agent)? {
+                return Err(Error::not_found("user", agent));
+            }
+            let own = Own::new(tx)?;
+            let mut merged = tx.merge(&doc, |d| {
+                own.take(d, customer)?;
+                let patch = CustomerPatch {
+                    agent: Some(Some(agent.clone())),
+                    ..CustomerPatch::default()
+                };
+                let card = own.edit_card(d, &doc, customer, patch)?;
+                if orphan {
+                    let normal: Vec<_> = read_customer(d, &doc)
+                        .policies
+                        .into_iter()
+                        .filter(|p| p.status == PolicyStatus::Normal)
+                        .map(|p| p.id)
+                        .collect();
+                    for p in normal {
+                        let patch = PolicyPatch {
+                            status: Some(PolicyStatus::Orphan),
+                            ..PolicyPatch::default()
+                        };
+                        own.edit_policy(d, &doc, p, patch)?;
+                    }
+                }
+                Ok(card)
+            })?;
+            log_own(tx, &doc, &mut merged)?;
+            Ok(merged.value)
+        })
     }
 
-    /// Writes an import plan decided by `crate::matching` (see `Imports::apply_import`).
-    pub(super) fn apply_import_plan(&self, _plan: &ImportPlan) -> Result<Vec<CustomerId>> {
-        Err(not_yet("Imports::apply_import"))
+    /// Writes an import plan decided by `crate::matching` (see `Imports::apply_import`), in one
+    /// transaction: any failure (an unknown customer or policy, a card the checks refuse)
+    /// writes nothing.
+    pub(super) fn apply_import_plan(&self, plan: &ImportPlan) -> Result<Vec<CustomerId>> {
+        self.db.write(|tx| {
+            let own = Own::new(tx)?;
+            let mut ids = Vec::with_capacity(plan.customers.len());
+            for planned in &plan.customers {
+                let (id, card) = match &planned.card {
+                    PlannedCard::Existing(id, patch) => (*id, Card::Existing(patch.as_ref())),
+                    PlannedCard::New(new) => {
+                        let today = own.at.date_naive();
+                        let c = edits::new_customer(new.clone(), &own.user, &own.playbook, today)?;
+                        tx.execute(
+                            "INSERT INTO import_keys (team, key, customer) VALUES ($1, $2, $3)
+                             ON CONFLICT (team, key) DO UPDATE SET customer = excluded.customer",
+                            &[&plan.team.as_str(), &planned.key, &c.id.as_uuid()],
+                        )?;
+                        (c.id, Card::New(Box::new(c)))
+                    }
+                };
+                let doc = DocId::Customer(id);
+                let mut merged = tx.merge(&doc, |d| {
+                    match &card {
+                        Card::New(c) => {
+                            if !d.get_heads().is_empty() {
+                                return Err(Error::Internal(format!("new customer {id} exists")));
+                            }
+                            *d = genesis(&doc, &own.actor)?;
+                            let fields = edits::card_fields(c);
+                            edits::change(d, &doc, own.writer(), &[edits::card_record()], |d| {
+                                edits::write_card(d, &fields)
+                            })?;
+                        }
+                        Card::Existing(patch) => {
+                            own.take(d, id)?;
+                            if let Some(patch) = patch {
+                                own.edit_card(d, &doc, id, (*patch).clone())?;
+                            }
+                        }
+                    }
+                    for policy in &planned.policies {
+                        match policy {
+                            PlannedPolicy::New(new) => {
+                                let p = edits::new_policy(&own.card(d, &doc, id)?, new.clone())?;
+                                let fields = edits::policy_fields(&p);
+                                let touched = [edits::policy_record(p.id)];
+                                edits::change(d, &doc, own.writer(), &touched, |d| {
+                                    edits::write_policy(d, p.id, &fields, true)
+                                })?;
+                            }
+                            PlannedPolicy::Existing(pid, patch) => {
+                                own.edit_policy(d, &doc, *pid, patch.clone())?;
+                            }
+                        }
+                    }
+                    Ok(())
+                })?;
+                log_own(tx, &doc, &mut merged)?;
+                ids.push(id);
+            }
+            Ok(ids)
+        })
     }
 }

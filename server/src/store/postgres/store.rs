@@ -120,7 +120,3 @@ impl PgStore {
     }
 }
 
-/// The error of a trait method not yet written for PostgreSQL.
-pub(super) fn not_yet(what: &str) -> crate::error::Error {
-    crate::error::Error::Internal(format!("{what} is not yet implemented on PostgreSQL"))
-}
