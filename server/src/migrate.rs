@@ -166,9 +166,13 @@ const SERVER_TABLES: &[Table] = &[
         ],
     },
     Table {
-        sqlite: "desks",
-        pg: "desks",
-        columns: &[("user", "user_id", "text"), ("device", "device", "uuid")],
+        sqlite: "desk_devices",
+        pg: "desk_devices",
+        columns: &[
+            ("device", "device", "uuid"),
+            ("user", "user_id", "text"),
+            ("actor", "actor", "text"),
+        ],
     },
     Table {
         sqlite: "spot_checks",
@@ -310,6 +314,9 @@ pub fn migrate_from_sqlite(dir: &Path, db: &PgDatabase) -> Result<MigrationRepor
     if !path.is_file() {
         return Err(Error::not_found("sqlite store", path.display()));
     }
+    // Opened once as the server opens it: the server's tables brought to this build's shape
+    // (an older file's desks moved to `desk_devices`) before they are read.
+    drop(crate::store::SqliteStore::open(dir)?);
     let _serving = hold_serve_lock(dir, true)?;
     let lock_path = document_lock_path(dir);
     let documents_lock = File::options()

@@ -78,7 +78,9 @@ fn month() -> Month {
     store
         .set_playbook(&team, &format!("{playbook}\n# the team's own copy\n"))
         .unwrap();
-    store.desk_device(&boss).unwrap();
+    store
+        .desk_device(&boss, "0a0b0c0d0e0f00010203040506070809")
+        .unwrap();
     store
         .create_session(&boss.user, &"ab".repeat(32), "2099-01-01T00:00:00.000Z")
         .unwrap();

@@ -119,4 +119,3 @@ impl PgStore {
         Ok(codes)
     }
 }
-
