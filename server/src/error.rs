@@ -116,6 +116,11 @@ pub enum Error {
     /// A content type or content encoding the endpoint does not accept.
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
+    /// An import plan written after another import changed what it was planned from (a
+    /// customer key it creates, or a policy number it creates, exists now): nothing was
+    /// written; plan it again (`matching::import_policies` does, a few times).
+    #[error("stale import plan: {0}")]
+    StaleImport(String),
     /// A bug or a failure nobody outside can act on (a panicked task).
     #[error("internal: {0}")]
     Internal(String),
@@ -174,6 +179,7 @@ impl Error {
             Error::Malformed(_) => "malformed",
             Error::TooLarge(_) => "too_large",
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
+            Error::StaleImport(_) => "stale_import",
             Error::Internal(_) => "internal",
             Error::Sync(e) => e.code(),
         }

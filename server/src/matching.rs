@@ -8,7 +8,9 @@
 //! of the team, no birthday in the future, no policy of another customer) before anything is
 //! written, so a bad list changes nothing. The decision is an [`ImportPlan`], written by
 //! `Imports::apply_import`; this module reads the store only through its traits and knows no
-//! SQL, so every store imports the same way.
+//! SQL, so every store imports the same way. The plan is made outside the store's lock; a
+//! store refuses a plan another import made stale meanwhile (`Error::StaleImport`, nothing
+//! written) and [`import_policies`] plans again.
 
 use std::collections::HashMap;
 
@@ -41,17 +43,51 @@ pub struct ImportReport {
     pub customers: Vec<CustomerId>,
 }
 
+/// How many times [`import_policies`] plans and writes a list whose plan another import made
+/// stale before it was written (`Error::StaleImport`).
+pub const IMPORT_ATTEMPTS: usize = 5;
+
 /// Imports the company's policy list for a team: creates or updates customers and policies
 /// (matched by customer name and phone, and by policy number). Today is the machine's local
-/// date (no birthday after it).
+/// date (no birthday after it). When another import of the team writes between this one's
+/// plan and its write (the same list imported twice at once), the store refuses the stale
+/// plan and the list is planned again against what that import wrote, up to
+/// [`IMPORT_ATTEMPTS`] times: each customer key still becomes one customer.
 pub fn import_policies<S>(store: &S, team: &TeamId, rows: &[PolicyRow]) -> Result<ImportReport>
 where
     S: Accounts + Projection + Imports + ?Sized,
 {
+    import_policies_with(store, team, rows, |_| {})
+}
+
+/// [`import_policies`], calling `before_write(attempt)` (0 for the first) between each plan
+/// and its write: a test's hook to make two imports write at the same moment.
+pub fn import_policies_with<S>(
+    store: &S,
+    team: &TeamId,
+    rows: &[PolicyRow],
+    mut before_write: impl FnMut(usize),
+) -> Result<ImportReport>
+where
+    S: Accounts + Projection + Imports + ?Sized,
+{
     let today = chrono::Local::now().date_naive();
-    let (plan, mut report) = plan(store, team, rows, today)?;
-    report.customers = store.apply_import(&plan)?;
-    Ok(report)
+    let mut attempt = 0;
+    loop {
+        let (plan, mut report) = plan(store, team, rows, today)?;
+        before_write(attempt);
+        match store.apply_import(&plan) {
+            Ok(ids) => {
+                report.customers = ids;
+                return Ok(report);
+            }
+            Err(Error::StaleImport(why)) if attempt + 1 < IMPORT_ATTEMPTS => {
+                tracing::info!(%team, attempt, %why, "import planned again");
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The card a row's customer should have.

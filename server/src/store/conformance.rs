@@ -29,7 +29,7 @@ use super::ServerStore;
 use crate::accounts::{Device, DeviceId, Member, NewMember, TeamId};
 use crate::error::Error;
 use crate::import::read_policies;
-use crate::matching::{import_policies, ImportReport};
+use crate::matching::{import_policies, import_policies_with, plan, ImportReport};
 
 /// Writes one `#[test]` per conformance check for the store `make` opens in a fresh scratch
 /// directory (`make: impl Fn(&Path) -> S`, `S: ServerStore`).
@@ -59,6 +59,8 @@ macro_rules! store_conformance {
             a_failed_import_plan_writes_nothing,
             spot_check_marks_are_replaced,
             imports_match_once_and_a_bad_list_writes_nothing,
+            two_imports_of_one_list_at_once_create_each_customer_once,
+            a_stale_import_plan_writes_nothing,
             members_and_devices_in_byte_order,
             member_rules_and_figures,
             desk_device_is_registered_once,
@@ -691,6 +693,129 @@ pub fn imports_match_once_and_a_bad_list_writes_nothing<S: ServerStore + ?Sized>
         import_policies(s, &"south".parse().unwrap(), &rows),
         Err(Error::NotFound { .. })
     ));
+}
+
+/// The policy list the import races use: three customers, four policies.
+const RACE_LIST: &str = "customer_name,phone,policy_number,product,premium,due_date,agent\n\
+                         Li Na,13800000001,P-1,Life,100.50,2027-03-01,A-1\n\
+                         Li Na,13800000001,P-2,Health,20,2027-04-01,A-1\n\
+                         Wang Wei,13800000002,P-3,Life,30,2027-05-01,A-2\n\
+                         Zhao Lei,13800000003,P-4,Life,40,2027-06-01,A-1\n";
+
+/// The team's customers by name and its policies by number, as the team's data reads them.
+fn names_and_numbers<S: ServerStore + ?Sized>(s: &S) -> (Vec<String>, Vec<String>) {
+    let today = chrono::Local::now().date_naive();
+    let data = s.team_data(&team(), today, today).unwrap();
+    let mut names: Vec<String> = data
+        .working_set
+        .customers
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    let mut numbers: Vec<String> = data
+        .working_set
+        .policies
+        .iter()
+        .map(|p| p.number.clone())
+        .collect();
+    names.sort();
+    numbers.sort();
+    (names, numbers)
+}
+
+/// Imports: two imports of the same list at the same moment (two threads on one store, both
+/// planned before either writes) create each customer and policy once and both succeed; the
+/// one that writes second plans again and finds what the first wrote.
+pub fn two_imports_of_one_list_at_once_create_each_customer_once<S: ServerStore + ?Sized>(
+    s: &S,
+    _dir: &Path,
+) {
+    north(s);
+    let rows = read_policies(RACE_LIST.as_bytes()).unwrap();
+    let both_planned = std::sync::Barrier::new(2);
+    let import = || {
+        import_policies_with(s, &team(), &rows, |attempt| {
+            if attempt == 0 {
+                both_planned.wait();
+            }
+        })
+    };
+    let (a, b) = std::thread::scope(|t| {
+        let a = t.spawn(import);
+        let b = t.spawn(import);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.customers, b.customers, "both name the same customers");
+    assert_eq!(
+        (
+            a.customers_created + b.customers_created,
+            a.policies_created + b.policies_created
+        ),
+        (3, 4),
+        "{a:?} {b:?}"
+    );
+    for (key, id) in [
+        "li na|13800000001",
+        "wang wei|13800000002",
+        "zhao lei|13800000003",
+    ]
+    .iter()
+    .zip(&a.customers)
+    {
+        assert_eq!(s.import_key(&team(), key).unwrap(), Some(*id), "{key}");
+    }
+    let (names, numbers) = names_and_numbers(s);
+    assert_eq!(names, ["Li Na", "Wang Wei", "Zhao Lei"]);
+    assert_eq!(numbers, ["P-1", "P-2", "P-3", "P-4"]);
+}
+
+/// Imports: a plan another import made stale before it was written (a customer it creates
+/// exists now; a policy number it creates exists now) is refused (`StaleImport`) and writes
+/// nothing; planned again, the list matches what the other import wrote.
+pub fn a_stale_import_plan_writes_nothing<S: ServerStore + ?Sized>(s: &S, _dir: &Path) {
+    north(s);
+    let today = chrono::Local::now().date_naive();
+    let rows = read_policies(RACE_LIST.as_bytes()).unwrap();
+    let (first, _) = plan(s, &team(), &rows, today).unwrap();
+    let (second, _) = plan(s, &team(), &rows, today).unwrap();
+    let ids = s.apply_import(&first).unwrap();
+    let seq = s.change_seq().unwrap();
+    let refused = s.apply_import(&second);
+    assert!(matches!(refused, Err(Error::StaleImport(_))), "{refused:?}");
+    assert_eq!(s.change_seq().unwrap(), seq, "nothing written");
+    let (names, numbers) = names_and_numbers(s);
+    assert_eq!(names, ["Li Na", "Wang Wei", "Zhao Lei"]);
+    assert_eq!(numbers, ["P-1", "P-2", "P-3", "P-4"]);
+    let again = import_policies(s, &team(), &rows).unwrap();
+    assert_eq!(
+        again,
+        ImportReport {
+            customers: ids,
+            ..ImportReport::default()
+        }
+    );
+
+    // A new customer whose new policy's number another new customer took meanwhile.
+    let late = "customer_name,phone,policy_number,product,premium,due_date,agent\n\
+                Sun Li,13800000005,P-7,Life,10,2027-06-01,A-1\n";
+    let early = late.replace("Sun Li,13800000005", "Qian Yu,13800000006");
+    let (stale, _) = plan(s, &team(), &read_policies(late.as_bytes()).unwrap(), today).unwrap();
+    import_policies(s, &team(), &read_policies(early.as_bytes()).unwrap()).unwrap();
+    let seq = s.change_seq().unwrap();
+    let refused = s.apply_import(&stale);
+    assert!(
+        matches!(&refused, Err(Error::StaleImport(why)) if why.contains("P-7")),
+        "{refused:?}"
+    );
+    assert_eq!(s.change_seq().unwrap(), seq, "nothing written");
+    assert_eq!(s.import_key(&team(), "sun li|13800000005").unwrap(), None);
+    // Planned again, the list is refused: P-7 is another customer's now.
+    let replanned = import_policies(s, &team(), &read_policies(late.as_bytes()).unwrap());
+    assert!(
+        matches!(&replanned, Err(Error::Invalid { .. })),
+        "{replanned:?}"
+    );
 }
 
 /// A time as the stores hand it out: RFC 3339, UTC (`Z`), milliseconds.

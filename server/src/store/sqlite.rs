@@ -10,7 +10,7 @@
 //! `server_meta.doc_epoch` after writing documents: a server that sees a new epoch reopens its
 //! `client_core::Store`, so its cache never hides (or overwrites) what admin wrote.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -502,8 +502,45 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Writes an import plan (decided by `crate::matching`) as the server's own user.
+    /// Writes an import plan (decided by `crate::matching`) as the server's own user, inside
+    /// the store's batch: the plan is first checked against what the batch sees
+    /// (`imports::check_fresh`; the batch's `BEGIN IMMEDIATE` under the data directory's lock
+    /// serialises it with every other import, of this process or another).
     fn import_locked(&self, core: &mut Store, plan: &ImportPlan) -> Result<Vec<CustomerId>> {
+        {
+            let db = core
+                .batch_connection()
+                .ok_or_else(|| Error::Internal("an import outside its batch".into()))?;
+            let mut key = db.prepare_cached(
+                "SELECT k.customer FROM import_keys k
+                 WHERE k.team = ?1 AND k.key = ?2
+                   AND EXISTS (SELECT 1 FROM customers c WHERE c.id = k.customer)",
+            )?;
+            let mut keys_now = HashMap::new();
+            for k in plan.keys() {
+                let id: Option<String> = key
+                    .query_row(params![plan.team.as_str(), k], |r| r.get(0))
+                    .optional()?;
+                if let Some(id) = id.and_then(|c| c.parse::<CustomerId>().ok()) {
+                    keys_now.insert(k.to_string(), id);
+                }
+            }
+            // One pass over the policies (`number` has no index, so a query per number would
+            // scan them each time).
+            let wanted: HashSet<&str> = plan.new_policy_numbers().collect();
+            let mut numbers_held = HashSet::new();
+            if !wanted.is_empty() {
+                let mut all = db.prepare_cached("SELECT number FROM policies")?;
+                let mut rows = all.query([])?;
+                while let Some(r) = rows.next()? {
+                    let n: String = r.get(0)?;
+                    if wanted.contains(n.as_str()) {
+                        numbers_held.insert(n);
+                    }
+                }
+            }
+            super::imports::check_fresh(plan, &keys_now, &numbers_held)?;
+        }
         let mut ids = Vec::with_capacity(plan.customers.len());
         for planned in &plan.customers {
             let (id, before) = match &planned.card {

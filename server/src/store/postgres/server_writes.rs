@@ -14,6 +14,8 @@
 //! an actor's sequence numbers are per document, and a document is only written under its row
 //! lock, after loading every change stored before.
 
+use std::collections::{HashMap, HashSet};
+
 use automerge::{ActorId, AutoCommit};
 use client_core::documents::genesis;
 use client_core::edits::{self, Writer};
@@ -21,12 +23,19 @@ use client_core::index::read_customer;
 use client_core::model::{Customer, CustomerPatch, PolicyPatch, PolicyStatus, Role};
 use client_core::playbook::Playbook;
 use client_core::{CustomerId, DocId, UserId};
+use uuid::Uuid;
 
 use super::documents::{DocumentTx, Merged};
 use super::store::PgStore;
 use crate::error::{Error, Result};
+use crate::store::imports::check_fresh;
 use crate::store::sqlite::SERVER_USER;
 use crate::store::{ImportPlan, PlannedCard, PlannedPolicy};
+
+/// The first key of the transaction-scoped advisory lock an import holds while it writes
+/// (`pg_advisory_xact_lock(IMPORT_LOCK_CLASS, hashtext(team))`; "IMPT" in ASCII): imports of
+/// one team wait for each other. The two-key form never meets the migrations' one-key lock.
+pub const IMPORT_LOCK_CLASS: i32 = 0x494d_5054;
 
 /// The `server_meta` key of the actor the server writes documents with.
 pub const SERVER_ACTOR_KEY: &str = "actor";
@@ -214,9 +223,37 @@ impl PgStore {
 
     /// Writes an import plan decided by `crate::matching` (see `Imports::apply_import`), in one
     /// transaction: any failure (an unknown customer or policy, a card the checks refuse)
-    /// writes nothing.
+    /// writes nothing. The transaction first takes the team's import lock
+    /// ([`IMPORT_LOCK_CLASS`]), so imports of one team, on any instance, write one after the
+    /// other, and then checks the plan is still fresh (`imports::check_fresh`, reading what
+    /// the imports before it committed): a stale plan is `Error::StaleImport`.
     pub(super) fn apply_import_plan(&self, plan: &ImportPlan) -> Result<Vec<CustomerId>> {
         self.db.write(|tx| {
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                &[&IMPORT_LOCK_CLASS, &plan.team.as_str()],
+            )?;
+            let keys: Vec<&str> = plan.keys().collect();
+            let keys_now = tx
+                .query(
+                    "SELECT k.key, k.customer FROM import_keys k
+                     WHERE k.team = $1 AND k.key = ANY($2)
+                       AND EXISTS (SELECT 1 FROM customers c WHERE c.id = k.customer::text)",
+                    &[&plan.team.as_str(), &keys],
+                )?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, CustomerId::from(r.try_get::<_, Uuid>(1)?))))
+                .collect::<Result<HashMap<String, CustomerId>>>()?;
+            let numbers: Vec<&str> = plan.new_policy_numbers().collect();
+            let numbers_held = tx
+                .query(
+                    "SELECT DISTINCT number FROM policies WHERE number = ANY($1)",
+                    &[&numbers],
+                )?
+                .iter()
+                .map(|r| Ok(r.try_get(0)?))
+                .collect::<Result<HashSet<String>>>()?;
+            check_fresh(plan, &keys_now, &numbers_held)?;
             let own = Own::new(tx)?;
             let mut ids = Vec::with_capacity(plan.customers.len());
             for planned in &plan.customers {
