@@ -108,18 +108,30 @@ struct Nginx {
 }
 
 impl Nginx {
+    /// deploy/nginx/doorstep.conf in front of `upstream`.
     fn start(dir: &Path, upstream: &str) -> Nginx {
+        Nginx::start_site(
+            dir,
+            "doorstep.conf",
+            &[("server 127.0.0.1:8080;", format!("server {upstream};"))],
+        )
+    }
+
+    /// deploy/nginx/`file` with its upstream addresses rewritten by `upstreams` (from, to),
+    /// its ports and certificate files by the test's.
+    fn start_site(dir: &Path, file: &str, upstreams: &[(&str, String)]) -> Nginx {
         std::fs::create_dir_all(dir).unwrap();
         let (ca, cert, key) = certificates(dir);
         let (https, plain) = (free_port(), free_port());
         let site = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/nginx/doorstep.conf"),
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../deploy/nginx")
+                .join(file),
         )
         .unwrap();
         // Only what differs on a test machine: addresses and files.
         let mut rewritten = site.clone();
-        for (from, to) in [
-            ("server 127.0.0.1:8080;", format!("server {upstream};")),
+        for (from, to) in upstreams.iter().map(|(f, t)| (*f, t.clone())).chain([
             ("listen 443 ssl;", format!("listen 127.0.0.1:{https} ssl;")),
             ("listen 80;", format!("listen 127.0.0.1:{plain};")),
             (
@@ -127,7 +139,7 @@ impl Nginx {
                 cert.display().to_string(),
             ),
             ("/etc/ssl/doorstep/privkey.pem", key.display().to_string()),
-        ] {
+        ]) {
             assert!(
                 rewritten.contains(from),
                 "the example no longer has {from:?}"
@@ -411,6 +423,398 @@ async fn the_example_nginx_configuration_serves_phones_dashboards_and_the_thrott
     assert_eq!(resp.headers()["retry-after"], "5");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "busy", "{body}");
+    assert!(
+        !nginx.error_log().contains("[emerg]"),
+        "{}",
+        nginx.error_log()
+    );
+}
+
+// ---- deploy/nginx/doorstep-cluster.conf: three instances on one PostgreSQL database ----
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Runs `f` on a runtime of its own: the test's PostgreSQL database is made and dropped with
+/// the synchronous client, which must not run inside a runtime.
+fn on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// The sum of the samples of `series` (the text before the value, labels included) in an
+/// instance's `/metrics`, read on the instance's own address as Prometheus does.
+async fn metric(server: &Server, series: &str) -> f64 {
+    let text = http()
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix(series))
+        .filter_map(|rest| rest.trim().parse::<f64>().ok())
+        .sum()
+}
+
+/// The same series on each instance.
+async fn per_instance(servers: &[&Server], series: &str) -> Vec<f64> {
+    let mut out = vec![];
+    for s in servers {
+        out.push(metric(s, series).await);
+    }
+    out
+}
+
+/// Sends `signal` to an instance's process.
+fn signal(server: &Server, signal: libc::c_int) {
+    // SAFETY: kill only sends a signal to our own child.
+    assert_eq!(
+        unsafe { libc::kill(server.pid() as libc::pid_t, signal) },
+        0
+    );
+}
+
+/// What a dashboard's event stream brought within `limit`: `Some(true)` a `change` event,
+/// `Some(false)` nothing, `None` the stream ended.
+async fn change_within(events: &mut reqwest::Response, limit: Duration) -> Option<bool> {
+    let waited = tokio::time::timeout(limit, async {
+        loop {
+            match events.chunk().await {
+                Ok(Some(chunk)) if String::from_utf8_lossy(&chunk).contains("event: change") => {
+                    return Some(true)
+                }
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    })
+    .await;
+    waited.unwrap_or(Some(false))
+}
+
+/// Drops whatever a stream has pending; `false` if it ended.
+async fn drain(events: &mut reqwest::Response) -> bool {
+    loop {
+        match tokio::time::timeout(Duration::from_millis(500), events.chunk()).await {
+            Err(_) => return true,
+            Ok(Ok(Some(_))) => continue,
+            Ok(_) => return false,
+        }
+    }
+}
+
+/// Failed logins for `user` from `guesser` through nginx until it is refused (429) having
+/// failed at least `failures` times: the failures heard before the first refusal.
+async fn guess_until_locked(
+    guesser: &reqwest::Client,
+    url: &str,
+    user: impl Fn(u32) -> String,
+    failures: u32,
+) -> u32 {
+    let (mut heard, mut before_first) = (0, None);
+    for _ in 0..200 {
+        let resp = guesser
+            .post(format!("{url}/v1/session"))
+            .header("x-forwarded-for", format!("198.51.100.{}", heard % 250))
+            .json(&json!({"user": user(heard), "password": "guess"}))
+            .send()
+            .await
+            .unwrap();
+        match resp.status().as_u16() {
+            401 => heard += 1,
+            429 => {
+                before_first.get_or_insert(heard);
+                if heard >= failures {
+                    return before_first.unwrap();
+                }
+                // Locked for a second or two: wait it out to fail again.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            s => panic!("{s}: {}", resp.text().await.unwrap()),
+        }
+    }
+    panic!("never locked out ({heard} failures)");
+}
+
+/// Runs `doorstep admin` on the test database to make team `north` (supervisor S-01 with a
+/// password, agents A-0001 and A-0002, the sample policies); returns the customers.
+fn north_team_pg(url: &str) -> Vec<String> {
+    admin_pg(url, &["team", "create", "north"]);
+    for (user, role) in [
+        ("S-01", "supervisor"),
+        ("A-0001", "agent"),
+        ("A-0002", "agent"),
+    ] {
+        admin_pg(
+            url,
+            &[
+                "user", "add", "--team", "north", "--user", user, "--role", role,
+            ],
+        );
+    }
+    admin_pg(
+        url,
+        &["user", "password", "--user", "S-01", "--password", PASSWORD],
+    );
+    let csv = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/sample-policies.csv");
+    admin_pg(url, &["import", "--team", "north", "--csv", csv])["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn device_pg(url: &str, user: &str) -> String {
+    admin_pg(url, &["device", "issue", "--user", user])["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn note(phone: &mut Phone, customer: &str, text: &str) {
+    phone
+        .store
+        .edit_customer(
+            customer.parse().unwrap(),
+            client_core::model::CustomerPatch {
+                notes: Some(Some(text.into())),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+}
+
+fn notes_of(phone: &Phone, customer: &str) -> Option<String> {
+    phone
+        .store
+        .customer(customer.parse().unwrap())
+        .unwrap()
+        .notes
+}
+
+#[test]
+fn the_cluster_configuration_spreads_fails_over_and_shares_events_and_lockouts() {
+    let db = support::pg::TestDb::new();
+    let dir = TempDir::new().unwrap();
+    on(cluster_at(db.url(), dir.path()));
+}
+
+async fn cluster_at(db: String, dir: &Path) {
+    let customers = north_team_pg(&db);
+    let trusted = ["--trusted-proxy", "127.0.0.1"];
+    let servers = [
+        Server::start_pg(&db, &trusted),
+        Server::start_pg(&db, &trusted),
+        Server::start_pg(&db, &trusted),
+    ];
+    let all: Vec<&Server> = servers.iter().collect();
+    let upstreams: Vec<(&str, String)> = ["10.0.0.11:8080", "10.0.0.12:8080", "10.0.0.13:8080"]
+        .into_iter()
+        .zip(&servers)
+        .map(|(from, s)| (from, s.addr()))
+        .collect();
+    let nginx = Nginx::start_site(&dir.join("nginx"), "doorstep-cluster.conf", &upstreams);
+    let web = nginx.client(None);
+    let url = nginx.url.clone();
+
+    // Phones sync through nginx only and converge; their requests went to several instances.
+    let mut a1 = Phone::new("A-0001", Role::Agent, device_pg(&db, "A-0001"));
+    let mut a2 = Phone::new("A-0002", Role::Agent, device_pg(&db, "A-0002"));
+    let mut boss = Phone::new("S-01", Role::Supervisor, device_pg(&db, "S-01"));
+    for p in [&mut a1, &mut a2, &mut boss] {
+        p.sync(&web, &url).await;
+    }
+    assert_eq!(a1.store.customers().unwrap().len(), 4);
+    assert_eq!(a2.store.customers().unwrap().len(), 4);
+    assert_eq!(boss.store.customers().unwrap().len(), customers.len());
+    note(&mut a1, &customers[0], "Call after six");
+    note(&mut a2, &customers[4], "Dog in the yard");
+    a1.sync(&web, &url).await;
+    a2.sync(&web, &url).await;
+    boss.sync(&web, &url).await;
+    assert_eq!(
+        notes_of(&boss, &customers[0]).as_deref(),
+        Some("Call after six")
+    );
+    assert_eq!(
+        notes_of(&boss, &customers[4]).as_deref(),
+        Some("Dog in the yard")
+    );
+    let rounds = per_instance(&all, "doorstep_sync_rounds_total").await;
+    eprintln!("sync requests per instance: {rounds:?}");
+    assert!(
+        rounds.iter().filter(|n| **n > 0.0).count() >= 2,
+        "the syncs all went to one instance: {rounds:?}"
+    );
+
+    // Three dashboards open their live events through nginx: one on each instance. A phone's
+    // sync, whichever instance serves it, reaches all three.
+    let boss_token = device_pg(&db, "S-01");
+    let mut streams = vec![];
+    for _ in 0..3 {
+        let mut events = web
+            .get(format!("{url}/v1/events"))
+            .bearer_auth(&boss_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(events.status(), 200);
+        let first = tokio::time::timeout(Duration::from_secs(5), events.chunk())
+            .await
+            .expect("the ready event arrives at once")
+            .unwrap()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&first).contains("event: ready"));
+        streams.push(events);
+    }
+    let opened = per_instance(
+        &all,
+        "doorstep_http_requests_total{method=\"GET\",route=\"/v1/events\",status=\"200\"}",
+    )
+    .await;
+    assert_eq!(opened, [1.0, 1.0, 1.0], "one stream on each instance");
+    note(&mut a1, &customers[1], "Moved to the blue house");
+    a1.sync(&web, &url).await;
+    for events in &mut streams {
+        assert_eq!(
+            change_within(events, Duration::from_secs(5)).await,
+            Some(true),
+            "every dashboard hears the change"
+        );
+    }
+
+    // The login lockout holds across instances: five free failures for an account in all,
+    // not five per instance, then the right password too is refused.
+    let guesser = nginx.client(Some("127.0.0.4".parse().unwrap()));
+    let refused = per_instance(&all, "doorstep_login_refusals_total{code=\"unauthorized\"}").await;
+    let free = guess_until_locked(&guesser, &url, |_| "S-01".into(), 7).await;
+    assert!(
+        (5..=6).contains(&free),
+        "locked after {free} failures (5 free in all)"
+    );
+    let refused: Vec<f64> =
+        per_instance(&all, "doorstep_login_refusals_total{code=\"unauthorized\"}")
+            .await
+            .iter()
+            .zip(&refused)
+            .map(|(after, before)| after - before)
+            .collect();
+    assert!(
+        refused.iter().filter(|n| **n > 0.0).count() >= 2,
+        "the guesses all went to one instance: {refused:?}"
+    );
+    let resp = web
+        .post(format!("{url}/v1/session"))
+        .json(&json!({"user": "S-01", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429, "the right password during the lockout");
+
+    // Per address, the address nginx saw: a guesser on 127.0.0.2 making up X-Forwarded-For
+    // addresses and account names is locked out after the address's free failures …
+    let guesser = nginx.client(Some("127.0.0.2".parse().unwrap()));
+    let free = guess_until_locked(&guesser, &url, |i| format!("nobody-{i}"), 22).await;
+    assert!(
+        (20..=21).contains(&free),
+        "locked after {free} failures (20 free in all)"
+    );
+    // … on every instance, also when it goes to one directly: there its X-Forwarded-For is
+    // not believed (it is not nginx), its own address is the locked one.
+    for s in &servers {
+        let resp = reqwest::Client::builder()
+            .local_address("127.0.0.2".parse::<IpAddr>().unwrap())
+            .build()
+            .unwrap()
+            .post(format!("{}/v1/session", s.url))
+            .header("x-forwarded-for", "203.0.113.77")
+            .json(&json!({"user": "someone-else", "password": "guess"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 429, "{}", s.url);
+    }
+    // A colleague behind the same nginx, on 127.0.0.3, is heard.
+    let resp = nginx
+        .client(Some("127.0.0.3".parse().unwrap()))
+        .post(format!("{url}/v1/session"))
+        .json(&json!({"user": "someone", "password": "typo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+
+    // One instance hangs (SIGSTOP) with sync requests sent to it, then is SIGKILLed: nginx
+    // sends those requests to another instance (`non_idempotent` for /v1/sync) and every
+    // sync through it succeeds.
+    let dead = &servers[2];
+    signal(dead, libc::SIGSTOP);
+    note(&mut a1, &customers[2], "Pays on the first");
+    note(&mut a2, &customers[5], "Ask for the daughter");
+    let kill = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        signal(dead, libc::SIGKILL);
+    };
+    let started = Instant::now();
+    tokio::join!(
+        a1.sync(&web, &url),
+        a2.sync(&web, &url),
+        boss.sync(&web, &url),
+        kill
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "a request waited on the stopped instance"
+    );
+    let log = nginx.error_log();
+    assert!(
+        log.contains("while reading response header from upstream"),
+        "a request sent to the killed instance was passed on: {log}"
+    );
+    // With the instance gone, syncs keep working, and the phones converge.
+    for _ in 0..3 {
+        note(
+            &mut a1,
+            &customers[3],
+            &format!("Visit {:?}", Instant::now()),
+        );
+        a1.sync(&web, &url).await;
+        a2.sync(&web, &url).await;
+    }
+    boss.sync(&web, &url).await;
+    for (c, text) in [(2, "Pays on the first"), (5, "Ask for the daughter")] {
+        assert_eq!(notes_of(&boss, &customers[c]).as_deref(), Some(text));
+    }
+    assert_eq!(notes_of(&boss, &customers[3]), notes_of(&a1, &customers[3]));
+    // The dashboard on the killed instance lost its stream (a browser's EventSource opens
+    // another); the two others still hear changes.
+    let mut alive = vec![];
+    for events in &mut streams {
+        alive.push(drain(events).await);
+    }
+    note(&mut a2, &customers[6], "New number");
+    a2.sync(&web, &url).await;
+    let mut heard = 0;
+    for (events, alive) in streams.iter_mut().zip(&alive) {
+        if *alive && change_within(events, Duration::from_secs(5)).await == Some(true) {
+            heard += 1;
+        }
+    }
+    assert_eq!(heard, 2, "alive: {alive:?}");
+    // A new stream through nginx lands on a live instance.
+    let resp = web
+        .get(format!("{url}/v1/events"))
+        .bearer_auth(&boss_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
     assert!(
         !nginx.error_log().contains("[emerg]"),
         "{}",
