@@ -37,6 +37,8 @@ use crate::store::{Accounts, Documents, Projection};
 
 /// The folder of the desks inside the data directory.
 const DESKS_DIR: &str = "desks";
+/// The lock file an instance on PostgreSQL holds in its desk directory (`Desks::hold_dir`).
+pub const DESKS_LOCK_FILE: &str = "desks.lock";
 
 /// One desk write at a time in this process (a desk is one device: two concurrent runs of the
 /// same device would step on each other's sync states).
@@ -96,6 +98,37 @@ impl Desks {
     pub fn in_dir(dir: &Path) -> Desks {
         Desks {
             dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Takes `dir/desks.lock` exclusively, without waiting, for as long as the returned file
+    /// is kept: a desk home is one Automerge actor, and two processes writing under one actor
+    /// would give two different changes the same sequence number. So a second instance
+    /// started with the same desk directory (two instances in one working directory, both on
+    /// the default) is refused at start instead of corrupting the managers' comments.
+    pub fn hold_dir(dir: &Path) -> Result<std::fs::File> {
+        let io = |source| Error::Io {
+            path: dir.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let path = dir.join(DESKS_LOCK_FILE);
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::invalid(
+                "desk directory",
+                format!(
+                    "{} is in use by another `doorstep serve` (give each instance its own --desk-dir)",
+                    dir.display()
+                ),
+            )),
+            Err(std::fs::TryLockError::Error(source)) => Err(io(source)),
         }
     }
 

@@ -295,6 +295,8 @@ fn run_postgres(args: ServeArgs) -> Result<()> {
         pool = args.database.db_pool,
         "postgresql database opened"
     );
+    // Held while serving: one instance per desk directory (a desk home is one actor).
+    let _desks = Desks::hold_dir(&args.desk_dir)?;
     let (events, _listener) = shared_events(&target);
     let mut state = AppState::new(store.clone(), Desks::in_dir(&args.desk_dir));
     state.events = events;

@@ -257,6 +257,59 @@ fn a_bad_url_or_an_unreachable_database_stops_the_start_with_one_line() {
     assert!(err.contains("--database-url"), "{err}");
 }
 
+/// Two instances started in one working directory with the default `--desk-dir` would write
+/// the managers' comments under one Automerge actor from two processes: the second is refused
+/// at start with one line, and starts once given a directory of its own.
+#[test]
+fn a_second_instance_on_the_same_desk_directory_is_refused() {
+    let db = TestDb::new();
+    let url = db.url();
+    let dir = tempfile::TempDir::new().unwrap();
+    let serve = |desks: &std::path::Path| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--database-url", &url])
+            .arg("--desk-dir")
+            .arg(desks)
+            .env_remove("DOORSTEP_DATA")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        (child, line)
+    };
+    let shared = dir.path().join("doorstep-desks");
+    let (mut first, line) = serve(&shared);
+    assert!(line.starts_with("listening on http://"), "{line:?}");
+    let (second, line) = serve(&shared);
+    assert_eq!(line, "", "the second instance does not listen");
+    let out = second.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("in use by another `doorstep serve`") && err.contains("--desk-dir"),
+        "{err}"
+    );
+    let (mut third, line) = serve(&dir.path().join("own-desks"));
+    assert!(line.starts_with("listening on http://"), "{line:?}");
+    for child in [&mut first, &mut third] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    // The lock goes with its process: the directory serves again.
+    let (mut again, line) = serve(&shared);
+    assert!(line.starts_with("listening on http://"), "{line:?}");
+    again.kill().unwrap();
+    again.wait().unwrap();
+}
+
 /// A team `north` (supervisor S-01 with a dashboard password, agents A-0001 and A-0002) with
 /// the sample policy list, on the database at `url`; returns the customers.
 fn north_team_pg(url: &str) -> Vec<String> {

@@ -189,9 +189,13 @@ fn spawn(
         .create(true)
         .append(true)
         .open(log)?;
-    let mut child = Command::new(doorstep())
-        .args(["serve", "--addr", addr])
-        .args(storage.args())
+    let mut command = Command::new(doorstep());
+    command.args(["serve", "--addr", addr]).args(storage.args());
+    if let Storage::Postgres(_) = storage {
+        // Each instance its own desks (one instance per desk directory), beside its log.
+        command.arg("--desk-dir").arg(log.with_extension("desks"));
+    }
+    let mut child = command
         .env("RUST_LOG", rust_log)
         .stdout(Stdio::piped())
         .stderr(err)
