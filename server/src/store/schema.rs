@@ -176,11 +176,18 @@ pub fn init(conn: &Connection) -> Result<()> {
     conn.execute_batch(&touch_triggers())?;
     // Desks registered one per manager by older builds: the same devices, with the actor
     // their device bound (so the same desk home finds its device again).
-    conn.execute_batch(
-        "INSERT OR IGNORE INTO desk_devices (device, user, actor)
-           SELECT k.device, k.user, d.actor FROM desks k LEFT JOIN devices d ON d.id = k.device;
-         DELETE FROM desks;",
-    )?;
+    // Only when there is something to move: a write at every open, even of nothing, would
+    // tell every other connection (`PRAGMA data_version`) that the file changed, and the
+    // serving store would re-check its working sets after each `doorstep admin` command.
+    let older_desks: bool =
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM desks)", [], |r| r.get(0))?;
+    if older_desks {
+        conn.execute_batch(
+            "INSERT OR IGNORE INTO desk_devices (device, user, actor)
+               SELECT k.device, k.user, d.actor FROM desks k LEFT JOIN devices d ON d.id = k.device;
+             DELETE FROM desks;",
+        )?;
+    }
     let found: Option<String> = conn
         .query_row(
             "SELECT value FROM server_meta WHERE key = 'schema'",
