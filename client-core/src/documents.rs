@@ -22,7 +22,10 @@
 use std::collections::BTreeMap;
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
+use automerge::{
+    ActorId, AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, ScalarValueRef, Value, ValueRef,
+    ROOT,
+};
 use serde_json::{Map, Number, Value as Json};
 
 use crate::error::{Error, Result};
@@ -79,6 +82,36 @@ pub fn genesis_hash(doc: &DocId) -> Result<automerge::ChangeHash> {
         })
 }
 
+/// A document's genesis as the checks compare against it, built once: the genesis change's
+/// hash and the root values it creates (key, value, object id), in key order. Building the
+/// genesis document is most of what checking a new document's origin costs; a received
+/// message's checks share one ([`crate::Incoming::genesis_ref`]).
+#[derive(Clone, Debug)]
+pub struct GenesisRef {
+    /// The hash of the genesis change.
+    pub hash: automerge::ChangeHash,
+    /// The root values the genesis creates, in key order.
+    pub roots: Vec<(String, Value<'static>, ObjId)>,
+}
+
+impl GenesisRef {
+    /// Builds `doc`'s genesis and reads what the checks need from it.
+    pub fn of(doc: &DocId) -> Result<GenesisRef> {
+        let mut g = genesis(doc, &ActorId::from(&[0u8; 16][..]))?;
+        let hash = g
+            .get_heads()
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::CorruptDocument {
+                doc: doc.to_string(),
+                reason: "genesis has no change".into(),
+            })?;
+        let mut roots = map_values(&g, &ROOT);
+        roots.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(GenesisRef { hash, roots })
+    }
+}
+
 /// Checks that a loaded or received document is one of ours, of the expected kind.
 pub fn check_kind(d: &mut AutoCommit, doc: &DocId) -> Result<()> {
     let marker = match d.get(ROOT, MARKER)? {
@@ -118,11 +151,11 @@ pub fn actor_roles(d: &AutoCommit) -> BTreeMap<String, (Role, String)> {
     let Ok(Some((_, actors))) = d.get(ROOT, "actors") else {
         return out;
     };
-    for hex in d.keys(&actors) {
-        if let Ok(Some((Value::Scalar(s), _))) = d.get(&actors, hex.as_str()) {
+    for (hex, v, _) in map_values(d, &actors) {
+        if let Value::Scalar(s) = v {
             if let Some((role, user)) = s.as_str().and_then(|s| s.split_once(':')) {
                 if let Some(role) = Role::from_code(role) {
-                    out.insert(hex.clone(), (role, user.to_string()));
+                    out.insert(hex, (role, user.to_string()));
                 }
             }
         }
@@ -149,6 +182,26 @@ pub fn get_obj(d: &AutoCommit, parent: &ObjId, key: &str) -> Result<Option<ObjId
     })
 }
 
+/// The winning value of each key of a map object, in key order: what `keys` then `get` per key
+/// returns, in one pass over the map (a key in conflict, or holding a counter, is looked up
+/// with `get`, which settles it as Automerge does).
+fn map_values(d: &AutoCommit, o: &ObjId) -> Vec<(String, Value<'static>, ObjId)> {
+    let mut out = vec![];
+    for item in d.map_range(o, ..) {
+        let counter = matches!(&item.value, ValueRef::Scalar(ScalarValueRef::Counter(_)));
+        if !item.conflict && !counter {
+            let id = item.id();
+            out.push((item.key.into_owned(), Value::from(item.value), id));
+            continue;
+        }
+        let k = item.key.into_owned();
+        if let Ok(Some((v, vid))) = d.get(o, k.as_str()) {
+            out.push((k, v.into_owned(), vid));
+        }
+    }
+    out
+}
+
 /// The keys of a map object, in order.
 pub fn keys(d: &AutoCommit, o: &ObjId) -> Vec<String> {
     d.keys(o).collect()
@@ -160,10 +213,8 @@ fn to_json(d: &AutoCommit, v: &Value<'_>, id: &ObjId) -> Json {
         Value::Scalar(s) => scalar_json(s),
         Value::Object(ObjType::Map) | Value::Object(ObjType::Table) => {
             let mut m = Map::new();
-            for k in d.keys(id) {
-                if let Ok(Some((v, vid))) = d.get(id, k.as_str()) {
-                    m.insert(k, to_json(d, &v, &vid));
-                }
+            for (k, v, vid) in map_values(d, id) {
+                m.insert(k, to_json(d, &v, &vid));
             }
             Json::Object(m)
         }
@@ -317,7 +368,18 @@ pub fn read_fields(
     conflicts: &mut Vec<Conflict>,
 ) -> Map<String, Json> {
     let mut m = Map::new();
-    for k in d.keys(o) {
+    // One pass over the map's visible values: a field with a single value is that value (the
+    // common case: no seek per key); only a conflicted one (or a counter, whose value
+    // `resolve` reads with its increments) is looked up again and settled.
+    for item in d.map_range(o, ..) {
+        let counter = matches!(&item.value, ValueRef::Scalar(ScalarValueRef::Counter(_)));
+        if !item.conflict && !counter {
+            let id = item.id();
+            let value = Value::from(item.value);
+            m.insert(item.key.into_owned(), to_json(d, &value, &id));
+            continue;
+        }
+        let k = item.key.into_owned();
         if let Some(r) = resolve(d, o, &k, roles) {
             if !r.losers.is_empty() {
                 conflicts.push(Conflict {
