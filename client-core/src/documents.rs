@@ -20,6 +20,7 @@
 //! arrays and objects are nested Automerge lists and maps replaced as a whole when they change.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
@@ -53,7 +54,14 @@ pub fn genesis_actor(doc: &DocId) -> ActorId {
 
 /// A new document holding only its genesis change, then switched to `actor` for later edits.
 pub fn genesis(doc: &DocId, actor: &ActorId) -> Result<AutoCommit> {
-    let mut d = AutoCommit::new().with_actor(genesis_actor(doc));
+    let mut d = genesis_under(doc, genesis_actor(doc))?;
+    d.set_actor(actor.clone());
+    Ok(d)
+}
+
+/// `doc`'s genesis written under `genesis_actor` (its own derived one, or a template's).
+fn genesis_under(doc: &DocId, genesis_actor: ActorId) -> Result<AutoCommit> {
+    let mut d = AutoCommit::new().with_actor(genesis_actor);
     d.put(ROOT, MARKER, doc.kind())?;
     d.put(ROOT, "layout", LAYOUT_VERSION)?;
     d.put_object(ROOT, "actors", ObjType::Map)?;
@@ -65,21 +73,13 @@ pub fn genesis(doc: &DocId, actor: &ActorId) -> Result<AutoCommit> {
         d.put_object(ROOT, *key, ObjType::Map)?;
     }
     d.commit_with(CommitOptions::default().with_time(0));
-    d.set_actor(actor.clone());
     Ok(d)
 }
 
 /// The hash of a document's genesis change: the one change every replica may carry under the
 /// genesis actor.
 pub fn genesis_hash(doc: &DocId) -> Result<automerge::ChangeHash> {
-    let mut d = genesis(doc, &ActorId::from(&[0u8; 16][..]))?;
-    d.get_heads()
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::CorruptDocument {
-            doc: doc.to_string(),
-            reason: "genesis has no change".into(),
-        })
+    Ok(GenesisRef::of(doc)?.hash)
 }
 
 /// A document's genesis as the checks compare against it, built once: the genesis change's
@@ -94,9 +94,97 @@ pub struct GenesisRef {
     pub roots: Vec<(String, Value<'static>, ObjId)>,
 }
 
+/// The genesis of every document of one kind, written under [`TEMPLATE_ACTOR`]: a document's
+/// own genesis change is these bytes with its genesis actor in the template actor's place
+/// (the actor appears once in a change's bytes; the operations refer to it by index).
+struct GenesisTemplate {
+    bytes: Vec<u8>,
+    actor_at: usize,
+    roots: Vec<(String, Value<'static>, ObjId)>,
+}
+
+/// A template's actor: 16 bytes no derived genesis actor shares (a UUID v5 has its version
+/// nibble set to 5; this one's is 0xA).
+const TEMPLATE_ACTOR: [u8; 16] = [0xA5; 16];
+
+impl GenesisTemplate {
+    fn build(doc: &DocId) -> Option<GenesisTemplate> {
+        let mut g = genesis_under(doc, ActorId::from(&TEMPLATE_ACTOR[..])).ok()?;
+        let change = g.get_changes(&[]).into_iter().next()?;
+        let bytes = change.raw_bytes().to_vec();
+        let mut at = bytes
+            .windows(TEMPLATE_ACTOR.len())
+            .enumerate()
+            .filter(|(_, w)| *w == TEMPLATE_ACTOR)
+            .map(|(i, _)| i);
+        let actor_at = at.next()?;
+        if at.next().is_some() {
+            return None;
+        }
+        let mut roots = map_values(&g, &ROOT);
+        roots.sort_by(|a, b| a.0.cmp(&b.0));
+        Some(GenesisTemplate {
+            bytes,
+            actor_at,
+            roots,
+        })
+    }
+
+    fn of(doc: &DocId) -> Option<&'static GenesisTemplate> {
+        static CUSTOMER: OnceLock<Option<GenesisTemplate>> = OnceLock::new();
+        static DAY: OnceLock<Option<GenesisTemplate>> = OnceLock::new();
+        let cell = match doc {
+            DocId::Customer(_) => &CUSTOMER,
+            DocId::Day(..) => &DAY,
+        };
+        cell.get_or_init(|| GenesisTemplate::build(doc)).as_ref()
+    }
+
+    /// `doc`'s genesis from the template: the change's bytes with `doc`'s genesis actor put
+    /// in, parsed (and hashed) by Automerge; `None` if that does not give a change by that
+    /// actor.
+    fn instantiate(&self, doc: &DocId) -> Option<GenesisRef> {
+        let actor = genesis_actor(doc);
+        let own = actor.to_bytes();
+        if own.len() != TEMPLATE_ACTOR.len() {
+            return None;
+        }
+        let mut bytes = self.bytes.clone();
+        bytes[self.actor_at..self.actor_at + own.len()].copy_from_slice(own);
+        let change = automerge::Change::try_from(&bytes[..]).ok()?;
+        if change.actor_id() != &actor || !change.deps().is_empty() {
+            return None;
+        }
+        let roots = self
+            .roots
+            .iter()
+            .map(|(k, v, id)| {
+                let id = match id {
+                    ObjId::Id(counter, _, index) => ObjId::Id(*counter, actor.clone(), *index),
+                    ObjId::Root => ObjId::Root,
+                };
+                (k.clone(), v.clone(), id)
+            })
+            .collect();
+        Some(GenesisRef {
+            hash: change.hash(),
+            roots,
+        })
+    }
+}
+
 impl GenesisRef {
-    /// Builds `doc`'s genesis and reads what the checks need from it.
+    /// `doc`'s genesis hash and root values: from the kind's template (building a document
+    /// costs far more than hashing its one change), else by building the genesis.
     pub fn of(doc: &DocId) -> Result<GenesisRef> {
+        if let Some(g) = GenesisTemplate::of(doc).and_then(|t| t.instantiate(doc)) {
+            return Ok(g);
+        }
+        GenesisRef::built(doc)
+    }
+
+    /// Builds `doc`'s genesis and reads what the checks need from it.
+    pub fn built(doc: &DocId) -> Result<GenesisRef> {
         let mut g = genesis(doc, &ActorId::from(&[0u8; 16][..]))?;
         let hash = g
             .get_heads()
@@ -441,6 +529,33 @@ mod tests {
 
     fn actor(b: u8) -> ActorId {
         ActorId::from(&[b; 16][..])
+    }
+
+    #[test]
+    fn the_genesis_from_its_template_is_the_built_one() {
+        let mut ids: Vec<DocId> = (0..20)
+            .map(|_| DocId::Customer(CustomerId::new()))
+            .collect();
+        ids.push("day:A-1:2026-06-01".parse().unwrap());
+        ids.push("day:S-01:2031-12-31".parse().unwrap());
+        for id in &ids {
+            let fast = GenesisRef::of(id).unwrap();
+            let built = GenesisRef::built(id).unwrap();
+            assert_eq!(fast.hash, built.hash, "{id}");
+            let mut g = genesis(id, &actor(3)).unwrap();
+            assert_eq!(g.get_heads(), vec![fast.hash], "{id}");
+            assert_eq!(fast.roots.len(), built.roots.len());
+            for (a, b) in fast.roots.iter().zip(&built.roots) {
+                assert_eq!((&a.0, &a.1, &a.2), (&b.0, &b.1, &b.2), "{id}");
+                if let (ObjId::Id(_, x, _), ObjId::Id(_, y, _)) = (&a.2, &b.2) {
+                    assert_eq!(x, y);
+                }
+            }
+        }
+        assert!(
+            GenesisTemplate::of(&ids[0]).is_some() && GenesisTemplate::of(&ids[20]).is_some(),
+            "both kinds have a template (else every check builds a genesis)"
+        );
     }
 
     #[test]
