@@ -20,9 +20,13 @@
 //! arrays and objects are nested Automerge lists and maps replaced as a whole when they change.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
+use automerge::{
+    ActorId, AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, ScalarValueRef, Value, ValueRef,
+    ROOT,
+};
 use serde_json::{Map, Number, Value as Json};
 
 use crate::error::{Error, Result};
@@ -50,7 +54,14 @@ pub fn genesis_actor(doc: &DocId) -> ActorId {
 
 /// A new document holding only its genesis change, then switched to `actor` for later edits.
 pub fn genesis(doc: &DocId, actor: &ActorId) -> Result<AutoCommit> {
-    let mut d = AutoCommit::new().with_actor(genesis_actor(doc));
+    let mut d = genesis_under(doc, genesis_actor(doc))?;
+    d.set_actor(actor.clone());
+    Ok(d)
+}
+
+/// `doc`'s genesis written under `genesis_actor` (its own derived one, or a template's).
+fn genesis_under(doc: &DocId, genesis_actor: ActorId) -> Result<AutoCommit> {
+    let mut d = AutoCommit::new().with_actor(genesis_actor);
     d.put(ROOT, MARKER, doc.kind())?;
     d.put(ROOT, "layout", LAYOUT_VERSION)?;
     d.put_object(ROOT, "actors", ObjType::Map)?;
@@ -62,21 +73,131 @@ pub fn genesis(doc: &DocId, actor: &ActorId) -> Result<AutoCommit> {
         d.put_object(ROOT, *key, ObjType::Map)?;
     }
     d.commit_with(CommitOptions::default().with_time(0));
-    d.set_actor(actor.clone());
     Ok(d)
 }
 
 /// The hash of a document's genesis change: the one change every replica may carry under the
 /// genesis actor.
 pub fn genesis_hash(doc: &DocId) -> Result<automerge::ChangeHash> {
-    let mut d = genesis(doc, &ActorId::from(&[0u8; 16][..]))?;
-    d.get_heads()
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::CorruptDocument {
-            doc: doc.to_string(),
-            reason: "genesis has no change".into(),
+    Ok(GenesisRef::of(doc)?.hash)
+}
+
+/// A document's genesis as the checks compare against it, built once: the genesis change's
+/// hash and the root values it creates (key, value, object id), in key order. Building the
+/// genesis document is most of what checking a new document's origin costs; a received
+/// message's checks share one ([`crate::Incoming::genesis_ref`]).
+#[derive(Clone, Debug)]
+pub struct GenesisRef {
+    /// The hash of the genesis change.
+    pub hash: automerge::ChangeHash,
+    /// The root values the genesis creates, in key order.
+    pub roots: Vec<(String, Value<'static>, ObjId)>,
+}
+
+/// The genesis of every document of one kind, written under [`TEMPLATE_ACTOR`]: a document's
+/// own genesis change is these bytes with its genesis actor in the template actor's place
+/// (the actor appears once in a change's bytes; the operations refer to it by index).
+struct GenesisTemplate {
+    bytes: Vec<u8>,
+    actor_at: usize,
+    roots: Vec<(String, Value<'static>, ObjId)>,
+}
+
+/// A template's actor: 16 bytes no derived genesis actor shares (a UUID v5 has its version
+/// nibble set to 5; this one's is 0xA).
+const TEMPLATE_ACTOR: [u8; 16] = [0xA5; 16];
+
+impl GenesisTemplate {
+    fn build(doc: &DocId) -> Option<GenesisTemplate> {
+        let mut g = genesis_under(doc, ActorId::from(&TEMPLATE_ACTOR[..])).ok()?;
+        let change = g.get_changes(&[]).into_iter().next()?;
+        let bytes = change.raw_bytes().to_vec();
+        let mut at = bytes
+            .windows(TEMPLATE_ACTOR.len())
+            .enumerate()
+            .filter(|(_, w)| *w == TEMPLATE_ACTOR)
+            .map(|(i, _)| i);
+        let actor_at = at.next()?;
+        if at.next().is_some() {
+            return None;
+        }
+        let mut roots = map_values(&g, &ROOT);
+        roots.sort_by(|a, b| a.0.cmp(&b.0));
+        Some(GenesisTemplate {
+            bytes,
+            actor_at,
+            roots,
         })
+    }
+
+    fn of(doc: &DocId) -> Option<&'static GenesisTemplate> {
+        static CUSTOMER: OnceLock<Option<GenesisTemplate>> = OnceLock::new();
+        static DAY: OnceLock<Option<GenesisTemplate>> = OnceLock::new();
+        let cell = match doc {
+            DocId::Customer(_) => &CUSTOMER,
+            DocId::Day(..) => &DAY,
+        };
+        cell.get_or_init(|| GenesisTemplate::build(doc)).as_ref()
+    }
+
+    /// `doc`'s genesis from the template: the change's bytes with `doc`'s genesis actor put
+    /// in, parsed (and hashed) by Automerge; `None` if that does not give a change by that
+    /// actor.
+    fn instantiate(&self, doc: &DocId) -> Option<GenesisRef> {
+        let actor = genesis_actor(doc);
+        let own = actor.to_bytes();
+        if own.len() != TEMPLATE_ACTOR.len() {
+            return None;
+        }
+        let mut bytes = self.bytes.clone();
+        bytes[self.actor_at..self.actor_at + own.len()].copy_from_slice(own);
+        let change = automerge::Change::try_from(&bytes[..]).ok()?;
+        if change.actor_id() != &actor || !change.deps().is_empty() {
+            return None;
+        }
+        let roots = self
+            .roots
+            .iter()
+            .map(|(k, v, id)| {
+                let id = match id {
+                    ObjId::Id(counter, _, index) => ObjId::Id(*counter, actor.clone(), *index),
+                    ObjId::Root => ObjId::Root,
+                };
+                (k.clone(), v.clone(), id)
+            })
+            .collect();
+        Some(GenesisRef {
+            hash: change.hash(),
+            roots,
+        })
+    }
+}
+
+impl GenesisRef {
+    /// `doc`'s genesis hash and root values: from the kind's template (building a document
+    /// costs far more than hashing its one change), else by building the genesis.
+    pub fn of(doc: &DocId) -> Result<GenesisRef> {
+        if let Some(g) = GenesisTemplate::of(doc).and_then(|t| t.instantiate(doc)) {
+            return Ok(g);
+        }
+        GenesisRef::built(doc)
+    }
+
+    /// Builds `doc`'s genesis and reads what the checks need from it.
+    pub fn built(doc: &DocId) -> Result<GenesisRef> {
+        let mut g = genesis(doc, &ActorId::from(&[0u8; 16][..]))?;
+        let hash = g
+            .get_heads()
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::CorruptDocument {
+                doc: doc.to_string(),
+                reason: "genesis has no change".into(),
+            })?;
+        let mut roots = map_values(&g, &ROOT);
+        roots.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(GenesisRef { hash, roots })
+    }
 }
 
 /// Checks that a loaded or received document is one of ours, of the expected kind.
@@ -118,11 +239,11 @@ pub fn actor_roles(d: &AutoCommit) -> BTreeMap<String, (Role, String)> {
     let Ok(Some((_, actors))) = d.get(ROOT, "actors") else {
         return out;
     };
-    for hex in d.keys(&actors) {
-        if let Ok(Some((Value::Scalar(s), _))) = d.get(&actors, hex.as_str()) {
+    for (hex, v, _) in map_values(d, &actors) {
+        if let Value::Scalar(s) = v {
             if let Some((role, user)) = s.as_str().and_then(|s| s.split_once(':')) {
                 if let Some(role) = Role::from_code(role) {
-                    out.insert(hex.clone(), (role, user.to_string()));
+                    out.insert(hex, (role, user.to_string()));
                 }
             }
         }
@@ -149,6 +270,26 @@ pub fn get_obj(d: &AutoCommit, parent: &ObjId, key: &str) -> Result<Option<ObjId
     })
 }
 
+/// The winning value of each key of a map object, in key order: what `keys` then `get` per key
+/// returns, in one pass over the map (a key in conflict, or holding a counter, is looked up
+/// with `get`, which settles it as Automerge does).
+fn map_values(d: &AutoCommit, o: &ObjId) -> Vec<(String, Value<'static>, ObjId)> {
+    let mut out = vec![];
+    for item in d.map_range(o, ..) {
+        let counter = matches!(&item.value, ValueRef::Scalar(ScalarValueRef::Counter(_)));
+        if !item.conflict && !counter {
+            let id = item.id();
+            out.push((item.key.into_owned(), Value::from(item.value), id));
+            continue;
+        }
+        let k = item.key.into_owned();
+        if let Ok(Some((v, vid))) = d.get(o, k.as_str()) {
+            out.push((k, v.into_owned(), vid));
+        }
+    }
+    out
+}
+
 /// The keys of a map object, in order.
 pub fn keys(d: &AutoCommit, o: &ObjId) -> Vec<String> {
     d.keys(o).collect()
@@ -160,10 +301,8 @@ fn to_json(d: &AutoCommit, v: &Value<'_>, id: &ObjId) -> Json {
         Value::Scalar(s) => scalar_json(s),
         Value::Object(ObjType::Map) | Value::Object(ObjType::Table) => {
             let mut m = Map::new();
-            for k in d.keys(id) {
-                if let Ok(Some((v, vid))) = d.get(id, k.as_str()) {
-                    m.insert(k, to_json(d, &v, &vid));
-                }
+            for (k, v, vid) in map_values(d, id) {
+                m.insert(k, to_json(d, &v, &vid));
             }
             Json::Object(m)
         }
@@ -317,7 +456,18 @@ pub fn read_fields(
     conflicts: &mut Vec<Conflict>,
 ) -> Map<String, Json> {
     let mut m = Map::new();
-    for k in d.keys(o) {
+    // One pass over the map's visible values: a field with a single value is that value (the
+    // common case: no seek per key); only a conflicted one (or a counter, whose value
+    // `resolve` reads with its increments) is looked up again and settled.
+    for item in d.map_range(o, ..) {
+        let counter = matches!(&item.value, ValueRef::Scalar(ScalarValueRef::Counter(_)));
+        if !item.conflict && !counter {
+            let id = item.id();
+            let value = Value::from(item.value);
+            m.insert(item.key.into_owned(), to_json(d, &value, &id));
+            continue;
+        }
+        let k = item.key.into_owned();
         if let Some(r) = resolve(d, o, &k, roles) {
             if !r.losers.is_empty() {
                 conflicts.push(Conflict {
@@ -379,6 +529,33 @@ mod tests {
 
     fn actor(b: u8) -> ActorId {
         ActorId::from(&[b; 16][..])
+    }
+
+    #[test]
+    fn the_genesis_from_its_template_is_the_built_one() {
+        let mut ids: Vec<DocId> = (0..20)
+            .map(|_| DocId::Customer(CustomerId::new()))
+            .collect();
+        ids.push("day:A-1:2026-06-01".parse().unwrap());
+        ids.push("day:S-01:2031-12-31".parse().unwrap());
+        for id in &ids {
+            let fast = GenesisRef::of(id).unwrap();
+            let built = GenesisRef::built(id).unwrap();
+            assert_eq!(fast.hash, built.hash, "{id}");
+            let mut g = genesis(id, &actor(3)).unwrap();
+            assert_eq!(g.get_heads(), vec![fast.hash], "{id}");
+            assert_eq!(fast.roots.len(), built.roots.len());
+            for (a, b) in fast.roots.iter().zip(&built.roots) {
+                assert_eq!((&a.0, &a.1, &a.2), (&b.0, &b.1, &b.2), "{id}");
+                if let (ObjId::Id(_, x, _), ObjId::Id(_, y, _)) = (&a.2, &b.2) {
+                    assert_eq!(x, y);
+                }
+            }
+        }
+        assert!(
+            GenesisTemplate::of(&ids[0]).is_some() && GenesisTemplate::of(&ids[20]).is_some(),
+            "both kinds have a template (else every check builds a genesis)"
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ use automerge::{AutoCommit, ChangeHash, ObjId, ReadDoc, Value, ROOT};
 use chrono::{DateTime, Datelike, NaiveDate};
 use serde_json::{json, Map, Value as Json};
 
-use crate::documents::{actor_roles, genesis, genesis_hash, get_obj, keys, read_fields};
+use crate::documents::{actor_roles, genesis_hash, get_obj, keys, read_fields, GenesisRef};
 use crate::ids::{DocId, UserId};
 use crate::model::Role;
 use crate::playbook::Playbook;
@@ -579,21 +579,26 @@ pub fn check_record(
 /// Checks that the document grew from its genesis: each root object is the genesis's own
 /// (no other change replaced it, none was created concurrently), and the marker names the
 /// document's kind. An empty document (nothing received yet) passes.
-fn check_origin(d: &AutoCommit, doc: &DocId, out: &mut Vec<Issue>) {
+fn check_origin(d: &AutoCommit, doc: &DocId, g: Option<&GenesisRef>, out: &mut Vec<Issue>) {
     if d.keys(ROOT).next().is_none() {
         return;
     }
-    let Ok(g) = genesis(doc, &automerge::ActorId::from(&[0u8; 16][..])) else {
-        return;
+    let built;
+    let g = match g {
+        Some(g) => g,
+        None => match GenesisRef::of(doc) {
+            Ok(b) => {
+                built = b;
+                &built
+            }
+            Err(_) => return,
+        },
     };
-    let mut allowed: Vec<String> = keys(&g, &ROOT);
-    allowed.sort();
-    for key in &allowed {
-        let want = g.get(ROOT, key.as_str()).ok().flatten();
+    for (key, want, wid) in &g.roots {
         let have = d.get_all(ROOT, key.as_str()).unwrap_or_default();
-        let same = match (&want, have.as_slice()) {
-            (Some((Value::Object(_), wid)), [(Value::Object(_), hid)]) => wid == hid,
-            (Some((Value::Scalar(w), _)), [(Value::Scalar(h), _)]) => w == h,
+        let same = match (want, have.as_slice()) {
+            (Value::Object(_), [(Value::Object(_), hid)]) => wid == hid,
+            (Value::Scalar(w), [(Value::Scalar(h), _)]) => w == h,
             _ => false,
         };
         if !same {
@@ -606,7 +611,7 @@ fn check_origin(d: &AutoCommit, doc: &DocId, out: &mut Vec<Issue>) {
         }
     }
     for key in keys(d, &ROOT) {
-        if allowed.binary_search(&key).is_err() {
+        if g.roots.binary_search_by(|(k, _, _)| k.cmp(&key)).is_err() {
             issue(
                 out,
                 format!("(root).{key}"),
@@ -693,7 +698,18 @@ fn each_record(
 /// field at all (`card` before the card is written, a day's `log` before the log) is absent,
 /// not invalid.
 pub fn check_document(d: &AutoCommit, doc: &DocId, codes: Option<&Codes>) -> Vec<Issue> {
-    check(d, doc, codes, None)
+    check(d, doc, codes, None, None)
+}
+
+/// [`check_document`] against `doc`'s genesis already built ([`GenesisRef::of`]): the same
+/// checks, without building the genesis again.
+pub fn check_document_against(
+    d: &AutoCommit,
+    doc: &DocId,
+    codes: Option<&Codes>,
+    genesis: &GenesisRef,
+) -> Vec<Issue> {
+    check(d, doc, codes, None, Some(genesis))
 }
 
 /// [`check_document`] limited to the records at these paths (`card`, `visits/<id>`,
@@ -707,7 +723,7 @@ pub fn check_records(
     paths: &[String],
     codes: Option<&Codes>,
 ) -> Vec<Issue> {
-    check(d, doc, codes, Some(paths))
+    check(d, doc, codes, Some(paths), None)
 }
 
 fn check(
@@ -715,10 +731,11 @@ fn check(
     doc: &DocId,
     codes: Option<&Codes>,
     only: Option<&[String]>,
+    genesis: Option<&GenesisRef>,
 ) -> Vec<Issue> {
     let wanted = |path: &str| only.is_none_or(|o| o.iter().any(|p| p == path));
     let mut out = vec![];
-    check_origin(d, doc, &mut out);
+    check_origin(d, doc, genesis, &mut out);
     if !out.is_empty() {
         return out;
     }
@@ -892,7 +909,7 @@ mod tests {
     use serde::Serialize;
 
     use super::*;
-    use crate::documents::{obj, record_obj, to_fields, write_fields};
+    use crate::documents::{genesis, obj, record_obj, to_fields, write_fields};
     use crate::ids::{CommentId, ContactId, CustomerId, PolicyId, ProblemId, VisitId};
     use crate::model::*;
 

@@ -218,7 +218,7 @@ pub struct Incoming<'a> {
     /// The changes the message adds that depend on no other change (only the document's
     /// genesis may: see `layout::check_roots`).
     pub new_roots: Vec<ChangeHash>,
-    genesis: OnceCell<Option<ChangeHash>>,
+    genesis: OnceCell<Option<documents::GenesisRef>>,
     read_before: OnceCell<CustomerView>,
     read_after: OnceCell<CustomerView>,
 }
@@ -256,9 +256,15 @@ impl<'a> Incoming<'a> {
 
     /// The document's genesis hash (`documents::genesis_hash`), computed on first use.
     pub fn genesis(&self) -> Option<ChangeHash> {
-        *self
-            .genesis
-            .get_or_init(|| documents::genesis_hash(self.doc).ok())
+        self.genesis_ref().map(|g| g.hash)
+    }
+
+    /// The document's genesis as the checks compare against it (its hash and root values),
+    /// built on first use and shared by every check of this message.
+    pub fn genesis_ref(&self) -> Option<&documents::GenesisRef> {
+        self.genesis
+            .get_or_init(|| documents::GenesisRef::of(self.doc).ok())
+            .as_ref()
     }
 
     /// Whether a change (its hash, its actor as hex) is the document's genesis: only a change

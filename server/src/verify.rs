@@ -115,9 +115,21 @@ fn check_layout(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
         layout::check_roots_against(inc.genesis(), &inc.new_roots)
     };
     if issues.is_empty() {
-        let after = layout::check_document(inc.after, inc.doc, Some(w.codes));
+        // The genesis is built once for the message (and not at all for an empty document,
+        // whose origin there is nothing to check).
+        let check = |d: &automerge::AutoCommit| {
+            let empty = automerge::ReadDoc::keys(d, automerge::ROOT)
+                .next()
+                .is_none();
+            let genesis = if empty { None } else { inc.genesis_ref() };
+            match genesis {
+                Some(g) => layout::check_document_against(d, inc.doc, Some(w.codes), g),
+                None => layout::check_document(d, inc.doc, Some(w.codes)),
+            }
+        };
+        let after = check(inc.after);
         if !after.is_empty() {
-            let before = layout::check_document(inc.before, inc.doc, Some(w.codes));
+            let before = check(inc.before);
             issues = layout::new_issues(before, after);
         }
     }
