@@ -364,6 +364,9 @@ impl Migration<'_> {
         let heads = self.copy_documents(&mut report)?;
         report.rows_written += self.copy_change_log()?;
         report.rows_written += self.copy_sync_states()?;
+        // Statistics and the visibility map for what was just loaded, before the comparison
+        // reads it back and before any instance serves it.
+        self.db.vacuum_analyze()?;
         self.compare(&heads, &mut report)?;
         Ok(report)
     }

@@ -177,6 +177,24 @@ fn a_month_of_work_moves_to_postgres_with_nothing_lost() {
         }
     }
     assert_eq!(tables.len(), 24);
+    // The loaded tables were vacuumed and analysed by the migration itself (planner
+    // statistics for the first dashboards), not left to autovacuum.
+    let unanalysed: Vec<String> = db
+        .client()
+        .query(
+            "SELECT relname::text FROM pg_stat_user_tables
+              WHERE relname IN ('documents', 'chunks', 'change_log', 'customers', 'visits')
+                AND (last_analyze IS NULL OR last_vacuum IS NULL)",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        unanalysed.is_empty(),
+        "not vacuumed and analysed: {unanalysed:?}"
+    );
 
     // Checked here independently of the command's own comparison: every document's heads,
     // every index record, the devices' token hashes and actors, the change log.

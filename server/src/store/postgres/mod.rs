@@ -152,6 +152,16 @@ impl PgDatabase {
         Ok(PgDatabase { pool, options })
     }
 
+    /// `VACUUM (ANALYZE)` of the whole database: after a bulk load (`doorstep admin migrate
+    /// --from-sqlite`) the planner has no statistics and every page is still to be marked
+    /// visible, so the first hour of dashboards would run on guessed plans and meet
+    /// autovacuum working through the tables. Not in a transaction (VACUUM cannot be).
+    pub fn vacuum_analyze(&self) -> Result<()> {
+        let mut conn = self.pool.get()?;
+        conn.client.batch_execute("VACUUM (ANALYZE)")?;
+        Ok(())
+    }
+
     /// The options the database was opened with.
     pub fn options(&self) -> &PgOptions {
         &self.options
