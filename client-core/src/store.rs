@@ -639,8 +639,8 @@ impl Store {
     /// fsync — when `f` returns `Ok`, before `batch` returns. If `f` fails (or panics, or the
     /// commit fails), everything it wrote is rolled back and the cache entries of the
     /// documents it wrote are dropped, so memory never shows what the disk lacks. The server
-    /// writes a whole sync request this way; the phone does not (each of its writes is durable
-    /// when its own call returns). Batches do not nest: `f` runs inside the open one.
+    /// writes a whole sync request this way; the phone only a round's outgoing sync states
+    /// (`sync_outgoing`): each of its record writes is durable when its own call returns. Batches do not nest: `f` runs inside the open one.
     /// `drop_document`, `compact`, `wipe` and `rebuild_index` open a transaction of their own
     /// and so fail inside a batch (SQLite has no nested `BEGIN`): call them outside one.
     pub fn batch<R, E: From<Error>>(

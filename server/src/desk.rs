@@ -107,29 +107,15 @@ impl Desks {
     /// started with the same desk directory (two instances in one working directory, both on
     /// the default) is refused at start instead of corrupting the managers' comments.
     pub fn hold_dir(dir: &Path) -> Result<std::fs::File> {
-        let io = |source| Error::Io {
-            path: dir.display().to_string(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let path = dir.join(DESKS_LOCK_FILE);
-        let file = std::fs::File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => Err(Error::invalid(
+        crate::lock_files::try_hold(dir, DESKS_LOCK_FILE, true)?.ok_or_else(|| {
+            Error::invalid(
                 "desk directory",
                 format!(
                     "{} is in use by another `doorstep serve` (give each instance its own --desk-dir)",
                     dir.display()
                 ),
-            )),
-            Err(std::fs::TryLockError::Error(source)) => Err(io(source)),
-        }
+            )
+        })
     }
 
     fn path(&self, member: &Member) -> PathBuf {

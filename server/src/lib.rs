@@ -19,6 +19,7 @@ pub mod error;
 pub mod history;
 pub mod http;
 pub mod import;
+pub mod lock_files;
 pub mod logins;
 pub mod matching;
 pub mod migrate;

@@ -115,17 +115,11 @@ fn check_layout(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
         layout::check_roots_against(inc.genesis(), &inc.new_roots)
     };
     if issues.is_empty() {
-        // The genesis is built once for the message (and not at all for an empty document,
-        // whose origin there is nothing to check).
-        let check = |d: &automerge::AutoCommit| {
-            let empty = automerge::ReadDoc::keys(d, automerge::ROOT)
-                .next()
-                .is_none();
-            let genesis = if empty { None } else { inc.genesis_ref() };
-            match genesis {
-                Some(g) => layout::check_document_against(d, inc.doc, Some(w.codes), g),
-                None => layout::check_document(d, inc.doc, Some(w.codes)),
-            }
+        // The genesis is read once for the message and shared by both checks (an empty
+        // document's origin is not checked: `check_document` returns before using it).
+        let check = |d: &automerge::AutoCommit| match inc.genesis_ref() {
+            Some(g) => layout::check_document_against(d, inc.doc, Some(w.codes), g),
+            None => layout::check_document(d, inc.doc, Some(w.codes)),
         };
         let after = check(inc.after);
         if !after.is_empty() {

@@ -58,22 +58,8 @@ pub const SERVE_LOCK_FILE: &str = "serve.lock";
 /// migration), without waiting: held until the returned file is dropped. Refused while the
 /// other kind holds it.
 pub fn hold_serve_lock(dir: &Path, exclusive: bool) -> Result<File> {
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let path = dir.join(SERVE_LOCK_FILE);
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io_err(&path))?;
-    let taken = if exclusive {
-        file.try_lock()
-    } else {
-        file.try_lock_shared()
-    };
-    match taken {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::invalid(
+    crate::lock_files::try_hold(dir, SERVE_LOCK_FILE, exclusive)?.ok_or_else(|| {
+        Error::invalid(
             "data directory",
             if exclusive {
                 format!(
@@ -86,9 +72,8 @@ pub fn hold_serve_lock(dir: &Path, exclusive: bool) -> Result<File> {
                     dir.display()
                 )
             },
-        )),
-        Err(std::fs::TryLockError::Error(e)) => Err(io_err(&path)(e)),
-    }
+        )
+    })
 }
 
 /// The lock file that serialises document work (see [`LOCK_FILE`]), as a path in `dir`.
