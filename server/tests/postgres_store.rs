@@ -823,8 +823,14 @@ fn batches_locking_two_documents_in_opposite_orders_are_retried_not_lost() {
         })
         .collect();
     let heads: Vec<[Vec<ChangeHash>; 2]> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    // One of the two ran twice.
-    assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 3);
+    // At least one of the two ran again (its retry can meet the other's locks once more and
+    // be aborted again: PostgreSQL does not queue a retried transaction behind the winner).
+    let attempts = attempts.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (3..=2 * doorstep_server::store::postgres::PgOptions::default().attempts as usize)
+            .contains(&attempts),
+        "{attempts} attempts"
+    );
     let pg = db.open();
     for (i, doc) in [&a, &b].into_iter().enumerate() {
         let stored = pg.write(|tx| tx.load(doc)).unwrap().unwrap();
