@@ -184,6 +184,17 @@ pub fn open_checkpointer(path: &Path, key: Option<&DatabaseKey>) -> Result<Conne
     Ok(conn)
 }
 
+/// Opens a read-only connection to a home already opened by [`open`] (the server's readers:
+/// WAL lets it read the last commit while the writer works; `query_only` refuses any write).
+pub fn open_reader(path: &Path, key: Option<&DatabaseKey>) -> Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags())?;
+    unlock(&conn, key, path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    schema::check(&conn, path)?;
+    conn.pragma_update(None, "query_only", "ON")?;
+    Ok(conn)
+}
+
 /// Whether a SQLite error says "this is not a database file" (as opposed to a locked file,
 /// an I/O error or a full disk, which say nothing about whose file it is).
 pub fn is_not_a_database(e: &rusqlite::Error) -> bool {

@@ -18,6 +18,7 @@ pub mod index;
 pub mod layout;
 pub mod model;
 pub mod playbook;
+pub mod premerge;
 pub mod protocol;
 pub mod receive;
 pub mod schema;

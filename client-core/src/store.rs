@@ -41,6 +41,7 @@ use crate::model::{
 use crate::playbook::{
     self, PeriodProgress, Playbook, PostcodeGroup, Reminder, TodayStatus, WorkingSet,
 };
+use crate::premerge::Premerge;
 use crate::protocol::DocMessage;
 use crate::schema;
 
@@ -104,11 +105,11 @@ pub const LOADED_FACTOR: usize = 3;
 pub const LOADED_BASE: usize = 16 << 10;
 
 /// A document loaded in memory, with the heads already on disk.
-struct Loaded {
-    doc: AutoCommit,
-    saved_heads: Vec<ChangeHash>,
-    chunks: usize,
-    bytes: usize,
+pub(crate) struct Loaded {
+    pub(crate) doc: AutoCommit,
+    pub(crate) saved_heads: Vec<ChangeHash>,
+    pub(crate) chunks: usize,
+    pub(crate) bytes: usize,
 }
 
 /// What a manager does with an escalated problem.
@@ -309,6 +310,37 @@ fn mark_paid(d: &mut AutoCommit, policies: &[String], day: NaiveDate) -> Result<
     Ok(())
 }
 
+/// A document as persisted on `conn` (its chunks, in order, loaded as one), `actor` the
+/// actor it will write under; `None` if the home does not hold it.
+pub(crate) fn load_from(conn: &Connection, id: &DocId, actor: &ActorId) -> Result<Option<Loaded>> {
+    let mut stmt = conn.prepare_cached("SELECT data FROM chunks WHERE doc = ?1 ORDER BY id")?;
+    let mut rows = stmt.query([id.to_string()])?;
+    let mut bytes = Vec::new();
+    let mut chunks = 0;
+    while let Some(row) = rows.next()? {
+        let data: Vec<u8> = row.get(0)?;
+        bytes.extend_from_slice(&data);
+        chunks += 1;
+    }
+    if chunks == 0 {
+        return Ok(None);
+    }
+    let corrupt = |e: &dyn std::fmt::Display| Error::CorruptDocument {
+        doc: id.to_string(),
+        reason: e.to_string(),
+    };
+    let mut doc = AutoCommit::load(&bytes).map_err(|e| corrupt(&e))?;
+    doc.set_actor(actor.clone());
+    check_kind(&mut doc, id)?;
+    let saved_heads = doc.get_heads();
+    Ok(Some(Loaded {
+        doc,
+        saved_heads,
+        chunks,
+        bytes: bytes.len(),
+    }))
+}
+
 impl Store {
     /// Creates a new home database at `path` for `identity`. Fails if one exists already.
     pub fn create(path: impl AsRef<Path>, identity: Identity, options: Options) -> Result<Store> {
@@ -452,34 +484,7 @@ impl Store {
     // ----- documents -------------------------------------------------------------------
 
     fn load(&self, id: &DocId) -> Result<Option<Loaded>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT data FROM chunks WHERE doc = ?1 ORDER BY id")?;
-        let mut rows = stmt.query([id.to_string()])?;
-        let mut bytes = Vec::new();
-        let mut chunks = 0;
-        while let Some(row) = rows.next()? {
-            let data: Vec<u8> = row.get(0)?;
-            bytes.extend_from_slice(&data);
-            chunks += 1;
-        }
-        if chunks == 0 {
-            return Ok(None);
-        }
-        let corrupt = |e: &dyn std::fmt::Display| Error::CorruptDocument {
-            doc: id.to_string(),
-            reason: e.to_string(),
-        };
-        let mut doc = AutoCommit::load(&bytes).map_err(|e| corrupt(&e))?;
-        doc.set_actor(self.actor.clone());
-        check_kind(&mut doc, id)?;
-        let saved_heads = doc.get_heads();
-        Ok(Some(Loaded {
-            doc,
-            saved_heads,
-            chunks,
-            bytes: bytes.len(),
-        }))
+        load_from(&self.conn, id, &self.actor)
     }
 
     /// Takes a document out of the cache (loading it, or starting it when `create`).
@@ -899,6 +904,50 @@ impl Store {
         self.save_sync_state(&message.doc, &session.peer, &st)?;
         session.states.insert(message.doc.clone(), st);
         Ok(())
+    }
+
+    /// Whether `p` was merged on what this home holds now (see [`crate::premerge`]): the
+    /// document's row and the session's peer's sync state are as the reader read them, and
+    /// the session has not touched the document yet. Read in the open batch, if any.
+    pub fn premerge_is_current(&self, session: &SyncSession, p: &Premerge) -> Result<bool> {
+        if p.peer != session.peer || session.states.contains_key(&p.doc) {
+            return Ok(false);
+        }
+        p.base.is_current(&self.conn, &p.doc, &session.peer)
+    }
+
+    /// Stores an accepted premerge as [`Store::sync_receive`] would have stored the same
+    /// message — the merged document, its index rows, the session's state — if it is still
+    /// current ([`Store::premerge_is_current`]): `Ok(true)`. `Ok(false)`: it was not (or was
+    /// refused), nothing was written, and the caller receives the message the usual way.
+    pub fn store_premerge(&mut self, session: &mut SyncSession, p: Premerge) -> Result<bool> {
+        if p.received.is_none() || !self.premerge_is_current(session, &p)? {
+            return Ok(false);
+        }
+        let Premerge {
+            doc: id,
+            base,
+            received,
+            ..
+        } = p;
+        let received = received.expect("checked above");
+        // The cached copy, if any, is the same committed document: the merge replaces it.
+        self.cache.take(&id);
+        let mut after = received.after;
+        after.set_actor(self.actor.clone());
+        let mut l = Loaded {
+            doc: after,
+            saved_heads: base.heads,
+            chunks: base.chunks,
+            bytes: base.bytes,
+        };
+        self.persist_read(&id, &mut l, received.read_after)?;
+        self.save_sync_state(&id, &session.peer, &received.state)?;
+        session.states.insert(id.clone(), received.state);
+        if !l.saved_heads.is_empty() {
+            self.put_back(id, l);
+        }
+        Ok(true)
     }
 
     /// Drops a document from this home: its chunks, index rows and sync states (a customer
@@ -1592,7 +1641,7 @@ impl Store {
     }
 }
 
-fn hex_bytes(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn hex_bytes(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }

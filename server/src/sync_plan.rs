@@ -122,6 +122,19 @@ pub enum Admission {
     Skip,
 }
 
+/// How a message for `doc` is admitted by its rights alone (the budget aside): received if
+/// the entitlement allows it, handed in if the device held it, else refused. [`Plan::admit`]
+/// decides by it; a store may use it to prepare messages before the plan runs.
+pub fn admission(ent: &Entitlement, held: &HashSet<DocId>, doc: &DocId) -> Admission {
+    if ent.allows(doc) {
+        Admission::Receive
+    } else if held.contains(doc) {
+        Admission::HandIn
+    } else {
+        Admission::Skip
+    }
+}
+
 /// A refused message, to log and to answer in `rejected`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Logged {
@@ -247,11 +260,9 @@ impl Plan {
             self.more = true;
             return Admission::Skip;
         }
-        if self.ent.allows(&msg.doc) {
-            return Admission::Receive;
-        }
-        if self.held.contains(&msg.doc) {
-            return Admission::HandIn;
+        let admission = admission(&self.ent, &self.held, &msg.doc);
+        if admission != Admission::Skip {
+            return admission;
         }
         if self.ent.exists(&msg.doc) {
             self.remove(&msg.doc);

@@ -18,7 +18,9 @@
 //!
 //! Run: `cargo bench -p doorstep-tests --bench scale` (config `50x100x30`; setups
 //! `sqlite,pg1,pg2,pg3`); `DOORSTEP_SCALE_CONFIG=DxCxV`, `DOORSTEP_SCALE_SETUPS=pg1,pg3`;
-//! `-- --quick` for a smoke run of seconds (4x5x2).
+//! `-- --quick` for a smoke run of seconds (4x5x2). The setup `sqlite-seq` is `sqlite` with
+//! the phones syncing one after the other instead of all at once (issue 11: throughput with
+//! 50 devices at once against one after the other).
 
 use std::path::Path;
 use std::sync::{Arc, Barrier};
@@ -45,9 +47,51 @@ struct Phase {
     busy: u64,
 }
 
-/// Syncs every phone at once, one thread each, each until nothing is pending, each run
-/// through a random instance; returns the wall time and every run's time.
-fn sync_all(phones: &[Arc<Phone>], urls: &[String]) -> Phase {
+/// Syncs one phone until nothing is pending, each run through an instance picked from `urls`
+/// (`seed` spreads the phones); returns every run's time and the busy answers.
+fn sync_phone(p: &Phone, urls: &[String], seed: u64) -> (Vec<f64>, u64) {
+    let (mut runs, mut busy, mut failures) = (vec![], 0u64, 0);
+    let mut pick = seed;
+    loop {
+        // A cheap, deterministic spread over the instances per run.
+        pick = pick.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let url = &urls[(pick >> 33) as usize % urls.len()];
+        let started = Instant::now();
+        match p.sync_with(url) {
+            Ok(r) => {
+                runs.push(started.elapsed().as_secs_f64() * 1e3);
+                assert!(r.rejected.is_empty() && r.failed.is_empty(), "{r:?}");
+                if r.pending_documents == 0 {
+                    return (runs, busy);
+                }
+            }
+            Err(e @ client_sync::SyncError::Busy { .. }) => {
+                busy += 1;
+                std::thread::sleep(e.retry_after().unwrap_or_default());
+            }
+            Err(e) if failures < 3 => {
+                eprintln!("{}: sync failed, again: {e}", p.user);
+                failures += 1;
+            }
+            Err(e) => panic!("{}: sync failed 4 times: {e}", p.user),
+        }
+    }
+}
+
+/// Syncs every phone, each until nothing is pending: all at once, one thread each, or
+/// (`one_by_one`) one after the other; returns the wall time and every run's time.
+fn sync_all(phones: &[Arc<Phone>], urls: &[String], one_by_one: bool) -> Phase {
+    let mut phase = Phase::default();
+    if one_by_one {
+        let start = Instant::now();
+        for (i, p) in phones.iter().enumerate() {
+            let (runs, busy) = sync_phone(p, urls, i as u64);
+            phase.runs.extend(runs);
+            phase.busy += busy;
+        }
+        phase.ms = start.elapsed().as_secs_f64() * 1e3;
+        return phase;
+    }
     let barrier = Arc::new(Barrier::new(phones.len() + 1));
     let handles: Vec<_> = phones
         .iter()
@@ -56,38 +100,12 @@ fn sync_all(phones: &[Arc<Phone>], urls: &[String]) -> Phase {
             let (p, b, urls) = (p.clone(), barrier.clone(), urls.to_vec());
             std::thread::spawn(move || {
                 b.wait();
-                let (mut runs, mut busy, mut failures) = (vec![], 0u64, 0);
-                let mut pick = i as u64;
-                loop {
-                    // A cheap, deterministic spread over the instances per run.
-                    pick = pick.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                    let url = &urls[(pick >> 33) as usize % urls.len()];
-                    let started = Instant::now();
-                    match p.sync_with(url) {
-                        Ok(r) => {
-                            runs.push(started.elapsed().as_secs_f64() * 1e3);
-                            assert!(r.rejected.is_empty() && r.failed.is_empty(), "{r:?}");
-                            if r.pending_documents == 0 {
-                                return (runs, busy);
-                            }
-                        }
-                        Err(e @ client_sync::SyncError::Busy { .. }) => {
-                            busy += 1;
-                            std::thread::sleep(e.retry_after().unwrap_or_default());
-                        }
-                        Err(e) if failures < 3 => {
-                            eprintln!("{}: sync failed, again: {e}", p.user);
-                            failures += 1;
-                        }
-                        Err(e) => panic!("{}: sync failed 4 times: {e}", p.user),
-                    }
-                }
+                sync_phone(&p, &urls, i as u64)
             })
         })
         .collect();
     barrier.wait();
     let start = Instant::now();
-    let mut phase = Phase::default();
     for h in handles {
         let (runs, busy) = h.join().unwrap();
         phase.runs.extend(runs);
@@ -108,6 +126,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// One setup's run: `instances` servers on `storage`.
 fn run(setup: &str, storage: Storage, instances: usize, dir: &Path, cfg: [usize; 3]) -> Value {
     let [devices, customers, visits] = cfg;
+    let one_by_one = setup.ends_with("-seq");
     let agents: Vec<String> = (0..devices).map(|i| format!("A-{i:04}")).collect();
     let mut members: Vec<(&str, &str)> = vec![("S-01", "supervisor")];
     members.extend(agents.iter().map(|a| (a.as_str(), "agent")));
@@ -154,7 +173,7 @@ fn run(setup: &str, storage: Storage, instances: usize, dir: &Path, cfg: [usize;
         phones.push(Arc::new(phone));
     }
     eprintln!("{setup}: upload ...");
-    let mut upload = sync_all(&phones, &urls);
+    let mut upload = sync_all(&phones, &urls, one_by_one);
     upload.changes = upload_changes;
 
     let mut day_changes = 0;
@@ -170,7 +189,7 @@ fn run(setup: &str, storage: Storage, instances: usize, dir: &Path, cfg: [usize;
         }
     }
     eprintln!("{setup}: a day offline ...");
-    let mut day = sync_all(&phones, &urls);
+    let mut day = sync_all(&phones, &urls, one_by_one);
     day.changes = day_changes;
     for p in &phones {
         assert_eq!(p.pending(), 0, "{} still has pending documents", p.user);
@@ -229,7 +248,7 @@ fn main() {
     for setup in setups.split(',').map(str::trim) {
         let dir = TempDir::new().unwrap();
         let r = match setup {
-            "sqlite" => run(
+            "sqlite" | "sqlite-seq" => run(
                 setup,
                 Storage::Dir(dir.path().join("data")),
                 1,
@@ -247,7 +266,7 @@ fn main() {
                     cfg,
                 )
             }
-            other => panic!("unknown setup {other}: sqlite, pg1, pg2, pg3"),
+            other => panic!("unknown setup {other}: sqlite, sqlite-seq, pg1, pg2, pg3"),
         };
         println!("{setup}: {r}");
         results.push(r);

@@ -2,9 +2,14 @@
 //! index (through a `client_core::Store` whose identity is `server`, a district manager) and
 //! the server's own tables (through a second connection to the same file).
 //!
-//! Concurrency. Document work goes through the `client_core::Store` behind a mutex (callers
-//! are on blocking threads); quick reads and account writes use the second connection behind
-//! its own mutex. When both are needed the document mutex is taken first. Because
+//! Concurrency. Document writes go through the `client_core::Store` behind a mutex (callers
+//! are on blocking threads; SQLite has one writer); quick reads and account writes use the
+//! second connection behind its own mutex. When both are needed the document mutex is taken
+//! first. The costly part of a sync request — decoding, merging and checking its messages —
+//! runs before it takes the document mutex, on a pooled read connection
+//! (`client_core::premerge::Reader`; WAL lets it read the last commit while the writer works),
+//! so concurrent requests merge at the same time and hold the mutex only to store
+//! (`sync.rs`). Because
 //! `doorstep admin` may change documents while a server runs on the same directory, every
 //! piece of document work also holds an exclusive lock on `DIR/server.lock`, and admin bumps
 //! `server_meta.doc_epoch` after writing documents: a server that sees a new epoch reopens its
@@ -119,6 +124,24 @@ pub struct SqliteStore {
     pub(super) sync_budget: std::time::Duration,
     /// The bound of the document cache, in bytes (`doorstep serve --doc-cache-mb`).
     doc_cache_bytes: usize,
+    /// Read connections for premerging sync messages outside the document lock
+    /// (`sync::premerge`), kept between requests: one per request working at once.
+    readers: Mutex<Vec<client_core::premerge::Reader>>,
+    /// What became of the premerges (`sync::premerge`).
+    pub(super) premerges: PremergeCounts,
+}
+
+/// What became of the sync messages premerged outside the document lock, since the store
+/// opened: prepared, then under the lock either used (stored, or its refusal kept) or found
+/// stale (its document or sync state had changed: received again there).
+#[derive(Debug, Default)]
+pub struct PremergeCounts {
+    /// Messages merged and checked outside the lock.
+    pub prepared: std::sync::atomic::AtomicU64,
+    /// Of them, used as they were.
+    pub used: std::sync::atomic::AtomicU64,
+    /// Of them, stale under the lock: received again.
+    pub stale: std::sync::atomic::AtomicU64,
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -250,6 +273,8 @@ impl SqliteStore {
             codes: Mutex::new(HashMap::new()),
             sync_budget: super::sync::SYNC_BUDGET,
             doc_cache_bytes: DOC_CACHE_BYTES,
+            readers: Mutex::new(Vec::new()),
+            premerges: PremergeCounts::default(),
         })
     }
 
@@ -304,6 +329,36 @@ impl SqliteStore {
     /// The server tables' connection (short work only).
     pub(super) fn db(&self) -> MutexGuard<'_, Connection> {
         self.db.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What became of the premerged sync messages so far: (prepared, used, stale).
+    pub fn premerge_counts(&self) -> (u64, u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let p = &self.premerges;
+        (
+            p.prepared.load(Relaxed),
+            p.used.load(Relaxed),
+            p.stale.load(Relaxed),
+        )
+    }
+
+    /// Runs `f` on one of the store's read connections to the documents (opened on first
+    /// need, kept for the next request).
+    pub(super) fn with_reader<R>(
+        &self,
+        f: impl FnOnce(&client_core::premerge::Reader) -> R,
+    ) -> Result<R> {
+        let pooled = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let reader = match pooled {
+            Some(r) => r,
+            None => client_core::premerge::Reader::open(&self.path, None)?,
+        };
+        let r = f(&reader);
+        self.readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(reader);
+        Ok(r)
     }
 
     /// Runs document work on the `client_core::Store`, holding the data directory's lock;
@@ -1031,7 +1086,9 @@ impl Projection for SqliteStore {
             )
         };
         visits.sort_by_key(|v| v.number);
-        let bytes = self.with_core(false, |core| Ok(core.save_document(&doc)?))?;
+        // Read on a reader: a manager's view of a customer does not wait for sync requests
+        // writing other documents.
+        let bytes = self.with_reader(|r| r.save_document(&doc))??;
         let history = match bytes {
             Some(b) => history::history(&doc, &b, &receipts)?,
             None => vec![],

@@ -2,8 +2,12 @@
 //! pipeline, which runs a [`crate::sync_plan::Plan`] against SQLite and client-core.
 //!
 //! The order matters: the device's actor is bound (or checked) first; the entitlement and the
-//! documents the device held are read; then, under the store's lock, every message the plan
-//! admits is merged through client-core's session after `verify` accepted its effect; the
+//! documents the device held are read; the messages that carry changes are **premerged**:
+//! merged on the committed copies of their documents and checked, without the store's lock
+//! (`client_core::premerge`); then, under the store's lock, every message the plan admits is
+//! stored from its premerge if that is still current (its document and sync state unchanged
+//! since it was read: the merge would give the same, the checks the same verdict), or else
+//! merged through client-core's session after `verify` accepted its effect; the
 //! documents the plan names are answered, and the out-of-sync documents it lets through are
 //! pushed; finally the request's bookkeeping (removals, change log, refusals, last sync) is
 //! written. What to do with each message, reply and push — refusals, hand-ins, deferrals,
@@ -20,20 +24,20 @@
 //! plan) are called from here only; each store keeps its own SQL (actor binding,
 //! bookkeeping).
 
-use std::collections::{BTreeSet, HashSet};
-use std::time::Instant;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use client_core::layout::Codes;
 use client_core::protocol::{DocMessage, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::{CustomerId, DocId, Incoming, UserId};
 use rusqlite::{params, OptionalExtension};
 
-use super::sqlite::{now, SqliteStore};
+use super::sqlite::{now, PremergeCounts, SqliteStore};
 use crate::access::reachable_users;
 use crate::accounts::{is_actor_hex, Device, Member};
 use crate::error::{Error, Result};
 pub use crate::sync_plan::SYNC_BUDGET;
-use crate::sync_plan::{Admission, Entitlement, Limits, Outcome, Plan};
+use crate::sync_plan::{self, Admission, Entitlement, Limits, Outcome, Plan};
 use crate::verify::{self, Refusal, Writer};
 
 /// The storage one sync request's plan runs against, inside the request's transaction: a
@@ -59,7 +63,21 @@ pub(crate) trait SyncSide {
     /// their days) that the device is behind on, in document order, with each customer's
     /// committed agent.
     fn out_of_sync(&mut self, reach: &BTreeSet<UserId>) -> Result<Vec<(DocId, Option<UserId>)>>;
+    /// Whether the request's `index`-th message was merged before the run, outside the
+    /// store's lock (the SQLite store's premerges).
+    fn has_premerged(&self, _index: usize) -> bool {
+        false
+    }
+    /// The outcome of the `index`-th message's premerge, if it was merged on what is still
+    /// committed and admitted the same way: an accepted merge is stored now (as `receive`
+    /// would store it). `None`: receive the message the usual way.
+    fn premerged(&mut self, _index: usize, _admission: Admission) -> Result<Option<Received>> {
+        Ok(None)
+    }
 }
+
+/// What receiving one message gave: its new changes (hash, actor), or why it was refused.
+pub(crate) type Received = std::result::Result<Vec<(automerge::ChangeHash, String)>, Refusal>;
 
 /// What the device may hold, for the documents the request concerns (`docs`: those it sends
 /// messages for and those it held): the users its member reaches in `team`, and each
@@ -106,7 +124,9 @@ pub(crate) struct Request<'r> {
     /// The playbook codes its records may use.
     pub codes: &'r Codes,
     /// The time budget of its messages.
-    pub budget: std::time::Duration,
+    pub budget: Duration,
+    /// The time already spent on its messages before the run (premerging them).
+    pub spent: Duration,
 }
 
 /// Plans and runs one request on a store's side: the plan from the entitlement and the
@@ -133,7 +153,7 @@ pub(crate) fn plan_and_run(
         r.req.messages.iter().map(|m| m.doc.clone()),
         Limits::with_budget(r.budget),
     );
-    run(side, r.req, r.scope, &writer, plan)
+    run(side, r, &writer, plan)
 }
 
 /// Logs the refusals of a request that committed.
@@ -150,11 +170,29 @@ pub(crate) fn log_refusals(device: &Device, outcome: &Outcome) {
     }
 }
 
+/// Whether a sync message carries changes (one that does not decode is left to the usual
+/// path, which refuses it).
+fn carries_changes(data: &[u8]) -> bool {
+    automerge::sync::Message::decode(data).is_ok_and(|m| !m.changes.is_empty())
+}
+
 /// The SQLite batch as a [`SyncSide`]: client-core's store and its session.
 struct SqliteSide<'c> {
     core: &'c mut client_core::Store,
     session: client_core::SyncSession,
     peer: String,
+    /// The request's messages merged before it took the store's lock, by index.
+    premerged: HashMap<usize, Premerged>,
+    /// Where to count what became of them.
+    counts: &'c PremergeCounts,
+}
+
+/// A message merged outside the store's lock (`SqliteStore::premerge`): how it was admitted,
+/// what the checks said, and the merge to store if it is still current.
+struct Premerged {
+    admission: Admission,
+    outcome: Received,
+    premerge: client_core::premerge::Premerge,
 }
 
 impl SyncSide for SqliteSide<'_> {
@@ -187,6 +225,38 @@ impl SyncSide for SqliteSide<'_> {
             .batch_connection()
             .ok_or_else(|| Error::Internal("a batch without its connection".into()))?;
         out_of_sync(db, &self.peer, reach)
+    }
+
+    fn has_premerged(&self, index: usize) -> bool {
+        self.premerged.contains_key(&index)
+    }
+
+    fn premerged(&mut self, index: usize, admission: Admission) -> Result<Option<Received>> {
+        let Some(p) = self.premerged.remove(&index) else {
+            return Ok(None);
+        };
+        let used = if p.admission != admission {
+            None
+        } else {
+            match p.outcome {
+                Ok(changes) => match self.core.store_premerge(&mut self.session, p.premerge) {
+                    Ok(stored) => stored.then_some(Ok(changes)),
+                    // Storing failed the way the usual path's store can fail on a message
+                    // (its projection): the message's refusal, not the request's failure.
+                    Err(e) => Some(Err(refusal_of(Error::Core(e))?)),
+                },
+                Err(refusal) => self
+                    .core
+                    .premerge_is_current(&self.session, &p.premerge)?
+                    .then_some(Err(refusal)),
+            }
+        };
+        let counter = match used {
+            Some(_) => &self.counts.used,
+            None => &self.counts.stale,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(used)
     }
 }
 
@@ -319,6 +389,65 @@ impl SqliteStore {
         })
     }
 
+    /// Merges the request's messages that carry changes on the committed copies of their
+    /// documents, with the checks `run` would make (the same writer, the admission by rights
+    /// the plan will give), on one of the store's readers — without the store's lock. Stops
+    /// at the request's budget; a message it could not prepare is simply received later.
+    fn premerge(
+        &self,
+        r: &Request<'_>,
+        ent: &Entitlement,
+        held: &HashSet<DocId>,
+    ) -> Result<HashMap<usize, Premerged>> {
+        let started = Instant::now();
+        let actor = r.req.actor.to_ascii_lowercase();
+        let writer = Writer {
+            user: &r.device.member.user,
+            role: r.device.member.role,
+            actor: &actor,
+            reachable: &ent.reach,
+            codes: r.codes,
+        };
+        let peer = r.device.id.to_string();
+        let mut out = HashMap::new();
+        self.with_reader(|reader| {
+            for (i, msg) in r.req.messages.iter().enumerate() {
+                if i > 0 && started.elapsed() > r.budget {
+                    break;
+                }
+                // A message with no changes (heads, a bloom filter) merges nothing: cheaper
+                // under the lock, where the document is likely cached, than loaded here.
+                if !carries_changes(&msg.data) {
+                    continue;
+                }
+                let admission = sync_plan::admission(ent, held, &msg.doc);
+                if admission == Admission::Skip {
+                    continue;
+                }
+                let mut premerge = None;
+                let outcome = check_and_merge(&writer, admission, |verify| {
+                    let (p, merged) = reader.premerge(&peer, msg, verify)?;
+                    premerge = Some(p);
+                    Ok(merged?)
+                });
+                if let (Ok(outcome), Some(premerge)) = (outcome, premerge) {
+                    self.premerges
+                        .prepared
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    out.insert(
+                        i,
+                        Premerged {
+                            admission,
+                            outcome,
+                            premerge,
+                        },
+                    );
+                }
+            }
+        })?;
+        Ok(out)
+    }
+
     /// Runs one sync request (the device is authenticated and not revoked).
     pub(super) fn sync_request(&self, device: &Device, req: &SyncRequest) -> Result<SyncResponse> {
         self.sync_request_within(device, req, None)
@@ -349,13 +478,22 @@ impl SqliteStore {
         let held: HashSet<DocId> = held.iter().filter_map(|d| d.parse().ok()).collect();
         let ent = self.entitlement(device, req.messages.iter().map(|m| &m.doc).chain(&held))?;
         let codes = self.codes_of(&device.member.team)?;
-        let request = Request {
+        let mut request = Request {
             device,
             req,
             scope,
             codes: &codes,
             budget: self.sync_budget,
+            spent: Duration::ZERO,
         };
+
+        // The costly part of each message — decoding, merging, the checks — runs first,
+        // outside the store's lock, on the committed copies (concurrent requests do theirs
+        // at the same time); under the lock each premerge is stored if its document and sync
+        // state are still as it read them, else the message is received there as before.
+        let premerge_started = Instant::now();
+        let premerged = self.premerge(&request, &ent, &held)?;
+        request.spent = premerge_started.elapsed();
 
         // The whole request is one transaction (`Store::batch`): every document merged, its
         // sync state and index rows, the sync states of the replies and pushes, and the
@@ -368,6 +506,8 @@ impl SqliteStore {
                     core: &mut *core,
                     session,
                     peer: peer.clone(),
+                    premerged,
+                    counts: &self.premerges,
                 };
                 let outcome = plan_and_run(&mut side, &request, ent, held)?;
                 let at = now();
@@ -397,19 +537,29 @@ impl SqliteStore {
 /// admits, answers what it names, pushes what it lets through.
 fn run(
     side: &mut impl SyncSide,
-    req: &SyncRequest,
-    scope: Option<&DocId>,
+    r: &Request<'_>,
     writer: &Writer<'_>,
     mut plan: Plan,
 ) -> Result<Outcome> {
+    let (req, scope) = (r.req, r.scope);
     let reach = writer.reachable;
     let started = Instant::now();
     for (i, msg) in req.messages.iter().enumerate() {
-        let admission = plan.admit(i, msg, started.elapsed());
+        // The budget counts the work done on the messages: a premerged message's is done
+        // (storing it is quick), another's is still to do, after what premerging spent.
+        let elapsed = if side.has_premerged(i) {
+            started.elapsed()
+        } else {
+            started.elapsed() + r.spent
+        };
+        let admission = plan.admit(i, msg, elapsed);
         if admission == Admission::Skip {
             continue;
         }
-        let outcome = receive(side, msg, writer, admission)?;
+        let outcome = match side.premerged(i, admission)? {
+            Some(outcome) => outcome,
+            None => receive(side, msg, writer, admission)?,
+        };
         plan.received(i, msg, admission, outcome);
     }
     for (i, hand_in) in plan.to_answer() {
@@ -428,7 +578,7 @@ fn run(
         if !plan.may_push(&doc, agent.as_ref()) {
             continue;
         }
-        if !plan.room_to_push(started.elapsed()) {
+        if !plan.room_to_push(started.elapsed() + r.spent) {
             break;
         }
         if let Some(data) = side.generate(&doc)? {
@@ -496,11 +646,21 @@ fn receive(
     msg: &DocMessage,
     writer: &Writer<'_>,
     admission: Admission,
-) -> Result<std::result::Result<Vec<(automerge::ChangeHash, String)>, Refusal>> {
+) -> Result<Received> {
+    check_and_merge(writer, admission, |verify| side.receive(msg, verify))
+}
+
+/// The verification of [`receive`] around a merge (`merge` calls its verify callback with
+/// what the message would add): the outcome, or the request's failure.
+fn check_and_merge(
+    writer: &Writer<'_>,
+    admission: Admission,
+    merge: impl FnOnce(&mut dyn FnMut(&Incoming<'_>) -> client_core::Result<()>) -> Result<()>,
+) -> Result<Received> {
     let hand_in = admission == Admission::HandIn;
     let mut refusal: Option<Refusal> = None;
     let mut new_changes = vec![];
-    let outcome = side.receive(msg, &mut |inc| {
+    let outcome = merge(&mut |inc| {
         let checked = if hand_in {
             Ok(())
         } else {
@@ -520,15 +680,188 @@ fn receive(
     });
     match outcome {
         Ok(()) => Ok(Ok(new_changes)),
-        Err(e) => match (refusal, e) {
-            (Some(r), _) => Ok(Err(r)),
-            (None, Error::Core(e)) if matches!(e.code(), "corrupt" | "invalid" | "document") => {
-                Ok(Err(Refusal {
-                    code: "corrupt",
-                    message: e.to_string(),
-                }))
-            }
-            (None, e) => Err(e),
+        Err(e) => match refusal {
+            Some(r) => Ok(Err(r)),
+            None => refusal_of(e).map(Err),
         },
+    }
+}
+
+/// A client-core error coded `corrupt`, `invalid` or `document` is the message's (refused
+/// `corrupt`); any other error fails the request.
+fn refusal_of(e: Error) -> Result<Refusal> {
+    match e {
+        Error::Core(e) if matches!(e.code(), "corrupt" | "invalid" | "document") => Ok(Refusal {
+            code: "corrupt",
+            message: e.to_string(),
+        }),
+        e => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::time::{Duration, Instant};
+
+    use client_core::model::{CustomerPatch, NewCustomer, NewVisit, Role};
+    use client_core::protocol::{SyncRequest, PROTOCOL_VERSION};
+    use client_core::{CustomerId, DocId, Identity, Options, Store, SyncSession};
+
+    use crate::accounts::{Device, NewMember};
+    use crate::store::{Accounts, Documents, SqliteStore};
+
+    /// One exchange: the phone's next messages sent as one request, the replies received.
+    /// Returns how many messages carried changes.
+    fn exchange(
+        store: &SqliteStore,
+        device: &Device,
+        phone: &mut Store,
+        session: &mut SyncSession,
+    ) -> usize {
+        let messages = phone.sync_outgoing(session).unwrap();
+        let with_changes = messages
+            .iter()
+            .filter(|m| super::carries_changes(&m.data))
+            .count();
+        let req = SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            actor: phone.actor_hex(),
+            playbook: None,
+            messages,
+        };
+        let resp = store.sync(device, &req).unwrap();
+        assert!(resp.rejected.is_empty(), "{:?}", resp.rejected);
+        for m in &resp.messages {
+            phone.sync_receive(session, m, &mut |_| Ok(())).unwrap();
+        }
+        with_changes
+    }
+
+    /// A sync request's messages are merged and checked while another holds the store's
+    /// document lock (the premerge runs outside it); under the lock, those whose document
+    /// did not change meanwhile are stored as merged, and one the server wrote meanwhile is
+    /// received again on the current document: nothing lost either way.
+    #[test]
+    fn messages_are_merged_outside_the_document_lock_and_a_stale_one_again_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("server")).unwrap();
+        let team = "north".parse().unwrap();
+        store.create_team(&team).unwrap();
+        let agent = "A-1".parse().unwrap();
+        store
+            .add_member(NewMember {
+                user: "A-1".parse().unwrap(),
+                name: "A-1".into(),
+                role: Role::Agent,
+                team,
+                reports_to: None,
+            })
+            .unwrap();
+        let issued = store.issue_device(&agent).unwrap();
+        let device = store.authenticate(&issued.token).unwrap().unwrap();
+        let mut phone = Store::create(
+            dir.path().join("phone.db"),
+            Identity {
+                user: agent.clone(),
+                role: Role::Agent,
+            },
+            Options::default(),
+        )
+        .unwrap();
+        let customers: Vec<CustomerId> = (0..3)
+            .map(|i| {
+                phone
+                    .add_customer(NewCustomer {
+                        name: format!("Customer {i}"),
+                        agent: Some(agent.clone()),
+                        ..Default::default()
+                    })
+                    .unwrap()
+                    .id
+            })
+            .collect();
+        let mut session = phone.start_sync("server");
+        for _ in 0..4 {
+            exchange(&store, &device, &mut phone, &mut session);
+        }
+        // A visit on each customer; the first round only compares heads.
+        let end = phone.now() - chrono::Duration::minutes(5);
+        for c in &customers {
+            phone
+                .record_visit(
+                    *c,
+                    NewVisit {
+                        kind: "sales".into(),
+                        purposes: vec!["needs_discovery".into()],
+                        outcome: None,
+                        policies: vec![],
+                        start: end - chrono::Duration::minutes(30),
+                        end,
+                        location: None,
+                        notes: String::new(),
+                    },
+                )
+                .unwrap();
+        }
+        let mut session = phone.start_sync("server");
+        assert_eq!(exchange(&store, &device, &mut phone, &mut session), 0);
+        let messages = phone.sync_outgoing(&mut session).unwrap();
+        assert_eq!(messages.len(), 3);
+        assert!(messages.iter().all(|m| super::carries_changes(&m.data)));
+        let req = SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            actor: phone.actor_hex(),
+            playbook: None,
+            messages,
+        };
+        let (prepared, used, stale) = store.premerge_counts();
+        let resp = std::thread::scope(|t| {
+            let mut running = None;
+            store
+                .with_core(false, |core| {
+                    running = Some(t.spawn(|| store.sync(&device, &req)));
+                    // The request premerges its three messages while this thread holds the
+                    // lock it needs to store them.
+                    let waited = Instant::now();
+                    while store.premerges.prepared.load(Relaxed) < prepared + 3 {
+                        assert!(
+                            waited.elapsed() < Duration::from_secs(20),
+                            "the messages were not premerged outside the lock"
+                        );
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    // Meanwhile the server writes the first customer.
+                    core.edit_customer(
+                        customers[0],
+                        CustomerPatch {
+                            grade: Some(Some("A".into())),
+                            ..Default::default()
+                        },
+                    )?;
+                    Ok(())
+                })
+                .unwrap();
+            running.unwrap().join().unwrap().unwrap()
+        });
+        assert!(resp.rejected.is_empty(), "{:?}", resp.rejected);
+        assert_eq!(
+            store.premerge_counts(),
+            (prepared + 3, used + 2, stale + 1),
+            "two stored as premerged, the rewritten one received again"
+        );
+        store
+            .with_core(false, |core| {
+                for c in &customers {
+                    assert_eq!(core.visits_of(*c)?.len(), 1, "{c}: its visit is stored");
+                }
+                assert_eq!(core.customer(customers[0])?.grade.as_deref(), Some("A"));
+                assert_eq!(
+                    core.heads(&DocId::Customer(customers[1]))?,
+                    phone.heads(&DocId::Customer(customers[1]))?,
+                );
+                Ok(())
+            })
+            .unwrap();
     }
 }

@@ -34,6 +34,7 @@ impl Documents for PgStore {
             scope,
             codes: &codes,
             budget: self.sync_budget,
+            spent: std::time::Duration::ZERO,
         };
         // One transaction for the whole request, run again from the start if PostgreSQL
         // breaks a deadlock: everything it decides is decided inside it.
