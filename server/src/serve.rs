@@ -396,6 +396,7 @@ pub fn serve_state(
             source,
         })?;
     let outcome = runtime.block_on(async move {
+        let signalled = shutdown_signal();
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Io {
@@ -426,7 +427,7 @@ pub fn serve_state(
                 *failed_in.lock().unwrap_or_else(|p| p.into_inner()) = failure;
             };
             tokio::select! {
-                _ = shutdown_signal() => {}
+                _ = signalled => {}
                 _ = stop => {}
             }
             // Open dashboards' event streams end, or the graceful stop would wait for them.
@@ -446,24 +447,47 @@ pub fn serve_state(
     outcome
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Installs the SIGINT and SIGTERM handlers now (before the server answers anything: a
+/// signal arriving right after the first answer must stop it gracefully, not kill it), and
+/// returns the future that completes on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let streams = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let (mut int, mut term) = streams;
+            let int = async {
+                match int.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let term = async {
+                match term.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = int => {},
+                _ = term => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("signal received: finishing in-flight requests");
     }
-    tracing::info!("signal received: finishing in-flight requests");
 }
