@@ -906,10 +906,21 @@ impl Store {
         docs.extend(session.states.keys().cloned());
         docs.sort();
         docs.dedup();
+        self.sync_generate_batch(session, &docs)
+    }
+
+    /// [`Store::sync_generate`] for each of `docs`, in order, with their sync states saved in
+    /// one transaction (what [`Store::sync_outgoing`] does for a whole round; a phone's sync
+    /// run does it a few documents at a time, so as not to hold the store for long).
+    pub fn sync_generate_batch(
+        &mut self,
+        session: &mut SyncSession,
+        docs: &[DocId],
+    ) -> Result<Vec<DocMessage>> {
         self.batch(|store| {
             let mut out = vec![];
             for d in docs {
-                out.extend(store.sync_generate(session, &d)?);
+                out.extend(store.sync_generate(session, d)?);
             }
             Ok(out)
         })
