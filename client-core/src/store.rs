@@ -205,8 +205,10 @@ impl SyncSession {
 /// is stored (the server refuses forged actors and foreign records with it).
 ///
 /// What several checks need is read once and kept: the document's genesis hash (computed
-/// only if a change could be the genesis), and a customer document as read before and after
-/// the message (the after reading is reused for the projection when the message is stored).
+/// only if a change could be the genesis), who writes with each actor before and after the
+/// message (`documents::actor_roles`), and a customer document as read before and after the
+/// message (the after reading, which the layout check can hand in, is reused for the
+/// projection when the message is stored).
 pub struct Incoming<'a> {
     /// The document.
     pub doc: &'a DocId,
@@ -220,6 +222,8 @@ pub struct Incoming<'a> {
     /// genesis may: see `layout::check_roots`).
     pub new_roots: Vec<ChangeHash>,
     genesis: OnceCell<Option<documents::GenesisRef>>,
+    roles_before: OnceCell<documents::ActorRoles>,
+    roles_after: OnceCell<documents::ActorRoles>,
     read_before: OnceCell<CustomerView>,
     read_after: OnceCell<CustomerView>,
 }
@@ -233,15 +237,17 @@ impl<'a> Incoming<'a> {
         before_heads: &[ChangeHash],
         after: &'a mut AutoCommit,
     ) -> Incoming<'a> {
-        let added = after.get_changes(before_heads);
+        // The changes' metadata only (hash, actor, dependencies): `get_changes` would encode
+        // every new change's operations again just to learn these.
+        let added = after.get_changes_meta(before_heads);
         let new_changes = added
             .iter()
-            .map(|c| (c.hash(), c.actor_id().to_hex_string()))
+            .map(|c| (c.hash, c.actor.to_hex_string()))
             .collect();
         let new_roots = added
             .iter()
-            .filter(|c| c.deps().is_empty())
-            .map(|c| c.hash())
+            .filter(|c| c.deps.is_empty())
+            .map(|c| c.hash)
             .collect();
         Incoming {
             doc,
@@ -250,6 +256,8 @@ impl<'a> Incoming<'a> {
             new_changes,
             new_roots,
             genesis: OnceCell::new(),
+            roles_before: OnceCell::new(),
+            roles_after: OnceCell::new(),
             read_before: OnceCell::new(),
             read_after: OnceCell::new(),
         }
@@ -274,17 +282,37 @@ impl<'a> Incoming<'a> {
         actor == documents::genesis_actor(self.doc).to_hex_string() && Some(*hash) == self.genesis()
     }
 
+    /// Who writes with each actor of the document before the message
+    /// (`documents::actor_roles`), read once.
+    pub fn roles_before(&self) -> &documents::ActorRoles {
+        self.roles_before
+            .get_or_init(|| documents::actor_roles(self.before))
+    }
+
+    /// Who writes with each actor of the document with the message merged, read once.
+    pub fn roles_after(&self) -> &documents::ActorRoles {
+        self.roles_after
+            .get_or_init(|| documents::actor_roles(self.after))
+    }
+
     /// The customer as the document reads before the message (`index::read_customer`; empty
     /// for a day), read once.
     pub fn customer_before(&self) -> &CustomerView {
         self.read_before
-            .get_or_init(|| index::read_customer(self.before, self.doc))
+            .get_or_init(|| index::read_customer_with(self.before, self.doc, self.roles_before()))
     }
 
     /// The customer as the document would read with the message merged, read once.
     pub fn customer_after(&self) -> &CustomerView {
         self.read_after
-            .get_or_init(|| index::read_customer(self.after, self.doc))
+            .get_or_init(|| index::read_customer_with(self.after, self.doc, self.roles_after()))
+    }
+
+    /// Keeps `view` as [`Incoming::customer_after`], when a check has read it already
+    /// (`layout::check_and_read_customer`: the layout check's own reading of `after`). It must
+    /// be what `index::read_customer` reads from `after`; a reading kept before is kept.
+    pub fn keep_customer_after(&self, view: CustomerView) {
+        let _ = self.read_after.set(view);
     }
 
     /// The after reading of a customer, if a check made it (for the projection).
@@ -883,10 +911,21 @@ impl Store {
         docs.extend(session.states.keys().cloned());
         docs.sort();
         docs.dedup();
+        self.sync_generate_batch(session, &docs)
+    }
+
+    /// [`Store::sync_generate`] for each of `docs`, in order, with their sync states saved in
+    /// one transaction (what [`Store::sync_outgoing`] does for a whole round; a phone's sync
+    /// run does it a few documents at a time, so as not to hold the store for long).
+    pub fn sync_generate_batch(
+        &mut self,
+        session: &mut SyncSession,
+        docs: &[DocId],
+    ) -> Result<Vec<DocMessage>> {
         self.batch(|store| {
             let mut out = vec![];
             for d in docs {
-                out.extend(store.sync_generate(session, &d)?);
+                out.extend(store.sync_generate(session, d)?);
             }
             Ok(out)
         })

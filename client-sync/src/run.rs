@@ -2,15 +2,16 @@
 //!
 //! A round asks the store for the next Automerge sync message of every document that is out
 //! of sync with the server or already in the session, sends them in as few requests as the
-//! size limits allow, and applies the answers: documents to drop (reassigned customers), a
+//! size limits allow (each request's messages generated just before it goes, so that its
+//! documents are still in the store's cache when their answers come), and applies the answers: documents to drop (reassigned customers), a
 //! playbook to put in force, documents the server refused (recorded, the run goes on), and
 //! the server's own messages. The run ends when a round has nothing to send and the server
 //! holds nothing back, or fails after a bounded number of rounds (a lost message can make
 //! Automerge peers loop; the next run starts a fresh session, as the protocol expects).
 //!
 //! **The store lock is never held across an await**: every store call locks, does one short
-//! synchronous thing (one document's message, one received message) and unlocks, so an agent
-//! recording a visit waits for at most one document's work, never for the network.
+//! synchronous thing (a few documents' messages, one received message) and unlocks, so an
+//! agent recording a visit waits for at most a few documents' work, never for the network.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -186,22 +187,70 @@ struct Run<'a, T> {
     report: SyncReport,
 }
 
+/// Documents whose messages are generated under one lock of the store, their sync states
+/// saved in one transaction: a few milliseconds' work, so a visit recorded meanwhile hardly
+/// waits (one commit per document was most of the phone's SQLite time in a first upload).
+const GENERATE_CHUNK: usize = 32;
+
 impl<T: Transport> Run<'_, T> {
-    /// The next round's messages, one short lock per document.
-    fn outgoing(&mut self) -> Result<Vec<DocMessage>, SyncError> {
+    /// The documents of the next round, in order: those out of sync with the server and
+    /// those already in the session, but not those left alone.
+    fn round_docs(&mut self) -> Result<VecDeque<DocId>, SyncError> {
         let mut docs: BTreeSet<DocId> = with(self.store, |s| s.out_of_sync(SERVER_PEER))?
             .into_iter()
             .collect();
         docs.extend(self.touched.iter().cloned());
+        Ok(docs.difference(&self.skip).cloned().collect())
+    }
+
+    /// The messages of the next few documents of `docs` (those left alone meanwhile are
+    /// passed over), under one short lock.
+    fn generate(&mut self, docs: &mut VecDeque<DocId>) -> Result<Vec<DocMessage>, SyncError> {
+        let skip = &self.skip;
+        let chunk: Vec<DocId> = std::iter::from_fn(|| docs.pop_front())
+            .filter(|d| !skip.contains(d))
+            .take(GENERATE_CHUNK)
+            .collect();
+        self.touched.extend(chunk.iter().cloned());
+        let session = &mut self.session;
+        Ok(with(self.store, |s| {
+            s.sync_generate_batch(session, &chunk)
+        })?)
+    }
+
+    /// Every message of the next round.
+    fn outgoing(&mut self) -> Result<Vec<DocMessage>, SyncError> {
+        let mut docs = self.round_docs()?;
         let mut out = vec![];
-        for doc in docs.difference(&self.skip) {
-            self.touched.insert(doc.clone());
-            let session = &mut self.session;
-            if let Some(m) = with(self.store, |s| s.sync_generate(session, doc))? {
-                out.push(m);
-            }
+        while !docs.is_empty() {
+            out.extend(self.generate(&mut docs)?);
         }
         Ok(out)
+    }
+
+    /// The next request of a round: its messages generated just before it is sent (with
+    /// `ready`, those generated already but not sent), split as [`batches`] splits a round.
+    /// A document's answer then arrives while it is still in the store's cache: generating
+    /// a whole round first made a round of more documents than the cache holds (about 750
+    /// customers on a phone) load every one of them again for its answer.
+    fn next_batch(
+        &mut self,
+        docs: &mut VecDeque<DocId>,
+        ready: &mut Vec<DocMessage>,
+    ) -> Result<Vec<DocMessage>, SyncError> {
+        let mut bytes: usize = ready.iter().map(json_size).sum();
+        while !docs.is_empty()
+            && ready.len() < self.options.max_batch_messages.max(1)
+            && bytes <= self.options.max_batch_bytes
+        {
+            let more = self.generate(docs)?;
+            bytes += more.iter().map(json_size).sum::<usize>();
+            ready.extend(more);
+        }
+        let mut split = batches(std::mem::take(ready), self.options).into_iter();
+        let first = split.next().unwrap_or_default();
+        ready.extend(split.flatten());
+        Ok(first)
     }
 
     /// Sends one batch; a batch the server finds too large is halved and sent again.
@@ -315,14 +364,22 @@ impl<T: Transport> Run<'_, T> {
 
     async fn rounds(&mut self) -> Result<(), SyncError> {
         for round in 1..=self.options.max_rounds {
-            let out = self.outgoing()?;
-            if out.is_empty() && round > 1 && !self.more {
+            let (mut docs, mut ready) = (self.round_docs()?, vec![]);
+            // Empty only when the round has nothing at all to send.
+            let mut batch = self.next_batch(&mut docs, &mut ready)?;
+            if batch.is_empty() && round > 1 && !self.more {
                 return Ok(());
             }
             self.report.rounds = round;
             self.more = false;
-            for batch in batches(out, self.options) {
+            // A round always makes at least one request: an empty one asks the server what
+            // it has.
+            loop {
                 self.send(batch).await?;
+                batch = self.next_batch(&mut docs, &mut ready)?;
+                if batch.is_empty() {
+                    break;
+                }
             }
         }
         // Converged exactly on the last round?
