@@ -2,8 +2,7 @@
 //!
 //! A round asks the store for the next Automerge sync message of every document that is out
 //! of sync with the server or already in the session, sends them in as few requests as the
-//! size limits allow (each request's messages generated just before it goes, so that its
-//! documents are still in the store's cache when their answers come), and applies the answers: documents to drop (reassigned customers), a
+//! size limits allow, and applies the answers: documents to drop (reassigned customers), a
 //! playbook to put in force, documents the server refused (recorded, the run goes on), and
 //! the server's own messages. The run ends when a round has nothing to send and the server
 //! holds nothing back, or fails after a bounded number of rounds (a lost message can make
@@ -228,31 +227,6 @@ impl<T: Transport> Run<'_, T> {
         Ok(out)
     }
 
-    /// The next request of a round: its messages generated just before it is sent (with
-    /// `ready`, those generated already but not sent), split as [`batches`] splits a round.
-    /// A document's answer then arrives while it is still in the store's cache: generating
-    /// a whole round first made a round of more documents than the cache holds (about 750
-    /// customers on a phone) load every one of them again for its answer.
-    fn next_batch(
-        &mut self,
-        docs: &mut VecDeque<DocId>,
-        ready: &mut Vec<DocMessage>,
-    ) -> Result<Vec<DocMessage>, SyncError> {
-        let mut bytes: usize = ready.iter().map(json_size).sum();
-        while !docs.is_empty()
-            && ready.len() < self.options.max_batch_messages.max(1)
-            && bytes <= self.options.max_batch_bytes
-        {
-            let more = self.generate(docs)?;
-            bytes += more.iter().map(json_size).sum::<usize>();
-            ready.extend(more);
-        }
-        let mut split = batches(std::mem::take(ready), self.options).into_iter();
-        let first = split.next().unwrap_or_default();
-        ready.extend(split.flatten());
-        Ok(first)
-    }
-
     /// Sends one batch; a batch the server finds too large is halved and sent again.
     async fn send(&mut self, batch: Vec<DocMessage>) -> Result<(), SyncError> {
         let mut queue = VecDeque::from([batch]);
@@ -364,22 +338,14 @@ impl<T: Transport> Run<'_, T> {
 
     async fn rounds(&mut self) -> Result<(), SyncError> {
         for round in 1..=self.options.max_rounds {
-            let (mut docs, mut ready) = (self.round_docs()?, vec![]);
-            // Empty only when the round has nothing at all to send.
-            let mut batch = self.next_batch(&mut docs, &mut ready)?;
-            if batch.is_empty() && round > 1 && !self.more {
+            let out = self.outgoing()?;
+            if out.is_empty() && round > 1 && !self.more {
                 return Ok(());
             }
             self.report.rounds = round;
             self.more = false;
-            // A round always makes at least one request: an empty one asks the server what
-            // it has.
-            loop {
+            for batch in batches(out, self.options) {
                 self.send(batch).await?;
-                batch = self.next_batch(&mut docs, &mut ready)?;
-                if batch.is_empty() {
-                    break;
-                }
             }
         }
         // Converged exactly on the last round?
