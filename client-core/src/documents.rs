@@ -233,8 +233,15 @@ pub fn register_actor(d: &mut AutoCommit, role: Role, user: &str) -> Result<()> 
     Ok(())
 }
 
+/// Who writes with each actor of a document: actor (hex) to role and user.
+pub type ActorRoles = BTreeMap<String, (Role, String)>;
+
 /// Who wrote with each actor of the document (role and user), as registered.
-pub fn actor_roles(d: &AutoCommit) -> BTreeMap<String, (Role, String)> {
+///
+/// Every reader of a document's fields needs it (a role-governed field's conflict is settled
+/// by it); a caller that reads one document state several times computes it once and hands
+/// it down (`Incoming::roles_after`).
+pub fn actor_roles(d: &AutoCommit) -> ActorRoles {
     let mut out = BTreeMap::new();
     let Ok(Some((_, actors))) = d.get(ROOT, "actors") else {
         return out;
@@ -404,12 +411,7 @@ struct Resolved {
 /// Candidates are ordered by (role rank if the field is role-governed, Lamport counter, actor
 /// bytes); the greatest wins. The order depends only on the set of values, never on the order
 /// changes arrived in, so every replica shows the same winner.
-fn resolve(
-    d: &AutoCommit,
-    o: &ObjId,
-    key: &str,
-    roles: &BTreeMap<String, (Role, String)>,
-) -> Option<Resolved> {
+fn resolve(d: &AutoCommit, o: &ObjId, key: &str, roles: &ActorRoles) -> Option<Resolved> {
     let all = d.get_all(o, key).ok()?;
     if all.is_empty() {
         return None;
@@ -452,7 +454,7 @@ pub fn read_fields(
     d: &AutoCommit,
     o: &ObjId,
     path: &str,
-    roles: &BTreeMap<String, (Role, String)>,
+    roles: &ActorRoles,
     conflicts: &mut Vec<Conflict>,
 ) -> Map<String, Json> {
     let mut m = Map::new();
@@ -481,6 +483,73 @@ pub fn read_fields(
         }
     }
     m
+}
+
+/// One record of a collection as read: its key, and its fields (`None`: the key does not hold
+/// a map, so it is no record).
+pub type RecordFields = (String, Option<Map<String, Json>>);
+
+/// A customer document's records as read once, conflicts settled: what both the layout check
+/// (`layout`) and the model's reading (`index::customer_view`) are made from, so that a
+/// received message's document is walked once for both.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CustomerFields {
+    /// The card's fields, if `card` is a map (empty before the card is written).
+    pub card: Option<Map<String, Json>>,
+    /// Each collection of [`CUSTOMER_COLLECTIONS`], in that order, with its records in key
+    /// order (or, when limited to some paths, in the order of those paths).
+    pub collections: Vec<(&'static str, Vec<RecordFields>)>,
+    /// Fields edited concurrently, with the values that lost, in reading order.
+    pub conflicts: Vec<Conflict>,
+}
+
+/// Reads a customer document's records (`roles`: its [`actor_roles`]). With `only`, the card
+/// only if `card` is among these paths and, of each collection, only the records these
+/// paths name (`visits/<id>`), looked up one by one rather than walking a long history.
+pub fn read_customer_fields(
+    d: &AutoCommit,
+    roles: &ActorRoles,
+    only: Option<&[String]>,
+) -> CustomerFields {
+    let wanted = |path: &str| only.is_none_or(|o| o.iter().any(|p| p == path));
+    let mut out = CustomerFields::default();
+    if wanted("card") {
+        if let Ok(Some(card)) = get_obj(d, &ROOT, "card") {
+            out.card = Some(read_fields(d, &card, "card", roles, &mut out.conflicts));
+        }
+    }
+    for coll in CUSTOMER_COLLECTIONS {
+        let Ok(Some(c)) = get_obj(d, &ROOT, coll) else {
+            continue;
+        };
+        // The records' objects: in one pass over the collection, or (limited) by lookup.
+        let found: Vec<(String, Option<ObjId>)> = match only {
+            None => map_values(d, &c)
+                .into_iter()
+                .map(|(id, v, o)| (id, matches!(v, Value::Object(_)).then_some(o)))
+                .collect(),
+            Some(paths) => {
+                let prefix = format!("{coll}/");
+                paths
+                    .iter()
+                    .filter_map(|p| p.strip_prefix(&prefix))
+                    .filter(|id| !id.contains('/') && d.get(&c, *id).ok().flatten().is_some())
+                    .map(|id| (id.to_string(), get_obj(d, &c, id).ok().flatten()))
+                    .collect()
+            }
+        };
+        let records = found
+            .into_iter()
+            .map(|(id, o)| {
+                let m = o.map(|o| {
+                    read_fields(d, &o, &format!("{coll}/{id}"), roles, &mut out.conflicts)
+                });
+                (id, m)
+            })
+            .collect();
+        out.collections.push((coll, records));
+    }
+    out
 }
 
 /// Writes the fields of `fields` that differ from what the document shows (or that are in

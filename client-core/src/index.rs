@@ -15,7 +15,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
-use crate::documents::{actor_roles, get_obj, keys, read_fields};
+use crate::documents::{
+    actor_roles, get_obj, keys, read_customer_fields, read_fields, ActorRoles, CustomerFields,
+};
 use crate::error::Result;
 use crate::ids::DocId;
 use crate::model::{
@@ -61,54 +63,60 @@ fn parse<T: DeserializeOwned>(doc: &DocId, what: &str, m: Map<String, Json>) -> 
 
 /// Reads a customer document.
 pub fn read_customer(d: &AutoCommit, doc: &DocId) -> CustomerView {
+    match doc {
+        DocId::Customer(_) => read_customer_with(d, doc, &actor_roles(d)),
+        DocId::Day(..) => CustomerView::default(),
+    }
+}
+
+/// [`read_customer`] with the document's [`actor_roles`] already computed.
+pub fn read_customer_with(d: &AutoCommit, doc: &DocId, roles: &ActorRoles) -> CustomerView {
+    match doc {
+        DocId::Customer(_) => customer_view(doc, read_customer_fields(d, roles, None)),
+        DocId::Day(..) => CustomerView::default(),
+    }
+}
+
+/// The customer a document's records read as (`documents::read_customer_fields`, read
+/// whole): the records that read as the model, numbered and sorted. A day reads as empty.
+pub fn customer_view(doc: &DocId, fields: CustomerFields) -> CustomerView {
     let DocId::Customer(cid) = doc else {
         return CustomerView::default();
     };
-    let roles = actor_roles(d);
-    let mut v = CustomerView::default();
+    let mut v = CustomerView {
+        conflicts: fields.conflicts,
+        ..CustomerView::default()
+    };
     let cid_json = Json::from(cid.to_string());
-    if let Ok(Some(card)) = get_obj(d, &ROOT, "card") {
-        let mut m = read_fields(d, &card, "card", &roles, &mut v.conflicts);
+    if let Some(mut m) = fields.card {
         if m.contains_key("name") {
             m.insert("id".into(), cid_json.clone());
             v.customer = parse(doc, "card", m);
         }
     }
-    let mut each = |coll: &str, f: &mut dyn FnMut(String, Map<String, Json>)| {
-        if let Ok(Some(c)) = get_obj(d, &ROOT, coll) {
-            for id in keys(d, &c) {
-                if let Ok(Some(o)) = get_obj(d, &c, &id) {
-                    let path = format!("{coll}/{id}");
-                    let m = read_fields(d, &o, &path, &roles, &mut v.conflicts);
-                    f(id, m);
+    let (mut policies, mut visits, mut contacts, mut comments) = (vec![], vec![], vec![], vec![]);
+    for (coll, records) in fields.collections {
+        for (id, m) in records {
+            let Some(mut m) = m else { continue };
+            m.insert("id".into(), Json::from(id));
+            match coll {
+                "policies" => {
+                    m.insert("customer".into(), cid_json.clone());
+                    policies.extend(parse::<Policy>(doc, "policy", m));
                 }
+                "visits" => {
+                    m.insert("customer".into(), cid_json.clone());
+                    m.insert("number".into(), Json::from(0));
+                    visits.extend(parse::<Visit>(doc, "visit", m));
+                }
+                "contacts" => {
+                    m.insert("customer".into(), cid_json.clone());
+                    contacts.extend(parse::<Contact>(doc, "contact", m));
+                }
+                _ => comments.extend(parse::<Comment>(doc, "comment", m)),
             }
         }
-    };
-    let mut policies = vec![];
-    each("policies", &mut |id, mut m| {
-        m.insert("id".into(), Json::from(id));
-        m.insert("customer".into(), cid_json.clone());
-        policies.extend(parse::<Policy>(doc, "policy", m));
-    });
-    let mut visits = vec![];
-    each("visits", &mut |id, mut m| {
-        m.insert("id".into(), Json::from(id));
-        m.insert("customer".into(), cid_json.clone());
-        m.insert("number".into(), Json::from(0));
-        visits.extend(parse::<Visit>(doc, "visit", m));
-    });
-    let mut contacts = vec![];
-    each("contacts", &mut |id, mut m| {
-        m.insert("id".into(), Json::from(id));
-        m.insert("customer".into(), cid_json.clone());
-        contacts.extend(parse::<Contact>(doc, "contact", m));
-    });
-    let mut comments = vec![];
-    each("comments", &mut |id, mut m| {
-        m.insert("id".into(), Json::from(id));
-        comments.extend(parse::<Comment>(doc, "comment", m));
-    });
+    }
     // The visit's number for its customer follows the order of start times (ties by id), so
     // visits recorded offline on two phones get distinct numbers once merged.
     visits.sort_by_key(|v| (v.start, v.id));

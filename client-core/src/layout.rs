@@ -24,9 +24,12 @@ use automerge::{AutoCommit, ChangeHash, ObjId, ReadDoc, Value, ROOT};
 use chrono::{DateTime, Datelike, NaiveDate};
 use serde_json::{json, Map, Value as Json};
 
-use crate::documents::{actor_roles, genesis_hash, get_obj, keys, read_fields, GenesisRef};
+use crate::documents::{
+    actor_roles, genesis_hash, get_obj, keys, read_customer_fields, read_fields, ActorRoles,
+    CustomerFields, GenesisRef,
+};
 use crate::ids::{DocId, UserId};
-use crate::model::Role;
+use crate::index::{customer_view, CustomerView};
 use crate::playbook::Playbook;
 
 /// The earliest year a date or timestamp may name.
@@ -653,7 +656,7 @@ fn each_record(
     d: &AutoCommit,
     coll: &ObjId,
     coll_path: &str,
-    roles: &std::collections::BTreeMap<String, (Role, String)>,
+    roles: &ActorRoles,
     only: Option<&[String]>,
     out: &mut Vec<Issue>,
     f: &mut OnRecord<'_>,
@@ -698,7 +701,7 @@ fn each_record(
 /// field at all (`card` before the card is written, a day's `log` before the log) is absent,
 /// not invalid.
 pub fn check_document(d: &AutoCommit, doc: &DocId, codes: Option<&Codes>) -> Vec<Issue> {
-    check(d, doc, codes, None, None)
+    check(d, doc, codes, None, None, &actor_roles(d)).0
 }
 
 /// [`check_document`] against `doc`'s genesis already built ([`GenesisRef::of`]): the same
@@ -709,7 +712,41 @@ pub fn check_document_against(
     codes: Option<&Codes>,
     genesis: &GenesisRef,
 ) -> Vec<Issue> {
-    check(d, doc, codes, None, Some(genesis))
+    check(d, doc, codes, None, Some(genesis), &actor_roles(d)).0
+}
+
+/// [`check_document`] with what the caller has already computed for this document state:
+/// its genesis (if built) and its [`actor_roles`] (`roles`). The same checks.
+pub fn check_document_with(
+    d: &AutoCommit,
+    doc: &DocId,
+    codes: Option<&Codes>,
+    genesis: Option<&GenesisRef>,
+    roles: &ActorRoles,
+) -> Vec<Issue> {
+    check(d, doc, codes, None, genesis, roles).0
+}
+
+/// [`check_document_with`] for a customer document, and the customer as it reads
+/// (`index::read_customer`), from one reading of its records: what a received message's
+/// checks need of the merged document (the layout, then the card's owner and the records'
+/// authors), which the projection then reuses. A day document reads as an empty view.
+pub fn check_and_read_customer(
+    d: &AutoCommit,
+    doc: &DocId,
+    codes: Option<&Codes>,
+    genesis: Option<&GenesisRef>,
+    roles: &ActorRoles,
+) -> (Vec<Issue>, CustomerView) {
+    let (issues, fields) = check(d, doc, codes, None, genesis, roles);
+    let view = match doc {
+        DocId::Customer(_) => customer_view(
+            doc,
+            fields.unwrap_or_else(|| read_customer_fields(d, roles, None)),
+        ),
+        DocId::Day(..) => CustomerView::default(),
+    };
+    (issues, view)
 }
 
 /// [`check_document`] limited to the records at these paths (`card`, `visits/<id>`,
@@ -723,30 +760,32 @@ pub fn check_records(
     paths: &[String],
     codes: Option<&Codes>,
 ) -> Vec<Issue> {
-    check(d, doc, codes, Some(paths), None)
+    check(d, doc, codes, Some(paths), None, &actor_roles(d)).0
 }
 
+/// The checks, and a customer document's records as they were read for them (`None` when
+/// the origin check failed first, or for a day).
 fn check(
     d: &AutoCommit,
     doc: &DocId,
     codes: Option<&Codes>,
     only: Option<&[String]>,
     genesis: Option<&GenesisRef>,
-) -> Vec<Issue> {
+    roles: &ActorRoles,
+) -> (Vec<Issue>, Option<CustomerFields>) {
     let wanted = |path: &str| only.is_none_or(|o| o.iter().any(|p| p == path));
     let mut out = vec![];
     check_origin(d, doc, genesis, &mut out);
     if !out.is_empty() {
-        return out;
+        return (out, None);
     }
-    let roles = actor_roles(d);
     let root = |key: &str| get_obj(d, &ROOT, key).ok().flatten();
     let single = |key: &str, kind: &Record, out: &mut Vec<Issue>| {
         if !wanted(key) {
             return;
         }
         if let Some(o) = root(key) {
-            let m = read_fields(d, &o, key, &roles, &mut vec![]);
+            let m = read_fields(d, &o, key, roles, &mut vec![]);
             if !m.is_empty() {
                 out.extend(check_record(kind, &m, key, codes));
             }
@@ -754,28 +793,9 @@ fn check(
     };
     match doc {
         DocId::Customer(_) => {
-            single("card", record("card"), &mut out);
-            for (coll, kind) in [
-                ("policies", "policy"),
-                ("visits", "visit"),
-                ("contacts", "contact"),
-                ("comments", "comment"),
-            ] {
-                if let Some(c) = root(coll) {
-                    let kind = record(kind);
-                    each_record(
-                        d,
-                        &c,
-                        coll,
-                        &roles,
-                        only,
-                        &mut out,
-                        &mut |path, _, m, out| {
-                            out.extend(check_record(kind, &m, path, codes));
-                        },
-                    );
-                }
-            }
+            let fields = read_customer_fields(d, roles, only);
+            check_customer_fields(&fields, codes, &mut out);
+            return (out, Some(fields));
         }
         DocId::Day(..) => {
             single("log", record("log"), &mut out);
@@ -785,7 +805,7 @@ fn check(
                     d,
                     &c,
                     "problems",
-                    &roles,
+                    roles,
                     only,
                     &mut out,
                     &mut |path, o, mut m, out| {
@@ -798,7 +818,7 @@ fn check(
                                     d,
                                     &a,
                                     &apath,
-                                    &roles,
+                                    roles,
                                     None,
                                     out,
                                     &mut |p, _, m, out| {
@@ -813,7 +833,46 @@ fn check(
             }
         }
     }
-    out
+    (out, None)
+}
+
+/// The record kind each customer collection holds.
+fn collection_kind(coll: &str) -> &'static Record {
+    record(match coll {
+        "policies" => "policy",
+        "visits" => "visit",
+        "contacts" => "contact",
+        _ => "comment",
+    })
+}
+
+/// Checks a customer document's records as read: the card (unless it has no field yet), then
+/// each collection's records in reading order; a record's key must be a canonical UUID and
+/// hold a map.
+fn check_customer_fields(f: &CustomerFields, codes: Option<&Codes>, out: &mut Vec<Issue>) {
+    if let Some(m) = &f.card {
+        if !m.is_empty() {
+            out.extend(check_record(record("card"), m, "card", codes));
+        }
+    }
+    for (coll, records) in &f.collections {
+        let kind = collection_kind(coll);
+        for (id, m) in records {
+            let path = format!("{coll}/{id}");
+            if !is_canonical_uuid(id) {
+                issue(
+                    out,
+                    &path,
+                    "the record's id must be a lower-case hyphenated UUID",
+                );
+                continue;
+            }
+            match m {
+                Some(m) => out.extend(check_record(kind, m, &path, codes)),
+                None => issue(out, &path, "must be an object"),
+            }
+        }
+    }
 }
 
 /// The issues of `after` that `before` did not have already: what a write or a message
@@ -1324,6 +1383,184 @@ mod tests {
         assert_eq!(check_document(&AutoCommit::new(), &id, None), vec![]);
         let g = genesis(&id, &ActorId::from(&[1u8; 16][..])).unwrap();
         assert_eq!(check_document(&g, &id, None), vec![]);
+    }
+
+    /// The two readings a received customer document had before they were shared: the
+    /// layout check's walk of each collection (a seek per key) and `index::read_customer`'s.
+    fn two_readings(d: &AutoCommit, id: &DocId, only: Option<&[String]>) -> (Vec<Issue>, String) {
+        let roles = actor_roles(d);
+        let mut out = vec![];
+        check_origin(d, id, None, &mut out);
+        if out.is_empty() {
+            let wanted = |p: &str| only.is_none_or(|o| o.iter().any(|x| x == p));
+            if let (true, Some(o)) = (wanted("card"), get_obj(d, &ROOT, "card").unwrap()) {
+                let m = read_fields(d, &o, "card", &roles, &mut vec![]);
+                if !m.is_empty() {
+                    out.extend(check_record(record("card"), &m, "card", None));
+                }
+            }
+            for coll in crate::documents::CUSTOMER_COLLECTIONS {
+                if let Some(c) = get_obj(d, &ROOT, coll).unwrap() {
+                    let kind = collection_kind(coll);
+                    each_record(d, &c, coll, &roles, only, &mut out, &mut |p, _, m, out| {
+                        out.extend(check_record(kind, &m, p, None));
+                    });
+                }
+            }
+        }
+        // The customer as it read before, key by key.
+        let mut v = CustomerView::default();
+        let DocId::Customer(cid) = id else {
+            unreachable!()
+        };
+        let read = |m: Map<String, Json>| -> Json { Json::Object(m) };
+        let mut by_kind: Vec<(String, Json)> = vec![];
+        if let Some(card) = get_obj(d, &ROOT, "card").unwrap() {
+            let m = read_fields(d, &card, "card", &roles, &mut v.conflicts);
+            if m.contains_key("name") {
+                let mut m = m;
+                m.insert("id".into(), Json::from(cid.to_string()));
+                v.customer = serde_json::from_value(read(m)).ok();
+            }
+        }
+        for coll in crate::documents::CUSTOMER_COLLECTIONS {
+            if let Some(c) = get_obj(d, &ROOT, coll).unwrap() {
+                for k in keys(d, &c) {
+                    if let Some(o) = get_obj(d, &c, &k).unwrap() {
+                        let m =
+                            read_fields(d, &o, &format!("{coll}/{k}"), &roles, &mut v.conflicts);
+                        by_kind.push((format!("{coll}/{k}"), read(m)));
+                    }
+                }
+            }
+        }
+        (
+            out,
+            format!("{:?} {:?} {by_kind:?}", v.customer, v.conflicts),
+        )
+    }
+
+    /// `read_customer_fields`, as `two_readings` describes it.
+    fn one_reading(d: &AutoCommit, id: &DocId) -> String {
+        let f = read_customer_fields(d, &actor_roles(d), None);
+        let view = customer_view(id, f.clone());
+        let mut by_kind = vec![];
+        for (coll, records) in f.collections {
+            for (k, m) in records {
+                if let Some(m) = m {
+                    by_kind.push((format!("{coll}/{k}"), Json::Object(m)));
+                }
+            }
+        }
+        format!("{:?} {:?} {by_kind:?}", view.customer, view.conflicts)
+    }
+
+    /// The one shared reading of a customer document refuses exactly what the layout check's
+    /// own reading refused, and reads the customer as `read_customer` read it, on documents
+    /// with every kind of fault the check knows: bad values, a non-canonical id, a key that
+    /// holds no map, concurrent values of a role-governed field, a broken origin.
+    #[test]
+    fn one_reading_checks_and_reads_as_the_two_readings_did() {
+        let id = DocId::Customer(CustomerId::new());
+        let DocId::Customer(cid) = id else {
+            unreachable!()
+        };
+        let mut d = doc_with_card(&id, &card_fields());
+        crate::documents::register_actor(&mut d, Role::Agent, "A-0001").unwrap();
+        d.commit();
+        let mut cases: Vec<AutoCommit> = vec![AutoCommit::new(), d.clone()];
+        // Good records of every kind, then faults one by one, each case on top of the last.
+        for (coll, v) in [
+            (
+                "visits",
+                to_fields(&visit(cid), &["id", "customer", "number"]),
+            ),
+            (
+                "visits",
+                to_fields(&visit(cid), &["id", "customer", "number"]),
+            ),
+        ] {
+            let o = record_obj(&mut d, coll, &VisitId::new().to_string(), true)
+                .unwrap()
+                .unwrap();
+            write_fields(&mut d, &o, &v).unwrap();
+        }
+        d.commit();
+        cases.push(d.clone());
+        let visits = obj(&d, &ROOT, "visits").unwrap();
+        d.put_object(
+            &visits,
+            VisitId::new().to_string().to_uppercase(),
+            automerge::ObjType::Map,
+        )
+        .unwrap();
+        d.put(&visits, VisitId::new().to_string(), "not a record")
+            .unwrap();
+        let mut f = to_fields(&visit(cid), &["id", "customer", "number"]);
+        f.remove("start");
+        f.insert("kind".into(), Json::from("teleport"));
+        let o = record_obj(&mut d, "policies", &PolicyId::new().to_string(), true)
+            .unwrap()
+            .unwrap();
+        d.put(&o, "number", "").unwrap();
+        let vid = VisitId::new().to_string();
+        let o = record_obj(&mut d, "visits", &vid, true).unwrap().unwrap();
+        write_fields(&mut d, &o, &f).unwrap();
+        d.commit();
+        cases.push(d.clone());
+        // Concurrent values: the card's agent (role-governed) and its name, from a manager.
+        let mut other = d.fork().with_actor(ActorId::from(&[2u8; 16][..]));
+        crate::documents::register_actor(&mut other, Role::Supervisor, "S-01").unwrap();
+        let card = obj(&other, &ROOT, "card").unwrap();
+        other.put(&card, "agent", "A-0002").unwrap();
+        other.put(&card, "name", "Li Na (manager)").unwrap();
+        other.commit();
+        let card = obj(&d, &ROOT, "card").unwrap();
+        d.put(&card, "agent", "A-0003").unwrap();
+        d.put(&card, "name", "Li Na (agent)").unwrap();
+        d.commit();
+        d.merge(&mut other).unwrap();
+        cases.push(d.clone());
+        // A document that does not start with its genesis.
+        let mut rogue = AutoCommit::new();
+        for key in [
+            "card", "policies", "visits", "contacts", "comments", "actors",
+        ] {
+            rogue
+                .put_object(ROOT, key, automerge::ObjType::Map)
+                .unwrap();
+        }
+        rogue.commit();
+        cases.push(rogue);
+
+        let mut issues_seen = 0;
+        for (i, case) in cases.iter().enumerate() {
+            let roles = actor_roles(case);
+            let (old_issues, old_read) = two_readings(case, &id, None);
+            let (issues, view) = check_and_read_customer(case, &id, None, None, &roles);
+            assert_eq!(issues, old_issues, "case {i}");
+            assert_eq!(check_document(case, &id, None), old_issues, "case {i}");
+            assert_eq!(one_reading(case, &id), old_read, "case {i}");
+            assert_eq!(
+                format!("{view:?}"),
+                format!("{:?}", crate::index::read_customer(case, &id)),
+                "case {i}"
+            );
+            issues_seen += issues.len();
+            // Limited to some records (a phone's write): the same as the limited walk.
+            let only = vec![format!("visits/{vid}"), "card".to_string()];
+            assert_eq!(
+                check_records(case, &id, &only, None),
+                two_readings(case, &id, Some(&only)).0,
+                "case {i}"
+            );
+        }
+        assert!(issues_seen >= 6, "the cases have faults to find");
+        let last = &cases[4];
+        assert!(
+            crate::index::read_customer(last, &id).conflicts.len() >= 2,
+            "the merged case has conflicts"
+        );
     }
 
     #[test]

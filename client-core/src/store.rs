@@ -205,8 +205,10 @@ impl SyncSession {
 /// is stored (the server refuses forged actors and foreign records with it).
 ///
 /// What several checks need is read once and kept: the document's genesis hash (computed
-/// only if a change could be the genesis), and a customer document as read before and after
-/// the message (the after reading is reused for the projection when the message is stored).
+/// only if a change could be the genesis), who writes with each actor before and after the
+/// message (`documents::actor_roles`), and a customer document as read before and after the
+/// message (the after reading, which the layout check can hand in, is reused for the
+/// projection when the message is stored).
 pub struct Incoming<'a> {
     /// The document.
     pub doc: &'a DocId,
@@ -220,6 +222,8 @@ pub struct Incoming<'a> {
     /// genesis may: see `layout::check_roots`).
     pub new_roots: Vec<ChangeHash>,
     genesis: OnceCell<Option<documents::GenesisRef>>,
+    roles_before: OnceCell<documents::ActorRoles>,
+    roles_after: OnceCell<documents::ActorRoles>,
     read_before: OnceCell<CustomerView>,
     read_after: OnceCell<CustomerView>,
 }
@@ -250,6 +254,8 @@ impl<'a> Incoming<'a> {
             new_changes,
             new_roots,
             genesis: OnceCell::new(),
+            roles_before: OnceCell::new(),
+            roles_after: OnceCell::new(),
             read_before: OnceCell::new(),
             read_after: OnceCell::new(),
         }
@@ -274,17 +280,37 @@ impl<'a> Incoming<'a> {
         actor == documents::genesis_actor(self.doc).to_hex_string() && Some(*hash) == self.genesis()
     }
 
+    /// Who writes with each actor of the document before the message
+    /// (`documents::actor_roles`), read once.
+    pub fn roles_before(&self) -> &documents::ActorRoles {
+        self.roles_before
+            .get_or_init(|| documents::actor_roles(self.before))
+    }
+
+    /// Who writes with each actor of the document with the message merged, read once.
+    pub fn roles_after(&self) -> &documents::ActorRoles {
+        self.roles_after
+            .get_or_init(|| documents::actor_roles(self.after))
+    }
+
     /// The customer as the document reads before the message (`index::read_customer`; empty
     /// for a day), read once.
     pub fn customer_before(&self) -> &CustomerView {
         self.read_before
-            .get_or_init(|| index::read_customer(self.before, self.doc))
+            .get_or_init(|| index::read_customer_with(self.before, self.doc, self.roles_before()))
     }
 
     /// The customer as the document would read with the message merged, read once.
     pub fn customer_after(&self) -> &CustomerView {
         self.read_after
-            .get_or_init(|| index::read_customer(self.after, self.doc))
+            .get_or_init(|| index::read_customer_with(self.after, self.doc, self.roles_after()))
+    }
+
+    /// Keeps `view` as [`Incoming::customer_after`], when a check has read it already
+    /// (`layout::check_and_read_customer`: the layout check's own reading of `after`). It must
+    /// be what `index::read_customer` reads from `after`; a reading kept before is kept.
+    pub fn keep_customer_after(&self, view: CustomerView) {
+        let _ = self.read_after.set(view);
     }
 
     /// The after reading of a customer, if a check made it (for the projection).

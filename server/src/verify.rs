@@ -31,7 +31,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use client_core::documents::actor_roles;
 use client_core::layout::{self, Codes};
 use client_core::model::Role;
 use client_core::{DocId, Incoming, UserId};
@@ -94,7 +93,7 @@ pub fn check(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
 /// manager's and an agent's concurrent values by it, so an unregistered writer is refused.
 fn check_registered(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
     let writes = inc.new_changes.iter().any(|(h, a)| !inc.is_genesis(h, a));
-    if writes && !actor_roles(inc.after).contains_key(w.actor) {
+    if writes && !inc.roles_after().contains_key(w.actor) {
         return Err(Refusal {
             code: "invalid_record",
             message: format!(
@@ -108,6 +107,10 @@ fn check_registered(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
 
 /// The document must read as the model after the message (faults it had before are not the
 /// message's, and do not block it).
+///
+/// A customer's merged document is read once for this check and for `check_customer`'s card
+/// owner and records' authors (`layout::check_and_read_customer`; the projection reuses that
+/// reading too); each document state's actor roles are the message's (`Incoming::roles_*`).
 fn check_layout(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
     let mut issues = if inc.new_roots.is_empty() {
         vec![]
@@ -117,13 +120,26 @@ fn check_layout(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
     if issues.is_empty() {
         // The genesis is read once for the message and shared by both checks (an empty
         // document's origin is not checked: `check_document` returns before using it).
-        let check = |d: &automerge::AutoCommit| match inc.genesis_ref() {
-            Some(g) => layout::check_document_against(d, inc.doc, Some(w.codes), g),
-            None => layout::check_document(d, inc.doc, Some(w.codes)),
+        let (g, codes) = (inc.genesis_ref(), Some(w.codes));
+        let after = match inc.doc {
+            DocId::Customer(_) => {
+                let (issues, view) = layout::check_and_read_customer(
+                    inc.after,
+                    inc.doc,
+                    codes,
+                    g,
+                    inc.roles_after(),
+                );
+                inc.keep_customer_after(view);
+                issues
+            }
+            DocId::Day(..) => {
+                layout::check_document_with(inc.after, inc.doc, codes, g, inc.roles_after())
+            }
         };
-        let after = check(inc.after);
         if !after.is_empty() {
-            let before = check(inc.before);
+            let before =
+                layout::check_document_with(inc.before, inc.doc, codes, g, inc.roles_before());
             issues = layout::new_issues(before, after);
         }
     }
@@ -168,15 +184,15 @@ fn check_actors(w: &Writer<'_>, inc: &Incoming<'_>) -> Result<(), Refusal> {
             )));
         }
     }
-    let before = actor_roles(inc.before);
-    for (hex, (role, user)) in actor_roles(inc.after) {
-        if before.get(&hex) == Some(&(role, user.clone())) {
+    let before = inc.roles_before();
+    for (hex, (role, user)) in inc.roles_after() {
+        if before.get(hex).is_some_and(|(r, u)| r == role && u == user) {
             continue;
         }
         if hex != w.actor {
             return Err(forged(format!("registers actor {hex}, not this device's")));
         }
-        if role != w.role || user != w.user.as_str() {
+        if *role != w.role || user != w.user.as_str() {
             return Err(forged(format!(
                 "registers this device's actor as {}:{user}, but the device is {}:{}",
                 role.code(),
