@@ -156,6 +156,52 @@ mod tests {
         assert!(seen > 0, "verify saw the new changes");
     }
 
+    /// `Incoming` learns the new changes' hashes, actors and roots from their metadata: the
+    /// same, in the same order, as decoding the changes themselves gave.
+    #[test]
+    fn incoming_sees_the_changes_that_decoding_them_shows() {
+        use automerge::transaction::Transactable;
+        let id = DocId::Customer(CustomerId::new());
+        let mut before = genesis(&id, &ActorId::from(&[7u8, 7][..])).unwrap();
+        let mut a = before.fork().with_actor(ActorId::from(&[1u8; 16][..]));
+        let mut b = before.fork().with_actor(ActorId::from(&[2u8; 16][..]));
+        for i in 0..3 {
+            a.put(automerge::ROOT, "x", i).unwrap();
+            a.commit();
+            b.put(automerge::ROOT, "y", i).unwrap();
+            b.commit();
+        }
+        let mut rogue = AutoCommit::new().with_actor(ActorId::from(&[3u8; 16][..]));
+        rogue.put(automerge::ROOT, "z", 1).unwrap();
+        rogue.commit();
+        // Everything from nothing (the genesis included); then two actors' changes and a
+        // second root after the genesis.
+        let genesis_heads = before.get_heads();
+        for (heads, extra) in [
+            (vec![], vec![&mut a]),
+            (genesis_heads, vec![&mut b, &mut rogue]),
+        ] {
+            let mut after = before.clone();
+            for other in extra {
+                after.merge(other).unwrap();
+            }
+            let decoded = after.get_changes(&heads);
+            let want: Vec<_> = decoded
+                .iter()
+                .map(|c| (c.hash(), c.actor_id().to_hex_string()))
+                .collect();
+            let roots: Vec<_> = decoded
+                .iter()
+                .filter(|c| c.deps().is_empty())
+                .map(|c| c.hash())
+                .collect();
+            let inc = Incoming::new(&id, &before, &heads, &mut after);
+            assert_eq!(inc.new_changes, want);
+            assert_eq!(inc.new_roots, roots);
+            assert!(!want.is_empty());
+        }
+    }
+
     #[test]
     fn a_refused_or_corrupt_message_changes_nothing() {
         let (id, sender, _) = first_message();

@@ -237,15 +237,17 @@ impl<'a> Incoming<'a> {
         before_heads: &[ChangeHash],
         after: &'a mut AutoCommit,
     ) -> Incoming<'a> {
-        let added = after.get_changes(before_heads);
+        // The changes' metadata only (hash, actor, dependencies): `get_changes` would encode
+        // every new change's operations again just to learn these.
+        let added = after.get_changes_meta(before_heads);
         let new_changes = added
             .iter()
-            .map(|c| (c.hash(), c.actor_id().to_hex_string()))
+            .map(|c| (c.hash, c.actor.to_hex_string()))
             .collect();
         let new_roots = added
             .iter()
-            .filter(|c| c.deps().is_empty())
-            .map(|c| c.hash())
+            .filter(|c| c.deps.is_empty())
+            .map(|c| c.hash)
             .collect();
         Incoming {
             doc,
