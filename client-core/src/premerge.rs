@@ -61,11 +61,6 @@ pub struct Premerge {
 }
 
 impl Premerge {
-    /// The document.
-    pub fn doc(&self) -> &DocId {
-        &self.doc
-    }
-
     /// Whether the message was accepted (there is something to store).
     pub fn accepted(&self) -> bool {
         self.received.is_some()
@@ -99,11 +94,7 @@ impl Reader {
     /// Opens a reader on the home at `path` (created and opened by a [`crate::Store`]).
     pub fn open(path: &Path, key: Option<&DatabaseKey>) -> Result<Reader> {
         let conn = db::open_reader(path, key)?;
-        let actor: String = conn
-            .query_row("SELECT value FROM meta WHERE key = 'actor'", [], |r| {
-                r.get(0)
-            })
-            .optional()?
+        let actor = store::meta_get(&conn, "actor")?
             .ok_or_else(|| Error::NotInitialised(path.to_path_buf()))?;
         let actor = ActorId::from(
             store::hex_bytes(&actor).ok_or_else(|| Error::invalid("actor", "not hex"))?,

@@ -156,7 +156,7 @@ pub struct Store {
     batch: Option<HashSet<DocId>>,
 }
 
-fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .optional()?)
@@ -673,7 +673,8 @@ impl Store {
     /// commit fails), everything it wrote is rolled back and the cache entries of the
     /// documents it wrote are dropped, so memory never shows what the disk lacks. The server
     /// writes a whole sync request this way; the phone only a round's outgoing sync states
-    /// (`sync_outgoing`): each of its record writes is durable when its own call returns. Batches do not nest: `f` runs inside the open one.
+    /// (`sync_outgoing`): each of its record writes is durable when its own call returns.
+    /// Batches do not nest: `f` runs inside the open one.
     /// `drop_document`, `compact`, `wipe` and `rebuild_index` open a transaction of their own
     /// and so fail inside a batch (SQLite has no nested `BEGIN`): call them outside one.
     pub fn batch<R, E: From<Error>>(
@@ -1030,12 +1031,7 @@ impl Store {
 
     /// Loads a sync session state persisted for (`id`, `peer`), or a fresh one.
     pub fn sync_state(&self, id: &DocId, peer: &str) -> Result<sync::State> {
-        let bytes: Option<Vec<u8>> = self
-            .conn
-            .prepare_cached("SELECT state FROM sync_states WHERE doc = ?1 AND peer = ?2")?
-            .query_row(params![id.to_string(), peer], |r| r.get(0))
-            .optional()?;
-        Ok(bytes
+        Ok(crate::premerge::state_row(&self.conn, id, peer)?
             .and_then(|b| sync::State::decode(&b).ok())
             .unwrap_or_default())
     }

@@ -462,26 +462,19 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     async move {
         #[cfg(unix)]
         {
-            let (mut int, mut term) = streams;
-            let int = async {
-                match int.as_mut() {
-                    Some(s) => {
+            /// The next signal of a stream, or never if it could not be installed.
+            async fn next(stream: Option<tokio::signal::unix::Signal>) {
+                match stream {
+                    Some(mut s) => {
                         s.recv().await;
                     }
-                    None => std::future::pending::<()>().await,
+                    None => std::future::pending().await,
                 }
-            };
-            let term = async {
-                match term.as_mut() {
-                    Some(s) => {
-                        s.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
+            }
+            let (int, term) = streams;
             tokio::select! {
-                _ = int => {},
-                _ = term => {},
+                _ = next(int) => {},
+                _ = next(term) => {},
             }
         }
         #[cfg(not(unix))]

@@ -129,6 +129,20 @@ pub(crate) struct Request<'r> {
     pub spent: Duration,
 }
 
+impl<'r> Request<'r> {
+    /// Who writes this request's messages, for `verify`: the device's member, its bound
+    /// `actor` (lower-case hex) and the users it `reach`es.
+    fn writer<'a>(&'a self, actor: &'a str, reach: &'a BTreeSet<UserId>) -> Writer<'a> {
+        Writer {
+            user: &self.device.member.user,
+            role: self.device.member.role,
+            actor,
+            reachable: reach,
+            codes: self.codes,
+        }
+    }
+}
+
 /// Plans and runs one request on a store's side: the plan from the entitlement and the
 /// documents the device held, then [`run`].
 pub(crate) fn plan_and_run(
@@ -139,13 +153,7 @@ pub(crate) fn plan_and_run(
 ) -> Result<Outcome> {
     let actor = r.req.actor.to_ascii_lowercase();
     let reach = ent.reach.clone();
-    let writer = Writer {
-        user: &r.device.member.user,
-        role: r.device.member.role,
-        actor: &actor,
-        reachable: &reach,
-        codes: r.codes,
-    };
+    let writer = r.writer(&actor, &reach);
     let plan = Plan::new(
         r.device.member.user.clone(),
         ent,
@@ -170,10 +178,10 @@ pub(crate) fn log_refusals(device: &Device, outcome: &Outcome) {
     }
 }
 
-/// Whether a sync message carries changes (one that does not decode is left to the usual
-/// path, which refuses it).
-fn carries_changes(data: &[u8]) -> bool {
-    automerge::sync::Message::decode(data).is_ok_and(|m| !m.changes.is_empty())
+/// Whether a sync message for `doc` carries changes, read by the bounded reader without
+/// decoding it (one of the wrong shape is left to the usual path, which refuses it).
+fn carries_changes(doc: &DocId, data: &[u8]) -> bool {
+    client_core::wire::check_sync_message(doc, data).is_ok_and(|shape| shape.chunks > 0)
 }
 
 /// The SQLite batch as a [`SyncSide`]: client-core's store and its session.
@@ -401,13 +409,7 @@ impl SqliteStore {
     ) -> Result<HashMap<usize, Premerged>> {
         let started = Instant::now();
         let actor = r.req.actor.to_ascii_lowercase();
-        let writer = Writer {
-            user: &r.device.member.user,
-            role: r.device.member.role,
-            actor: &actor,
-            reachable: &ent.reach,
-            codes: r.codes,
-        };
+        let writer = r.writer(&actor, &ent.reach);
         let peer = r.device.id.to_string();
         let mut out = HashMap::new();
         self.with_reader(|reader| {
@@ -417,7 +419,7 @@ impl SqliteStore {
                 }
                 // A message with no changes (heads, a bloom filter) merges nothing: cheaper
                 // under the lock, where the document is likely cached, than loaded here.
-                if !carries_changes(&msg.data) {
+                if !carries_changes(&msg.doc, &msg.data) {
                     continue;
                 }
                 let admission = sync_plan::admission(ent, held, &msg.doc);
@@ -722,7 +724,7 @@ mod tests {
         let messages = phone.sync_outgoing(session).unwrap();
         let with_changes = messages
             .iter()
-            .filter(|m| super::carries_changes(&m.data))
+            .filter(|m| super::carries_changes(&m.doc, &m.data))
             .count();
         let req = SyncRequest {
             protocol: PROTOCOL_VERSION,
@@ -808,7 +810,9 @@ mod tests {
         assert_eq!(exchange(&store, &device, &mut phone, &mut session), 0);
         let messages = phone.sync_outgoing(&mut session).unwrap();
         assert_eq!(messages.len(), 3);
-        assert!(messages.iter().all(|m| super::carries_changes(&m.data)));
+        assert!(messages
+            .iter()
+            .all(|m| super::carries_changes(&m.doc, &m.data)));
         let req = SyncRequest {
             protocol: PROTOCOL_VERSION,
             actor: phone.actor_hex(),
