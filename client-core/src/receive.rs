@@ -62,6 +62,7 @@ pub fn receive_sync_message(
     contained(|| -> Result<Option<CustomerView>> {
         let received = after.sync().receive_sync_message(&mut trial, msg);
         received.map_err(|e| corrupt(e.to_string()))?;
+        resend_what_the_peer_lost(&mut trial);
         check_kind(&mut after, id)?;
         let incoming = Incoming::new(id, &*before, &before_heads, &mut after);
         verify(&incoming)?;
@@ -75,6 +76,49 @@ pub fn receive_sync_message(
     })
 }
 
+/// Makes the session send again what the peer says it lacks although this session already
+/// sent it: the peer lost it. Automerge sends a change once per session (`sent_hashes`) and
+/// trusts the peer to keep what it received; a change whose dependency had not arrived waits in
+/// the receiving document's memory, and a server that works on the document as stored for each
+/// request (or a cache that dropped it) no longer has it. The peer then names it in its `need`
+/// and Automerge, finding it already sent, sends nothing: both sides exchange empty messages
+/// until the run gives up. Forgetting what was sent makes the next message carry everything
+/// the peer's Bloom filter does not show, the lost change with it. A peer that never lost
+/// anything never needs what it was sent (a change waiting for its dependency is not needed,
+/// its dependency is), so an ordinary session is unchanged.
+fn resend_what_the_peer_lost(state: &mut sync::State) {
+    let lost = state
+        .their_need
+        .as_ref()
+        .is_some_and(|need| need.iter().any(|h| state.sent_hashes.contains(h)));
+    if lost {
+        state.sent_hashes.clear();
+    }
+}
+
+/// The other half of [`resend_what_the_peer_lost`], for peers that do not clear their sent
+/// changes themselves (a stock Automerge client): while this side lacks some of the peer's
+/// heads, its message carries Automerge's `SYNC_RESET` flag, on which the peer forgets what it
+/// sent in the session and sends again everything this side's Bloom filter does not show.
+/// Only towards a peer that advertises the flag (Automerge 0.12 and later): an older one would
+/// be sent empty heads instead, and would answer with its whole document. In an ordinary
+/// exchange the peer has sent nothing yet when its new heads are first missed, so the reset
+/// costs nothing.
+fn ask_for_a_resend_when_missing_their_heads(doc: &mut AutoCommit, state: &mut sync::State) {
+    let understood = state
+        .their_capabilities
+        .as_ref()
+        .is_some_and(|caps| caps.contains(&sync::Capability::SyncReset));
+    if !understood {
+        return;
+    }
+    if let Some(heads) = &state.their_heads {
+        if !doc.get_missing_deps(heads).is_empty() {
+            state.needs_reset = true;
+        }
+    }
+}
+
 /// The next standard Automerge sync message for `id` (the document `doc`) towards a peer
 /// whose session state is `state`, or `None` when there is nothing to send. A panic inside
 /// Automerge (a peer's hostile `have` or `need` in `state`) is this document's
@@ -85,11 +129,13 @@ pub fn generate_sync_message(
     doc: &mut AutoCommit,
     state: &mut sync::State,
 ) -> Result<Option<Vec<u8>>> {
-    contained(|| doc.sync().generate_sync_message(state).map(|m| m.encode())).map_err(|reason| {
-        Error::CorruptDocument {
-            doc: id.to_string(),
-            reason: format!("Automerge failed answering it: {reason}"),
-        }
+    contained(|| {
+        ask_for_a_resend_when_missing_their_heads(doc, state);
+        doc.sync().generate_sync_message(state).map(|m| m.encode())
+    })
+    .map_err(|reason| Error::CorruptDocument {
+        doc: id.to_string(),
+        reason: format!("Automerge failed answering it: {reason}"),
     })
 }
 
@@ -237,5 +283,88 @@ mod tests {
         let day: DocId = "day:A-1:2026-06-01".parse().unwrap();
         let wrong = receive_sync_message(&day, &mut before, &st, &full, &mut |_| Ok(()));
         assert!(wrong.is_err());
+    }
+
+    fn flags(message: &[u8]) -> sync::MessageFlags {
+        sync::Message::decode(message)
+            .unwrap()
+            .flags
+            .expect("Automerge 0.12 always sends flags")
+    }
+
+    #[test]
+    fn a_side_missing_the_peers_heads_asks_it_to_send_again_what_it_sent() {
+        let (id, mut sender, first) = first_message();
+        let mut receiver = AutoCommit::new();
+        let r = receive_sync_message(&id, &mut receiver, &sync::State::new(), &first, &mut |_| {
+            Ok(())
+        })
+        .unwrap();
+        let (mut receiver, mut st) = (r.after, r.state);
+        // It lacks the sender's heads: the answer carries the reset (and its heads, not none).
+        let answer = generate_sync_message(&id, &mut receiver, &mut st)
+            .unwrap()
+            .unwrap();
+        assert!(flags(&answer).contains(sync::MessageFlags::SYNC_RESET));
+        // A stock Automerge sender clears what it sent on it.
+        let mut sender_state = sync::State::new();
+        sender_state.sent_hashes.insert(sender.get_heads()[0]);
+        sender
+            .sync()
+            .receive_sync_message(&mut sender_state, sync::Message::decode(&answer).unwrap())
+            .unwrap();
+        assert!(sender_state.sent_hashes.is_empty());
+        // Once it has them, no reset.
+        let changes = generate_sync_message(&id, &mut sender, &mut sender_state)
+            .unwrap()
+            .unwrap();
+        let r = receive_sync_message(&id, &mut receiver, &st, &changes, &mut |_| Ok(())).unwrap();
+        let (mut receiver, mut st) = (r.after, r.state);
+        assert_eq!(receiver.get_heads(), sender.get_heads());
+        let ack = generate_sync_message(&id, &mut receiver, &mut st)
+            .unwrap()
+            .unwrap();
+        assert!(!flags(&ack).contains(sync::MessageFlags::SYNC_RESET));
+        // A peer that does not advertise the flag is never sent it (nor empty heads).
+        let mut old_peer = sync::State::new();
+        old_peer.their_heads = Some(vec![automerge::ChangeHash([9; 32])]);
+        old_peer.their_have = Some(vec![]);
+        old_peer.their_need = Some(vec![]);
+        let m = generate_sync_message(&id, &mut receiver, &mut old_peer)
+            .unwrap()
+            .unwrap();
+        let m = sync::Message::decode(&m).unwrap();
+        assert!(!m.flags.unwrap().contains(sync::MessageFlags::SYNC_RESET));
+        assert_eq!(m.heads, receiver.get_heads());
+    }
+
+    #[test]
+    fn a_peer_needing_what_this_session_sent_is_sent_it_again() {
+        let (id, mut sender, _) = first_message();
+        let head = sender.get_heads()[0];
+        // The peer's message: at heads of its own (not empty heads, on which Automerge itself
+        // starts over), it needs the change this session already sent.
+        let mut peer = AutoCommit::new();
+        let mut peer_state = sync::State::new();
+        let mut ask = peer.sync().generate_sync_message(&mut peer_state).unwrap();
+        ask.heads = vec![automerge::ChangeHash([5; 32])];
+        ask.need = vec![head];
+        let ask = ask.encode();
+        let mut st = sync::State::new();
+        st.sent_hashes.insert(head);
+        let mut doc = sender.clone();
+        let r = receive_sync_message(&id, &mut doc, &st, &ask, &mut |_| Ok(())).unwrap();
+        assert!(r.state.sent_hashes.is_empty(), "forgotten: it goes again");
+        let mut st = r.state;
+        let again = generate_sync_message(&id, &mut sender, &mut st)
+            .unwrap()
+            .unwrap();
+        assert!(!sync::Message::decode(&again).unwrap().changes.is_empty());
+        // A need for something not sent in the session leaves what was sent alone.
+        let mut st = sync::State::new();
+        let other = automerge::ChangeHash([3; 32]);
+        st.sent_hashes.insert(other);
+        let r = receive_sync_message(&id, &mut doc, &st, &ask, &mut |_| Ok(())).unwrap();
+        assert!(r.state.sent_hashes.contains(&other));
     }
 }

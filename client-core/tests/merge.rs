@@ -505,3 +505,107 @@ fn batched_sessions_converge_in_a_few_round_trips_after_a_day_offline() {
     assert!(phone.customer(customers[0]).is_err());
     assert!(phone.visits_of(customers[0]).unwrap().is_empty());
 }
+
+/// A sender that believes the peer holds a change it lacks (a Bloom filter's false positive
+/// in the peer's `have`) sends only the change's dependents; the peer queues them, and a
+/// server that reloads the document from storage for its next request (it keeps no queue
+/// between requests) no longer has them either. The peer then names what it lacks in its
+/// `need`, and the sender must send it again even though its session already sent it once;
+/// otherwise both sides exchange empty messages until the run gives up (the loop
+/// `tests/convergence.rs` caught under load: one document, `received=1 sent=1 changed=false`
+/// round after round).
+#[test]
+fn a_change_the_peer_lost_after_it_was_sent_is_sent_again_in_the_same_session() {
+    let dir = TempDir::new().unwrap();
+    let mut phone = home(&dir, "agent-1", Role::Agent);
+    let mut hub = home(&dir, "hub", Role::DistrictManager);
+    let c = phone
+        .add_customer(NewCustomer {
+            name: "Zhao Lei".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .id;
+    // Enough history that two new changes travel as two changes, not as a whole document.
+    for i in 0..12 {
+        let notes = Some(Some(format!("note {i}")));
+        let patch = CustomerPatch {
+            notes,
+            ..Default::default()
+        };
+        phone.edit_customer(c, patch).unwrap();
+    }
+    batched_sync(&mut phone, &mut hub);
+    let doc = DocId::Customer(c);
+    let before_edits = phone.heads(&doc).unwrap();
+    assert_eq!(hub.heads(&doc).unwrap(), before_edits);
+    // Offline: two changes, the second after the first.
+    for (notes, grade) in [("first", "B"), ("second", "A")] {
+        let patch = CustomerPatch {
+            notes: Some(Some(notes.into())),
+            grade: Some(Some(grade.into())),
+            ..Default::default()
+        };
+        phone.edit_customer(c, patch).unwrap();
+    }
+    // The server starts a session of its own for every request (`hub.start_sync` below).
+    let mut ps = phone.start_sync("hub");
+    let hello = phone.sync_outgoing(&mut ps).unwrap();
+    assert_eq!(hello.len(), 1);
+    let mut hs = hub.start_sync("device");
+    hub.sync_receive(&mut hs, &hello[0], &mut |_| Ok(()))
+        .unwrap();
+    let answer = hub.sync_generate(&mut hs, &doc).unwrap().unwrap();
+    phone
+        .sync_receive(&mut ps, &answer, &mut |_| Ok(()))
+        .unwrap();
+    let out = phone.sync_outgoing(&mut ps).unwrap();
+    let mut message = sync::Message::decode(&out[0].data).unwrap();
+    // Automerge 0.12 sends both changes in one chunk (its V2 message: the changes' bytes
+    // one after the other).
+    let offline = phone.changes_since(&doc, &before_edits).unwrap();
+    assert_eq!(offline.len(), 2);
+    let (first, second) = (offline[0].raw_bytes(), offline[1].raw_bytes());
+    let chunks: Vec<&[u8]> = message.changes.iter().collect();
+    assert_eq!(chunks, [[first, second].concat().as_slice()]);
+    // Only the second arrives; the hub queues it (its dependency is missing)...
+    message.changes = vec![second.to_vec()].into();
+    let partial = client_core::protocol::DocMessage {
+        doc: doc.clone(),
+        data: message.encode(),
+    };
+    let mut hs = hub.start_sync("device");
+    let before = hub.heads(&doc).unwrap();
+    hub.sync_receive(&mut hs, &partial, &mut |_| Ok(()))
+        .unwrap();
+    assert_eq!(hub.heads(&doc).unwrap(), before, "queued, not applied");
+    let answer = hub.sync_generate(&mut hs, &doc).unwrap().unwrap();
+    phone
+        .sync_receive(&mut ps, &answer, &mut |_| Ok(()))
+        .unwrap();
+    // ...and loses the queue: the next request works on the document as stored.
+    drop(hub);
+    let mut hub = Store::open(dir.path().join("hub.db"), Options::default()).unwrap();
+    let mut rounds = 0;
+    loop {
+        let out = phone.sync_outgoing(&mut ps).unwrap();
+        if out.is_empty() {
+            break;
+        }
+        rounds += 1;
+        assert!(rounds <= 4, "still exchanging messages after 4 rounds");
+        let mut hs = hub.start_sync("device");
+        for m in &out {
+            hub.sync_receive(&mut hs, m, &mut |_| Ok(())).unwrap();
+            if let Some(answer) = hub.sync_generate(&mut hs, &m.doc).unwrap() {
+                phone
+                    .sync_receive(&mut ps, &answer, &mut |_| Ok(()))
+                    .unwrap();
+            }
+        }
+    }
+    assert_eq!(hub.heads(&doc).unwrap(), phone.heads(&doc).unwrap());
+    let on_hub = hub.customer(c).unwrap();
+    assert_eq!(on_hub.notes.as_deref(), Some("second"));
+    assert_eq!(on_hub.grade.as_deref(), Some("A"));
+}
