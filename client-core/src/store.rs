@@ -722,6 +722,14 @@ impl Store {
         }
     }
 
+    /// Rows this home's connection has inserted, updated or deleted since it was opened
+    /// (SQLite's `total_changes`): a caller that makes the writes durable itself — the
+    /// server's group commit, on a home opened with [`Durability::Process`] — tells from it
+    /// whether a call wrote.
+    pub fn rows_written(&self) -> u64 {
+        self.conn.total_changes()
+    }
+
     /// The connection of the open [`Store::batch`], for a caller's own tables in the same
     /// database file (the server's change log and refusals), written in the batch's
     /// transaction; `None` outside a batch.

@@ -10,10 +10,11 @@
 //!    and 3 visits) and sync them, in-process, with a scratch `SqliteStore`; then each adds V
 //!    visits on V distinct customers and syncs again. Every request each phone sent is kept,
 //!    in order (the first upload takes two rounds: heads, then the documents).
-//! 2. **Replay.** For each thread count T: a fresh store with the same team, T threads
-//!    taking phones from a shared queue and sending each phone's recorded requests in order
-//!    (`Documents::sync`, as the HTTP handler calls it on a blocking thread) — the uploads,
-//!    then the days. A fresh store answers the recorded requests as the scratch one did, so
+//! 2. **Replay.** For each commit mode (group commit, the default, and each commit synced
+//!    under the lock: `DOORSTEP_CONCURRENCY_COMMITS=grouped,each`) and each thread count T:
+//!    a fresh store with the same team, T threads taking phones from a shared queue and
+//!    sending each phone's recorded requests in order (`Documents::sync`, as the HTTP handler
+//!    calls it on a blocking thread) — the uploads, then the days. A fresh store answers the recorded requests as the scratch one did, so
 //!    every request is accepted (asserted) and the final store holds every change.
 //!
 //! What it shows: how the store's own work scales with requests at once on this machine's
@@ -57,9 +58,13 @@ impl Transport for Recording<'_> {
     }
 }
 
-/// A store in `dir` with team `north` and agents `A-0000`…, one device each.
-fn team(dir: &Path, agents: usize) -> (SqliteStore, Vec<Device>) {
-    let store = SqliteStore::open(dir).unwrap();
+/// A store in `dir` with team `north` and agents `A-0000`…, one device each; its commits
+/// grouped (the default) or each synced under the lock (`grouped: false`).
+fn team(dir: &Path, agents: usize, grouped: bool) -> (SqliteStore, Vec<Device>) {
+    let mut store = SqliteStore::open(dir).unwrap();
+    if !grouped {
+        store = store.without_group_commit().unwrap();
+    }
     let team = "north".parse().unwrap();
     store.create_team(&team).unwrap();
     let devices = (0..agents)
@@ -105,7 +110,7 @@ struct Recorded {
 }
 
 fn record(dir: &Path, [devices, customers, visits]: [usize; 3]) -> Recorded {
-    let (scratch, devs) = team(&dir.join("scratch"), devices);
+    let (scratch, devs) = team(&dir.join("scratch"), devices, true);
     let mut out = Recorded {
         upload: vec![],
         day: vec![],
@@ -206,6 +211,16 @@ fn main() {
         .split(',')
         .map(|t| t.trim().parse().expect("thread counts, e.g. 1,2,4"))
         .collect();
+    // Group commit on, off or both ("grouped", "each"; default both).
+    let modes: Vec<bool> = std::env::var("DOORSTEP_CONCURRENCY_COMMITS")
+        .unwrap_or_else(|_| "grouped,each".into())
+        .split(',')
+        .map(|m| match m.trim() {
+            "grouped" => true,
+            "each" => false,
+            other => panic!("DOORSTEP_CONCURRENCY_COMMITS: grouped or each, not {other}"),
+        })
+        .collect();
     let runs: usize = std::env::var("DOORSTEP_CONCURRENCY_RUNS")
         .ok()
         .and_then(|r| r.parse().ok())
@@ -231,38 +246,69 @@ fn main() {
     );
     let mut results = vec![];
     for run in 0..runs {
-        // Thread counts interleaved within each run, so a change of the machine's load
-        // touches all of them alike.
-        for &t in &threads {
-            let (store, devices) = team(&dir.path().join(format!("run-{run}-{t}")), cfg[0]);
-            let upload = replay(&store, &devices, &recorded.upload, t);
-            let day = replay(&store, &devices, &recorded.day, t);
-            let r = json!({
-                "threads": t,
-                "run": run,
-                "upload_s": upload,
-                "upload_changes_per_s": recorded.upload_changes as f64 / upload,
-                "day_s": day,
-                "day_changes_per_s": recorded.day_changes as f64 / day,
-            });
-            println!("{r}");
-            results.push(r);
+        // Thread counts and commit modes interleaved within each run, so a change of the
+        // machine's load touches all of them alike.
+        for &grouped in &modes {
+            for &t in &threads {
+                let name = format!("run-{run}-{t}-{grouped}");
+                let (store, devices) = team(&dir.path().join(name), cfg[0], grouped);
+                let upload = replay(&store, &devices, &recorded.upload, t);
+                let day = replay(&store, &devices, &recorded.day, t);
+                let (writes, fsyncs, shared) = store.group_commit_counts();
+                let r = json!({
+                    "commits": if grouped { "grouped" } else { "each" },
+                    "threads": t,
+                    "run": run,
+                    "upload_s": upload,
+                    "upload_changes_per_s": recorded.upload_changes as f64 / upload,
+                    "day_s": day,
+                    "day_changes_per_s": recorded.day_changes as f64 / day,
+                    "writing_calls": writes,
+                    "fsyncs": fsyncs,
+                    "covered_by_another": shared,
+                });
+                println!("{r}");
+                results.push(r);
+            }
         }
     }
     println!();
-    println!("| requests at once | first upload, changes/s (runs) | a day offline, s (runs) |");
-    println!("|---:|---|---|");
-    for &t in &threads {
-        let mine: Vec<_> = results.iter().filter(|r| r["threads"] == t).collect();
-        let ups: Vec<String> = mine
-            .iter()
-            .map(|r| format!("{:.0}", r["upload_changes_per_s"].as_f64().unwrap()))
-            .collect();
-        let days: Vec<String> = mine
-            .iter()
-            .map(|r| format!("{:.2}", r["day_s"].as_f64().unwrap()))
-            .collect();
-        println!("| {t} | {} | {} |", ups.join(" / "), days.join(" / "));
+    println!(
+        "| commits | requests at once | first upload, changes/s (runs) | a day offline, s (runs) | WAL fsyncs / writing calls |"
+    );
+    println!("|---|---:|---|---|---|");
+    for &grouped in &modes {
+        let mode = if grouped { "grouped" } else { "each" };
+        for &t in &threads {
+            let mine: Vec<_> = results
+                .iter()
+                .filter(|r| r["threads"] == t && r["commits"] == mode)
+                .collect();
+            let ups: Vec<String> = mine
+                .iter()
+                .map(|r| format!("{:.0}", r["upload_changes_per_s"].as_f64().unwrap()))
+                .collect();
+            let days: Vec<String> = mine
+                .iter()
+                .map(|r| format!("{:.2}", r["day_s"].as_f64().unwrap()))
+                .collect();
+            let syncs: Vec<String> = mine
+                .iter()
+                .map(|r| {
+                    if grouped {
+                        format!("{} / {}", r["fsyncs"], r["writing_calls"])
+                    } else {
+                        "one per commit".into()
+                    }
+                })
+                .collect();
+            println!(
+                "| {mode} | {t} | {} | {} | {} |",
+                ups.join(" / "),
+                days.join(" / "),
+                syncs.join("; ")
+            );
+        }
     }
     let exe = std::env::current_exe().unwrap();
     let out = exe

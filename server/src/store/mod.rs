@@ -19,6 +19,7 @@
 mod accounts;
 pub mod conformance;
 mod documents;
+mod group_commit;
 mod imports;
 mod logins;
 mod logs;

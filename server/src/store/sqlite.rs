@@ -32,11 +32,13 @@ use client_core::model::{
 use client_core::playbook::Playbook;
 use client_core::protocol::{PlaybookUpdate, SyncRequest, SyncResponse};
 use client_core::{
-    CustomerId, DocId, Identity, Options, ProblemId, RaisedProblem, Store, UserId, VisitId,
+    CustomerId, DocId, Durability, Identity, Options, ProblemId, RaisedProblem, Store, UserId,
+    VisitId,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
+use super::group_commit::GroupCommit;
 use super::working_sets::SetCache;
 use super::{
     schema, Accounts, AgentDayRecords, CustomerDetail, Documents, ImportPlan, Imports, Logs,
@@ -129,6 +131,9 @@ pub struct SqliteStore {
     readers: Mutex<Vec<client_core::premerge::Reader>>,
     /// What became of the premerges (`sync::premerge`).
     pub(super) premerges: PremergeCounts,
+    /// The writer's fsyncs, shared by the requests (`None`: the database is not in WAL mode,
+    /// and the writer syncs each commit itself).
+    pub(super) group: Option<GroupCommit>,
 }
 
 /// What became of the sync messages premerged outside the document lock, since the store
@@ -158,9 +163,16 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 /// devices uploading at once, over the 150 MB it is meant to stay under (docs/benchmarks.md).
 pub const DOC_CACHE_BYTES: usize = 24 << 20;
 
-fn core_options(cache_bytes: usize) -> Options {
+/// The document writer's options: `synchronous = NORMAL` when its commits are made durable
+/// by group commit (`group_commit`), `FULL` otherwise.
+fn core_options(cache_bytes: usize, grouped: bool) -> Options {
     Options {
         cache_bytes,
+        durability: if grouped {
+            Durability::Process
+        } else {
+            Durability::PowerLoss
+        },
         ..Options::default()
     }
 }
@@ -263,9 +275,10 @@ impl SqliteStore {
         lock.lock().map_err(io_err(&lock_path))?;
         let opened = Self::open_locked(&path, DOC_CACHE_BYTES);
         let _ = lock.unlock();
-        let (store, conn) = opened?;
+        let (store, conn, grouped) = opened?;
         let epoch = read_epoch(&conn)?;
         Ok(SqliteStore {
+            group: grouped.then(|| GroupCommit::new(&path)),
             path,
             core: Mutex::new(Core { store, epoch, lock }),
             db: Mutex::new(conn),
@@ -287,6 +300,17 @@ impl SqliteStore {
         self
     }
 
+    /// The same store with each commit synced by itself under the document lock
+    /// (`synchronous = FULL`) instead of group commit: what the store did before group commit,
+    /// kept for comparison (`server/benches/concurrency.rs`).
+    pub fn without_group_commit(mut self) -> Result<Self> {
+        if self.group.take().is_some() {
+            let core = self.core.get_mut().unwrap_or_else(|e| e.into_inner());
+            core.store = Store::open(&self.path, core_options(self.doc_cache_bytes, false))?;
+        }
+        Ok(self)
+    }
+
     /// How full the document cache is: estimated bytes, documents, and the bound.
     pub fn doc_cache_usage(&self) -> client_core::CacheUsage {
         let core = self.core.lock().unwrap_or_else(|e| e.into_inner());
@@ -300,17 +324,27 @@ impl SqliteStore {
         self
     }
 
-    fn open_locked(path: &Path, cache_bytes: usize) -> Result<(Store, Connection)> {
-        let store = if path.exists() {
-            Store::open(path, core_options(cache_bytes))?
+    /// Opens (or creates) the document writer and the server tables' connection; the bool
+    /// says whether the writer's commits are grouped (the database is in WAL mode).
+    fn open_locked(path: &Path, cache_bytes: usize) -> Result<(Store, Connection, bool)> {
+        let mut store = if path.exists() {
+            Store::open(path, core_options(cache_bytes, true))?
         } else {
             let identity = Identity {
                 user: SERVER_USER.parse()?,
                 role: Role::DistrictManager,
             };
-            Store::create(path, identity, core_options(cache_bytes))?
+            Store::create(path, identity, core_options(cache_bytes, true))?
         };
         let conn = Connection::open(path)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        let grouped = mode.eq_ignore_ascii_case("wal");
+        if !grouped {
+            // No WAL to sync after the fact: the writer syncs each commit itself.
+            tracing::warn!(%mode, "the database is not in WAL mode: commits are not grouped");
+            drop(store);
+            store = Store::open(path, core_options(cache_bytes, false))?;
+        }
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "foreign_keys", "OFF")?;
         // The managers' views read a team's working set (tens of thousands of index rows) on
@@ -318,7 +352,7 @@ impl SqliteStore {
         // in the process rather than copying them from the OS on every view.
         conn.pragma_update(None, "cache_size", -65_536)?;
         schema::init(&conn)?;
-        Ok((store, conn))
+        Ok((store, conn, grouped))
     }
 
     /// The database file.
@@ -329,6 +363,12 @@ impl SqliteStore {
     /// The server tables' connection (short work only).
     pub(super) fn db(&self) -> MutexGuard<'_, Connection> {
         self.db.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What group commit did so far: (calls that wrote, fsyncs run, writes covered by
+    /// another call's fsync); zeros when the database is not in WAL mode.
+    pub fn group_commit_counts(&self) -> (u64, u64, u64) {
+        self.group.as_ref().map_or((0, 0, 0), GroupCommit::counts)
     }
 
     /// What became of the premerged sync messages so far: (prepared, used, stale).
@@ -379,6 +419,7 @@ impl SqliteStore {
         };
         let core = &mut *guard;
         core.lock.lock().map_err(io_err(&self.path))?;
+        let (rows_before, epoch_before) = (core.store.rows_written(), core.epoch);
         let result = self.refresh(core).and_then(|()| {
             let r = f(&mut core.store)?;
             if writes {
@@ -391,7 +432,22 @@ impl SqliteStore {
             }
             Ok(r)
         });
+        // A store reopened by `refresh` counts its rows from zero: count it as written.
+        let wrote = core.store.rows_written() != rows_before || core.epoch != epoch_before;
+        let ticket = self.group.as_ref().map(|g| g.ticket(wrote));
         let _ = core.lock.unlock();
+        drop(guard);
+        // Outside the lock: this call's writes, and every write it could have read, on disk
+        // before its answer leaves (`group_commit`); other calls work meanwhile.
+        if let (Some(group), Some(ticket)) = (&self.group, ticket) {
+            let durable = group.wait_durable(ticket).map_err(|source| Error::Io {
+                path: format!("{}-wal", self.path.display()),
+                source,
+            });
+            let r = result?;
+            durable?;
+            return Ok(r);
+        }
         result
     }
 
@@ -399,7 +455,10 @@ impl SqliteStore {
         let epoch = read_epoch(&self.db())?;
         if epoch != core.epoch {
             tracing::info!(epoch, "documents changed outside this process: reloading");
-            core.store = Store::open(&self.path, core_options(self.doc_cache_bytes))?;
+            core.store = Store::open(
+                &self.path,
+                core_options(self.doc_cache_bytes, self.group.is_some()),
+            )?;
             core.epoch = epoch;
         }
         Ok(())

@@ -868,4 +868,89 @@ mod tests {
             })
             .unwrap();
     }
+
+    /// Every sync request's writes are on disk before its answer returns, synced outside the
+    /// document lock (`group_commit`): each writing request either ran an fsync of the WAL or
+    /// was covered by another's, with several phones uploading at once.
+    #[test]
+    fn every_answer_waits_for_its_writes_on_disk_with_fsyncs_shared_outside_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("server")).unwrap();
+        assert!(
+            store.group.is_some(),
+            "a new database is in WAL mode: commits are grouped"
+        );
+        let team: crate::accounts::TeamId = "north".parse().unwrap();
+        store.create_team(&team).unwrap();
+        let phones: Vec<(Device, Store)> = (0..3)
+            .map(|i| {
+                let agent: client_core::UserId = format!("A-{i}").parse().unwrap();
+                store
+                    .add_member(NewMember {
+                        user: agent.clone(),
+                        name: agent.to_string(),
+                        role: Role::Agent,
+                        team: team.clone(),
+                        reports_to: None,
+                    })
+                    .unwrap();
+                let issued = store.issue_device(&agent).unwrap();
+                let device = store.authenticate(&issued.token).unwrap().unwrap();
+                let mut phone = Store::create(
+                    dir.path().join(format!("phone-{i}.db")),
+                    Identity {
+                        user: agent.clone(),
+                        role: Role::Agent,
+                    },
+                    Options::default(),
+                )
+                .unwrap();
+                for c in 0..20 {
+                    phone
+                        .add_customer(NewCustomer {
+                            name: format!("Customer {i}-{c}"),
+                            agent: Some(agent.clone()),
+                            ..Default::default()
+                        })
+                        .unwrap();
+                }
+                (device, phone)
+            })
+            .collect();
+        let group = store.group.as_ref().unwrap();
+        std::thread::scope(|t| {
+            for (device, mut phone) in phones {
+                let store = &store;
+                t.spawn(move || {
+                    let mut session = phone.start_sync("server");
+                    for _ in 0..4 {
+                        exchange(store, &device, &mut phone, &mut session);
+                    }
+                    assert!(phone.out_of_sync("server").unwrap().is_empty());
+                });
+            }
+        });
+        let (writes, fsyncs, shared) = store.group_commit_counts();
+        assert!(
+            writes >= 6,
+            "two uploading requests per phone at least: {writes}"
+        );
+        assert!(fsyncs >= 1);
+        assert_eq!(
+            fsyncs + shared,
+            writes,
+            "each write synced by its own fsync or another's"
+        );
+        assert_eq!(
+            group.unsynced(),
+            0,
+            "nothing answered before it was on disk"
+        );
+        store
+            .with_core(false, |core| {
+                assert_eq!(core.customers()?.len(), 60);
+                Ok(())
+            })
+            .unwrap();
+    }
 }
