@@ -25,7 +25,8 @@
 //!
 //! Run: `cargo bench -p doorstep-tests --bench peer` (configs `1x500x30,50x100x30`, as
 //! `DxCxV`); `DOORSTEP_PEER_CONFIGS=2x3x2` or `-- --quick` for a smoke run of seconds;
-//! `DOORSTEP_PEER_OURS_ONLY=1` runs our side alone. `-- --curve` (or `DOORSTEP_PEER_CURVE=1`)
+//! `DOORSTEP_PEER_OURS_ONLY=1` runs our side alone, and with it `DOORSTEP_PEER_ONE_BY_ONE=1`
+//! syncs our phones one after the other instead of all at once. `-- --curve` (or `DOORSTEP_PEER_CURVE=1`)
 //! runs 1, 10, 50 and 200 devices with 100 customers each and draws the curve into
 //! `docs/benchmarks/peer-curve.png` (module `curve`). A peer run that fails (its server
 //! crashes, its clients fail, or a phase outlasts `DOORSTEP_PEER_TIMEOUT_S`, default 1,200 s)
@@ -178,12 +179,21 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .expect("VmHWM")
 }
 
-/// Syncs every phone at once, one thread each, each until nothing is pending; returns the wall
-/// time in ms, the HTTP requests made and the sync runs that failed (a request timed out:
-/// client-sync gives up after 60 s; the phone then syncs again, as a real one would, at most
-/// 3 times in a row). A run the server turned away `busy` is not a failure: the phone waits
-/// the server's `Retry-After`, as client-core's scheduler does, and comes back.
-fn sync_all(phones: &[Arc<Phone>]) -> (f64, u64, u64) {
+/// Syncs every phone at once, one thread each, each until nothing is pending — or, with
+/// `one_by_one`, each phone after the previous one has finished (the same work without
+/// concurrency: issue 11's "throughput with 50 devices at once clearly above one after the
+/// other"). Returns the wall time in ms, the HTTP requests made and the sync runs that failed.
+fn sync_all(phones: &[Arc<Phone>], one_by_one: bool) -> (f64, u64, u64) {
+    if one_by_one {
+        let start = Instant::now();
+        let (mut requests, mut failures) = (0, 0);
+        for p in phones {
+            let (r, f) = sync_until_done(p);
+            requests += r;
+            failures += f;
+        }
+        return (start.elapsed().as_secs_f64() * 1e3, requests, failures);
+    }
     let barrier = Arc::new(Barrier::new(phones.len() + 1));
     let handles: Vec<_> = phones
         .iter()
@@ -191,29 +201,7 @@ fn sync_all(phones: &[Arc<Phone>]) -> (f64, u64, u64) {
             let (p, b) = (p.clone(), barrier.clone());
             std::thread::spawn(move || {
                 b.wait();
-                let (mut requests, mut failures, mut in_a_row) = (0u64, 0u64, 0);
-                loop {
-                    let r = match p.sync() {
-                        Ok(r) => r,
-                        Err(e @ client_sync::SyncError::Busy { .. }) => {
-                            std::thread::sleep(e.retry_after().unwrap_or_default());
-                            continue;
-                        }
-                        Err(e) if in_a_row < 3 => {
-                            eprintln!("{}: sync failed, again: {e}", p.user);
-                            failures += 1;
-                            in_a_row += 1;
-                            continue;
-                        }
-                        Err(e) => panic!("{}: sync failed 4 times in a row: {e}", p.user),
-                    };
-                    in_a_row = 0;
-                    assert!(r.rejected.is_empty() && r.failed.is_empty(), "{r:?}");
-                    requests += u64::from(r.requests);
-                    if r.pending_documents == 0 {
-                        return (requests, failures);
-                    }
-                }
+                sync_until_done(&p)
             })
         })
         .collect();
@@ -228,6 +216,37 @@ fn sync_all(phones: &[Arc<Phone>]) -> (f64, u64, u64) {
     (start.elapsed().as_secs_f64() * 1e3, requests, failures)
 }
 
+/// Syncs one phone until nothing is pending; returns the HTTP requests made and the sync runs
+/// that failed (a request timed out: client-sync gives up after 60 s; the phone then syncs
+/// again, as a real one would, at most 3 times in a row). A run the server turned away `busy`
+/// is not a failure: the phone waits the server's `Retry-After`, as client-core's scheduler
+/// does, and comes back.
+fn sync_until_done(p: &Phone) -> (u64, u64) {
+    let (mut requests, mut failures, mut in_a_row) = (0u64, 0u64, 0);
+    loop {
+        let r = match p.sync() {
+            Ok(r) => r,
+            Err(e @ client_sync::SyncError::Busy { .. }) => {
+                std::thread::sleep(e.retry_after().unwrap_or_default());
+                continue;
+            }
+            Err(e) if in_a_row < 3 => {
+                eprintln!("{}: sync failed, again: {e}", p.user);
+                failures += 1;
+                in_a_row += 1;
+                continue;
+            }
+            Err(e) => panic!("{}: sync failed 4 times in a row: {e}", p.user),
+        };
+        in_a_row = 0;
+        assert!(r.rejected.is_empty() && r.failed.is_empty(), "{r:?}");
+        requests += u64::from(r.requests);
+        if r.pending_documents == 0 {
+            return (requests, failures);
+        }
+    }
+}
+
 /// All changes of `docs` in `phone`'s home.
 fn count_changes(phone: &Phone, docs: &[DocId]) -> usize {
     let mut s = phone.store();
@@ -236,7 +255,7 @@ fn count_changes(phone: &Phone, docs: &[DocId]) -> usize {
         .sum()
 }
 
-fn run_doorstep(cfg: Config) -> Side {
+fn run_doorstep(cfg: Config, one_by_one: bool) -> Side {
     let dir = TempDir::new().unwrap();
     let data = dir.path().join("data");
     let agents: Vec<String> = (0..cfg.devices).map(|i| format!("A-{i:04}")).collect();
@@ -291,7 +310,7 @@ fn run_doorstep(cfg: Config) -> Side {
         proxy.bytes(Direction::Down),
         cpu_ms(pid),
     );
-    let (ms, requests, failed) = sync_all(&phones);
+    let (ms, requests, failed) = sync_all(&phones, one_by_one);
     upload.ms = ms;
     upload.requests = requests;
     upload.failed_syncs = failed;
@@ -322,7 +341,7 @@ fn run_doorstep(cfg: Config) -> Side {
         proxy.bytes(Direction::Down),
         cpu_ms(pid),
     );
-    let (ms, requests, failed) = sync_all(&phones);
+    let (ms, requests, failed) = sync_all(&phones, one_by_one);
     day.ms = ms;
     day.requests = requests;
     day.failed_syncs = failed;
@@ -337,7 +356,7 @@ fn run_doorstep(cfg: Config) -> Side {
         upload,
         day,
         peak_rss_kib: peak_rss_kib(pid),
-        extra: json!({ "server_pinned": pinned }),
+        extra: json!({ "server_pinned": pinned, "one_by_one": one_by_one }),
     }
 }
 
@@ -552,6 +571,12 @@ fn main() {
     let configs: Vec<Config> = configs_text.split(',').map(Config::parse).collect();
     // Our side alone (the peer's side of D50 takes minutes to create its documents).
     let ours_only = std::env::var_os("DOORSTEP_PEER_OURS_ONLY").is_some();
+    // Our phones one after the other instead of all at once (with `DOORSTEP_PEER_OURS_ONLY`).
+    let one_by_one = std::env::var_os("DOORSTEP_PEER_ONE_BY_ONE").is_some();
+    assert!(
+        !one_by_one || ours_only,
+        "DOORSTEP_PEER_ONE_BY_ONE compares our side with itself: set DOORSTEP_PEER_OURS_ONLY too"
+    );
     let peer_max_devices = env_number("DOORSTEP_PEER_MAX_DEVICES").unwrap_or(u64::MAX);
     let peer_timeout =
         Duration::from_secs(env_number("DOORSTEP_PEER_TIMEOUT_S").unwrap_or(PEER_TIMEOUT_S));
@@ -574,7 +599,7 @@ fn main() {
     let mut points = vec![];
     for cfg in configs {
         eprintln!("{}: doorstep serve ...", cfg.label());
-        let ours = run_doorstep(cfg);
+        let ours = run_doorstep(cfg, one_by_one);
         let ours_json = json!({
             "upload": ours.upload.json(),
             "day": ours.day.json(),
