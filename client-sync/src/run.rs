@@ -47,7 +47,8 @@ impl Default for RunOptions {
 }
 
 /// Something the server sent that this home could not take (a message that does not
-/// decode, a playbook that does not parse). The run goes on without it.
+/// decode, a playbook that does not parse), or a document of this home whose message could not
+/// be made (it no longer loads). The run goes on without it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LocalFailure {
     /// The document (`customer:…`, `day:…`) or `playbook`.
@@ -75,7 +76,8 @@ pub struct SyncReport {
     pub removed: Vec<DocId>,
     /// Documents whose messages the server refused.
     pub rejected: Vec<Rejection>,
-    /// What the server sent that this home could not take.
+    /// What the server sent that this home could not take, and documents that could not be
+    /// sent.
     pub failed: Vec<LocalFailure>,
     /// The hash of a playbook the server put in force during the run.
     pub playbook: Option<String>,
@@ -210,11 +212,44 @@ impl<T: Transport> Run<'_, T> {
             .filter(|d| !skip.contains(d))
             .take(GENERATE_CHUNK)
             .collect();
-        self.touched.extend(chunk.iter().cloned());
         let session = &mut self.session;
-        Ok(with(self.store, |s| {
-            s.sync_generate_batch(session, &chunk)
-        })?)
+        match with(self.store, |s| s.sync_generate_batch(session, &chunk)) {
+            Ok(messages) => {
+                self.touched.extend(chunk);
+                Ok(messages)
+            }
+            Err(e) if is_per_document(&e) => self.generate_one_by_one(chunk),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// After a chunk failed on one of its documents (one that no longer loads, say): the
+    /// chunk's states were rolled back on disk, so the session forgets them too, and each
+    /// document is generated alone; the failing one is reported and left alone for the run
+    /// (it stays pending, untouched), the others go as usual.
+    fn generate_one_by_one(&mut self, chunk: Vec<DocId>) -> Result<Vec<DocMessage>, SyncError> {
+        let mut out = vec![];
+        for doc in chunk {
+            self.session.forget(&doc);
+            let session = &mut self.session;
+            match with(self.store, |s| s.sync_generate(session, &doc)) {
+                Ok(message) => {
+                    out.extend(message);
+                    self.touched.insert(doc);
+                }
+                Err(e) if is_per_document(&e) => {
+                    tracing::warn!(%doc, "cannot generate this document's message: {e}");
+                    self.session.forget(&doc);
+                    self.skip.insert(doc.clone());
+                    self.report.failed.push(LocalFailure {
+                        what: doc.to_string(),
+                        message: e.to_string(),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(out)
     }
 
     /// Every message of the next round.

@@ -429,3 +429,36 @@ fn a_run_is_send() {
     let opts = RunOptions::default();
     is_send(&run_sync(&agent, &hub, &opts));
 }
+
+/// One document whose message cannot be generated (its stored bytes no longer load) does not
+/// stop the run: the others sync, the run reports that document, and it stays pending (its
+/// data is not touched).
+#[test]
+fn a_document_that_cannot_be_sent_is_reported_and_the_others_still_sync() {
+    let dir = TempDir::new().unwrap();
+    let hub = hub(&dir);
+    let agent = device(&dir, "agent-1", Role::Agent);
+    let ids = add_customers(&agent, 40);
+    let broken = DocId::Customer(ids[7]);
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("agent-1.db")).unwrap();
+        let n = conn
+            .execute(
+                "UPDATE chunks SET data = x'00ff00ff' WHERE doc = ?1",
+                [broken.to_string()],
+            )
+            .unwrap();
+        assert!(n >= 1);
+    }
+    // A fresh handle: nothing of the document is cached.
+    let reopened = Store::open(dir.path().join("agent-1.db"), Options::default()).unwrap();
+    let agent = Mutex::new(reopened);
+    let r = sync(&agent, &hub).unwrap();
+    assert_eq!(hub.store().customers().unwrap().len(), 39, "{r:?}");
+    assert_eq!(r.failed.len(), 1, "{r:?}");
+    assert_eq!(r.failed[0].what, broken.to_string());
+    assert_eq!(r.pending_documents, 1);
+    let st = stored_status(&agent.lock().unwrap()).unwrap();
+    assert!(st.last_success.is_some());
+    assert!(st.last_error.unwrap().contains(&broken.to_string()));
+}

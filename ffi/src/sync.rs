@@ -76,7 +76,8 @@ pub struct Rejection {
     pub message: String,
 }
 
-/// Something the server sent that this home could not take.
+/// Something the server sent that this home could not take, or a document of this home that
+/// could not be sent.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct LocalFailure {
     /// The document or `playbook`.
@@ -104,7 +105,8 @@ pub struct SyncReport {
     pub removed: Vec<String>,
     /// Documents whose messages the server refused.
     pub rejected: Vec<Rejection>,
-    /// What the server sent that this home could not take.
+    /// What the server sent that this home could not take, and documents of this home that
+    /// could not be sent (they stay pending; the others synced).
     pub failed: Vec<LocalFailure>,
     /// The hash of a playbook the server put in force during the run.
     pub playbook: Option<String>,
