@@ -254,7 +254,7 @@ fn main() {
                 let (store, devices) = team(&dir.path().join(name), cfg[0], grouped);
                 let upload = replay(&store, &devices, &recorded.upload, t);
                 let day = replay(&store, &devices, &recorded.day, t);
-                let (writes, fsyncs, shared) = store.group_commit_counts();
+                let c = store.group_commit_counts().unwrap_or_default();
                 let r = json!({
                     "commits": if grouped { "grouped" } else { "each" },
                     "threads": t,
@@ -263,9 +263,9 @@ fn main() {
                     "upload_changes_per_s": recorded.upload_changes as f64 / upload,
                     "day_s": day,
                     "day_changes_per_s": recorded.day_changes as f64 / day,
-                    "writing_calls": writes,
-                    "fsyncs": fsyncs,
-                    "covered_by_another": shared,
+                    "writing_calls": c.writes,
+                    "fsyncs": c.fsyncs,
+                    "covered_by_another": c.covered,
                 });
                 println!("{r}");
                 results.push(r);

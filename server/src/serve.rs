@@ -366,6 +366,10 @@ pub fn serve_state(
     state.metrics = Arc::new(metrics);
     let open_connections = state.metrics.connections();
     // The cache gauge reads the store when it is free and otherwise repeats the last reading.
+    let commits = store_for_metrics.clone();
+    state
+        .metrics
+        .set_group_commit_source(move || commits.group_commit_counts());
     let (cached, last) = (store_for_metrics, std::sync::atomic::AtomicU64::new(0));
     state.metrics.set_cache_bytes_source(move || {
         use std::sync::atomic::Ordering::Relaxed;

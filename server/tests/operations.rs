@@ -226,6 +226,13 @@ async fn metrics_count_syncs_and_refusals_under_route_templates() {
         metric(&text, "doorstep_document_cache_bytes").is_some_and(|b| b > 0.0),
         "{text}"
     );
+    // The syncs' writes waited for fsyncs of the WAL, their own or another's (a write still
+    // waiting is counted in `writes` only).
+    let writes = metric(&text, "doorstep_store_writes_total").unwrap();
+    let fsyncs = metric(&text, "doorstep_store_wal_fsyncs_total").unwrap();
+    let covered = metric(&text, "doorstep_store_writes_covered_total").unwrap();
+    assert!(writes >= 1.0 && fsyncs >= 1.0, "{text}");
+    assert!(fsyncs + covered <= writes, "{text}");
     // No raw path, id or token became a label.
     for raw in [&customers[0][..], "yyyy", &phone.token[..], "not-a-token"] {
         assert!(!text.contains(raw), "{raw} leaked into {text}");

@@ -1,5 +1,6 @@
 //! `GET /metrics`: what an operator's Prometheus scrapes — requests, latency, sync rounds,
-//! refusals, open connections — in the Prometheus text format.
+//! refusals, open connections, the store's cache and group commit — in the Prometheus text
+//! format.
 //!
 //! Every label takes its values from a small fixed set, so that no client can grow the series
 //! without bound: the route is the router's *template* (`/v1/customers/{id}`, never the path a
@@ -29,6 +30,7 @@ use sha2::{Digest, Sha256};
 
 use super::{AppError, AppState};
 use crate::error::Error;
+use crate::store::GroupCommitCounts;
 
 /// The route label of a request no route matched (the dashboard's fallback, unknown paths).
 pub const OTHER_ROUTE: &str = "other";
@@ -109,6 +111,62 @@ struct Pool {
     source: PoolSource,
 }
 
+/// Where the group commit counts come from.
+type CommitSource = Box<dyn Fn() -> Option<GroupCommitCounts> + Send + Sync>;
+
+/// The SQLite store's group commit, as counters that follow the store's own counts.
+struct CommitCounters {
+    writes: Counter,
+    fsyncs: Counter,
+    covered: Counter,
+    source: RwLock<CommitSource>,
+}
+
+impl CommitCounters {
+    fn register(registry: &mut Registry) -> CommitCounters {
+        let (writes, fsyncs, covered) =
+            (Counter::default(), Counter::default(), Counter::default());
+        registry.register(
+            "store_writes",
+            "Calls through the SQLite store's document writer that wrote; each waited for its \
+             writes to be on disk before answering",
+            writes.clone(),
+        );
+        registry.register(
+            "store_wal_fsyncs",
+            "fsyncs of the SQLite write-ahead log run by group commit (one covers every write \
+             committed before it started)",
+            fsyncs.clone(),
+        );
+        registry.register(
+            "store_writes_covered",
+            "Writes whose fsync another call had already run (group commit shared it)",
+            covered.clone(),
+        );
+        CommitCounters {
+            writes,
+            fsyncs,
+            covered,
+            source: RwLock::new(Box::new(|| None)),
+        }
+    }
+
+    /// Brings the counters up to the store's counts (which only grow).
+    fn catch_up(&self) {
+        let read = self.source.read().unwrap_or_else(|p| p.into_inner());
+        let Some(now) = read() else {
+            return;
+        };
+        for (counter, value) in [
+            (&self.writes, now.writes),
+            (&self.fsyncs, now.fsyncs),
+            (&self.covered, now.covered),
+        ] {
+            counter.inc_by(value.saturating_sub(counter.get()));
+        }
+    }
+}
+
 /// The server's metrics and the registry they are encoded from.
 pub struct Metrics {
     registry: Registry,
@@ -123,6 +181,7 @@ pub struct Metrics {
     connections: Gauge,
     cache_bytes: Gauge,
     cache_source: RwLock<BytesSource>,
+    commits: CommitCounters,
     pool: Option<Pool>,
     /// SHA-256 of the token `/metrics` asks for, if any.
     token_hash: Option<[u8; 32]>,
@@ -204,6 +263,7 @@ impl Metrics {
             Unit::Bytes,
             cache_bytes.clone(),
         );
+        let commits = CommitCounters::register(&mut registry);
         Metrics {
             registry,
             requests,
@@ -217,6 +277,7 @@ impl Metrics {
             connections,
             cache_bytes,
             cache_source: RwLock::new(Box::new(|| 0)),
+            commits,
             pool: None,
             token_hash: None,
         }
@@ -256,6 +317,20 @@ impl Metrics {
     /// with a cache hands its size over here).
     pub fn set_cache_bytes_source(&self, source: impl Fn() -> u64 + Send + Sync + 'static) {
         *self.cache_source.write().unwrap_or_else(|p| p.into_inner()) = Box::new(source);
+    }
+
+    /// Where the group commit counters (`doorstep_store_writes_total`,
+    /// `doorstep_store_wal_fsyncs_total`, `doorstep_store_writes_covered_total`) read from at
+    /// every scrape: the store's counts since it opened (they stay 0 without group commit).
+    pub fn set_group_commit_source(
+        &self,
+        source: impl Fn() -> Option<GroupCommitCounts> + Send + Sync + 'static,
+    ) {
+        *self
+            .commits
+            .source
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Box::new(source);
     }
 
     /// The gauge of open connections, for the accept loop.
@@ -320,6 +395,7 @@ impl Metrics {
 
     /// The metrics in the Prometheus text format.
     pub fn encode(&self) -> String {
+        self.commits.catch_up();
         let bytes = (self.cache_source.read().unwrap_or_else(|p| p.into_inner()))();
         self.cache_bytes
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
@@ -433,6 +509,28 @@ mod tests {
             !text.contains("BREW") && !text.contains("made-up"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_group_commit_counters_follow_the_store() {
+        let m = Metrics::new();
+        assert!(m.encode().contains("doorstep_store_wal_fsyncs_total 0"));
+        let counts = Arc::new(std::sync::Mutex::new(GroupCommitCounts {
+            writes: 10,
+            fsyncs: 7,
+            covered: 3,
+        }));
+        let seen = counts.clone();
+        m.set_group_commit_source(move || Some(*seen.lock().unwrap()));
+        let text = m.encode();
+        assert!(text.contains("doorstep_store_writes_total 10"), "{text}");
+        assert!(text.contains("doorstep_store_wal_fsyncs_total 7"), "{text}");
+        assert!(
+            text.contains("doorstep_store_writes_covered_total 3"),
+            "{text}"
+        );
+        counts.lock().unwrap().fsyncs = 9;
+        assert!(m.encode().contains("doorstep_store_wal_fsyncs_total 9"));
     }
 
     #[test]

@@ -38,4 +38,22 @@ pub trait Documents: Send + Sync {
     /// waiting for a request that holds the documents (`None` then; a store without a cache
     /// says `Some(0)`). Never blocks.
     fn document_cache_bytes(&self) -> Option<u64>;
+    /// What the store's group commit did since it opened (`/metrics`): calls that wrote,
+    /// fsyncs of the write-ahead log run, writes covered by another call's fsync. `None` where
+    /// the database groups its own commits (PostgreSQL) or the store syncs each commit itself.
+    /// Never blocks.
+    fn group_commit_counts(&self) -> Option<GroupCommitCounts> {
+        None
+    }
+}
+
+/// What group commit did since the store opened (see `store::group_commit`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupCommitCounts {
+    /// Calls through the writer's lock that wrote; each waited for its writes on disk.
+    pub writes: u64,
+    /// fsyncs of the write-ahead log run.
+    pub fsyncs: u64,
+    /// Writes another call's fsync covered (`writes` = `fsyncs` + `covered` once all waited).
+    pub covered: u64,
 }

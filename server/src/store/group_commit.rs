@@ -27,6 +27,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use super::GroupCommitCounts;
+
 /// The WAL's sync state, shared by every request of one store.
 #[derive(Debug)]
 pub(super) struct GroupCommit {
@@ -56,13 +58,13 @@ pub(super) struct Ticket {
 
 /// What group commit did since the store opened.
 #[derive(Debug, Default)]
-pub struct GroupCounts {
+struct GroupCounts {
     /// Calls through the writer's lock that wrote (each waits for its writes to be on disk).
-    pub writes: AtomicU64,
+    writes: AtomicU64,
     /// fsyncs of the WAL that were run.
-    pub fsyncs: AtomicU64,
+    fsyncs: AtomicU64,
     /// Writing calls whose writes another call's fsync covered (the others ran one).
-    pub shared: AtomicU64,
+    shared: AtomicU64,
 }
 
 impl GroupCommit {
@@ -131,15 +133,14 @@ impl GroupCommit {
         self.written.load(Ordering::Acquire) - self.synced.load(Ordering::Acquire)
     }
 
-    /// (writing calls, fsyncs run, calls whose writes were already covered) since the store
-    /// opened.
-    pub(super) fn counts(&self) -> (u64, u64, u64) {
+    /// What it did since the store opened.
+    pub(super) fn counts(&self) -> GroupCommitCounts {
         let c = &self.counts;
-        (
-            c.writes.load(Ordering::Relaxed),
-            c.fsyncs.load(Ordering::Relaxed),
-            c.shared.load(Ordering::Relaxed),
-        )
+        GroupCommitCounts {
+            writes: c.writes.load(Ordering::Relaxed),
+            fsyncs: c.fsyncs.load(Ordering::Relaxed),
+            covered: c.shared.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -147,6 +148,14 @@ impl GroupCommit {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    fn counts(writes: u64, fsyncs: u64, covered: u64) -> GroupCommitCounts {
+        GroupCommitCounts {
+            writes,
+            fsyncs,
+            covered,
+        }
+    }
 
     #[test]
     fn a_call_that_wrote_waits_for_an_fsync_one_that_only_read_for_the_last_write() {
@@ -157,7 +166,7 @@ mod tests {
         // Nothing written yet: a reading call has nothing to wait for.
         let t = g.ticket(false);
         g.wait_durable(t).unwrap();
-        assert_eq!(g.counts(), (0, 0, 0));
+        assert_eq!(g.counts(), counts(0, 0, 0));
         let t1 = g.ticket(true);
         let t2 = g.ticket(true);
         // One fsync covers both writes; the reading call after them is covered too.
@@ -167,7 +176,7 @@ mod tests {
         g.wait_durable(t3).unwrap();
         assert_eq!(
             g.counts(),
-            (2, 1, 1),
+            counts(2, 1, 1),
             "2 writes, 1 fsync, 1 write covered by another's"
         );
         // A failed fsync is every waiter's error, and the write stays owed.
@@ -176,7 +185,7 @@ mod tests {
         assert!(g.wait_durable(t4).is_err());
         std::fs::write(dir.path().join("x.db-wal"), b"frames").unwrap();
         g.wait_durable(t4).unwrap();
-        assert_eq!(g.counts(), (3, 2, 1));
+        assert_eq!(g.counts(), counts(3, 2, 1));
     }
 
     #[test]
@@ -204,12 +213,12 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        let (writes, fsyncs, shared) = g.counts();
-        assert_eq!(writes, 400);
+        let c = g.counts();
+        assert_eq!(c.writes, 400);
         // Every write either ran an fsync or was covered by one; with 8 threads at once,
         // some were covered.
-        assert_eq!(fsyncs + shared, writes);
-        assert!(fsyncs < writes, "{fsyncs} fsyncs for {writes} writes");
+        assert_eq!(c.fsyncs + c.covered, c.writes);
+        assert!(c.fsyncs < c.writes, "{c:?}");
         assert_eq!(g.synced.load(Ordering::Acquire), 400);
     }
 }

@@ -42,7 +42,7 @@ use crate::accounts::{DeviceId, Member, TeamId};
 use crate::history::HistoryEntry;
 
 pub use accounts::Accounts;
-pub use documents::Documents;
+pub use documents::{Documents, GroupCommitCounts};
 pub use imports::{ImportPlan, Imports, PlannedCard, PlannedCustomer, PlannedPolicy};
 pub use logs::Logs;
 pub use projection::Projection;

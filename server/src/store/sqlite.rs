@@ -365,12 +365,6 @@ impl SqliteStore {
         self.db.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// What group commit did so far: (calls that wrote, fsyncs run, writes covered by
-    /// another call's fsync); zeros when the database is not in WAL mode.
-    pub fn group_commit_counts(&self) -> (u64, u64, u64) {
-        self.group.as_ref().map_or((0, 0, 0), GroupCommit::counts)
-    }
-
     /// What became of the premerged sync messages so far: (prepared, used, stale).
     pub fn premerge_counts(&self) -> (u64, u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
@@ -1023,6 +1017,9 @@ impl Documents for SqliteStore {
         // `try_lock`: a scrape must not wait behind a sync request holding the documents.
         let core = self.core.try_lock().ok()?;
         Some(core.store.cache_usage().bytes as u64)
+    }
+    fn group_commit_counts(&self) -> Option<super::GroupCommitCounts> {
+        self.group.as_ref().map(GroupCommit::counts)
     }
     fn sync(&self, device: &Device, request: &SyncRequest) -> Result<SyncResponse> {
         self.sync_request(device, request)
