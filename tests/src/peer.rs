@@ -62,9 +62,13 @@ impl NodeServer {
             .spawn()
             .expect("node server.mjs starts");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped"))
-            .read_line(&mut line)
+        let mut out = BufReader::new(child.stdout.take().expect("piped"));
+        out.read_line(&mut line)
             .expect("server.mjs prints its ports");
+        // The rest of its output is read and dropped: automerge-repo logs to stdout under
+        // load (`error waiting for … to be in one of states`), and a pipe nobody reads ends
+        // the process on EPIPE (it did, mid-upload at D50).
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         let ports: Vec<u16> = line
             .trim()
             .strip_prefix("listening ")
