@@ -16,21 +16,12 @@ import path from "node:path";
 import { Repo } from "@automerge/automerge-repo";
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket";
 import { NodeFSStorageAdapter } from "@automerge/automerge-repo-storage-nodefs";
+import { logUnhandledRejections } from "./rejections.mjs";
 import * as A from "@automerge/automerge";
 
 const [phase, wsUrl, controlUrl, root, d, c, v] = process.argv.slice(2);
 
-// As in server.mjs: automerge-repo's own 60 s `whenReady` waits time out inside the repo
-// under D50's load, where nothing awaits them, and Node would end the process. Logged to
-// stderr instead; the run still fails if the server never holds every document (/wait, and
-// the benchmark's own timeout).
-let unhandled = 0;
-process.on("unhandledRejection", (e) => {
-  unhandled++;
-  if (unhandled <= 5 || unhandled % 100 === 0) {
-    console.error(`unhandled rejection #${unhandled} inside automerge-repo: ${e}`);
-  }
-});
+logUnhandledRejections();
 const devices = Number(d);
 const customers = Number(c);
 const visits = Number(v);

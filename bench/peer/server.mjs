@@ -19,6 +19,7 @@ import { WebSocketServer } from "ws";
 import { Repo } from "@automerge/automerge-repo";
 import { NodeWSServerAdapter } from "@automerge/automerge-repo-network-websocket";
 import { NodeFSStorageAdapter } from "@automerge/automerge-repo-storage-nodefs";
+import { logUnhandledRejections } from "./rejections.mjs";
 
 const dir = process.argv[2];
 if (!dir) {
@@ -106,17 +107,7 @@ await new Promise((r) => wss.on("listening", r));
 await new Promise((r) => control.listen(0, "127.0.0.1", r));
 console.log(`listening ${wss.address().port} ${control.address().port}`);
 
-// Under D50's load automerge-repo's own `whenReady` waits (60 s, `DocHandle.js`) time out
-// inside the repo where nothing awaits them, and Node ends a process on an unhandled
-// rejection: the server died mid-upload. Logged instead, so that the peer can still finish
-// (the benchmark times out and records a failure if it does not).
-let unhandled = 0;
-process.on("unhandledRejection", (e) => {
-  unhandled++;
-  if (unhandled <= 5 || unhandled % 100 === 0) {
-    console.error(`unhandled rejection #${unhandled} inside automerge-repo: ${e}`);
-  }
-});
+logUnhandledRejections();
 
 const stop = async () => {
   await repo.shutdown().catch(() => {});

@@ -239,7 +239,6 @@ impl<T: Transport> Run<'_, T> {
                 }
                 Err(e) if is_per_document(&e) => {
                     tracing::warn!(%doc, "cannot generate this document's message: {e}");
-                    self.session.forget(&doc);
                     self.skip.insert(doc.clone());
                     self.report.failed.push(LocalFailure {
                         what: doc.to_string(),

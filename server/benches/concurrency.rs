@@ -14,8 +14,9 @@
 //!    under the lock: `DOORSTEP_CONCURRENCY_COMMITS=grouped,each`) and each thread count T:
 //!    a fresh store with the same team, T threads taking phones from a shared queue and
 //!    sending each phone's recorded requests in order (`Documents::sync`, as the HTTP handler
-//!    calls it on a blocking thread) — the uploads, then the days. A fresh store answers the recorded requests as the scratch one did, so
-//!    every request is accepted (asserted) and the final store holds every change.
+//!    calls it on a blocking thread) — the uploads, then the days. A fresh store answers the
+//!    recorded requests as the scratch one did, so every request is accepted (asserted) and
+//!    the final store holds every change.
 //!
 //! What it shows: how the store's own work scales with requests at once on this machine's
 //! cores. Phones, gzip and HTTP are left out (the peer and scale benchmarks include them).

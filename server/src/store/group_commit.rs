@@ -64,7 +64,7 @@ struct GroupCounts {
     /// fsyncs of the WAL that were run.
     fsyncs: AtomicU64,
     /// Writing calls whose writes another call's fsync covered (the others ran one).
-    shared: AtomicU64,
+    covered: AtomicU64,
 }
 
 impl GroupCommit {
@@ -106,7 +106,7 @@ impl GroupCommit {
         let covered = || {
             let yes = self.synced.load(Ordering::Acquire) >= ticket.upto;
             if yes && ticket.wrote {
-                self.counts.shared.fetch_add(1, Ordering::Relaxed);
+                self.counts.covered.fetch_add(1, Ordering::Relaxed);
             }
             yes
         };
@@ -139,7 +139,7 @@ impl GroupCommit {
         GroupCommitCounts {
             writes: c.writes.load(Ordering::Relaxed),
             fsyncs: c.fsyncs.load(Ordering::Relaxed),
-            covered: c.shared.load(Ordering::Relaxed),
+            covered: c.covered.load(Ordering::Relaxed),
         }
     }
 }
